@@ -1,0 +1,177 @@
+"""Turn merged, schema-valid declaration dicts into frozen model objects."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from metacrm.metadata import model as m
+
+PLAIN_TYPES = ("boolean", "date", "datetime", "email", "phone", "url", "user", "json", "tags")
+
+
+def humanize(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def label_of(value: Any, fallback: str) -> m.Label:
+    if value is None:
+        return MappingProxyType({"en": humanize(fallback)})
+    if isinstance(value, str):
+        return MappingProxyType({"en": value})
+    return MappingProxyType(dict(value))
+
+
+def options_of(raw: list) -> tuple[m.Option, ...]:
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            out.append(m.Option(item, label_of(None, item)))
+        else:
+            out.append(m.Option(item["value"], label_of(item.get("label"), item["value"]), item.get("color")))
+    return tuple(out)
+
+
+def spec_of(data: dict) -> Any:
+    t = data["type"]
+    if t == "text":
+        return m.TextSpec(max_length=data.get("max_length", 255), pattern=data.get("pattern"))
+    if t == "long_text":
+        return m.LongTextSpec(max_length=data.get("max_length"))
+    if t == "integer":
+        return m.IntegerSpec(min=data.get("min"), max=data.get("max"))
+    if t in ("decimal", "currency", "percent"):
+        default_scale = 4 if t == "percent" else 2
+        return m.DecimalSpec(
+            precision=data.get("precision", 18),
+            scale=data.get("scale", default_scale),
+            min=data.get("min"),
+            max=data.get("max"),
+            currency=data.get("currency"),
+        )
+    if t in ("select", "multi_select"):
+        return m.SelectSpec(options=options_of(data.get("options", [])), max_selected=data.get("max_selected"))
+    if t == "reference":
+        return m.ReferenceSpec(entity=data["entity"], on_delete=data.get("on_delete", "restrict"))
+    if t == "many_to_many":
+        return m.ManyToManySpec(entity=data["entity"])
+    if t == "formula":
+        return m.FormulaSpec(
+            expression=data["expression"],
+            result_type=data["result_type"],
+            stored=data.get("stored", False),
+            scale=data.get("scale"),
+        )
+    if t == "rollup":
+        return m.RollupSpec(
+            entity=data["entity"],
+            via=data["via"],
+            function=data["function"],
+            field=data.get("field"),
+            filter=data.get("filter"),
+        )
+    if t == "auto_number":
+        return m.AutoNumberSpec(pattern=data["pattern"])
+    if t == "attachment":
+        return m.AttachmentSpec(
+            multiple=data.get("multiple", False),
+            max_size_mb=data.get("max_size_mb", 25),
+            accept=tuple(data.get("accept", ())),
+        )
+    return m.PlainSpec()
+
+
+def build_field(name: str, data: dict, origin: str) -> m.Field:
+    return m.Field(
+        name=name,
+        type=data["type"],
+        label=label_of(data.get("label"), name),
+        spec=spec_of(data),
+        required=data.get("required", False),
+        unique=data.get("unique", False),
+        indexed=data.get("indexed", False),
+        default=data.get("default"),
+        default_expression=data.get("default_expression"),
+        help=label_of(data["help"], name) if data.get("help") else None,
+        read_only=data.get("read_only", False),
+        hidden=data.get("hidden", False),
+        visible_if=data.get("visible_if"),
+        required_if=data.get("required_if"),
+        renamed_from=data.get("renamed_from"),
+        origin=origin,
+    )
+
+
+def build_entity(name: str, data: dict, fields: dict[str, tuple[dict, str]], origin: str) -> m.Entity:
+    built = {fname: build_field(fname, fdata, forigin) for fname, (fdata, forigin) in fields.items()}
+    indexes = tuple(
+        m.Index(
+            name=ix.get("name") or f"ix_{name}_{'_'.join(f.lstrip('-') for f in ix['fields'])}",
+            fields=tuple(ix["fields"]),
+            unique=ix.get("unique", False),
+        )
+        for ix in data.get("indexes", ())
+    )
+    return m.Entity(
+        name=name,
+        label=label_of(data.get("label"), name),
+        plural=label_of(data.get("plural"), name + "s"),
+        fields=MappingProxyType(built),
+        title_field=data.get("title_field") or ("name" if "name" in built else None),
+        search_fields=tuple(data.get("search_fields", ())),
+        indexes=indexes,
+        validation_rules=tuple(
+            m.ValidationRule(r["name"], r["expression"], label_of(r["message"], r["name"]))
+            for r in data.get("validation_rules", ())
+        ),
+        duplicate_rules=tuple(
+            m.DuplicateRule(r["name"], tuple(r["fields"]), r.get("action", "warn"))
+            for r in data.get("duplicate_rules", ())
+        ),
+        pipeline=data.get("pipeline"),
+        scope=data.get("ownership", {}).get("scope", "all"),
+        audit=data.get("audit", False),
+        origin=origin,
+    )
+
+
+def build_pipeline(data: dict) -> m.Pipeline:
+    stages = tuple(
+        m.Stage(
+            name=s["name"],
+            label=label_of(s.get("label"), s["name"]),
+            category=s["category"],
+            probability=s.get("probability"),
+            requires=tuple(s.get("requires", ())),
+            entry_rules=tuple((r["expression"], label_of(r["message"], "rule")) for r in s.get("entry_rules", ())),
+            transitions=tuple(s["transitions"]) if "transitions" in s else None,
+            idle_alert_days=s.get("idle_alert_days"),
+        )
+        for s in data["stages"]
+    )
+    return m.Pipeline(
+        name=data["name"],
+        label=label_of(data.get("label"), data["name"]),
+        entity=data["entity"],
+        field=data["field"],
+        stages=stages,
+        applies_if=data.get("applies_if"),
+    )
+
+
+def build_view(data: dict) -> m.View:
+    return m.View(
+        name=data["name"],
+        label=label_of(data.get("label"), data["name"]),
+        entity=data["entity"],
+        kind=data["kind"],
+        columns=tuple(data.get("columns", ())),
+        filter=data.get("filter"),
+        sort=tuple(data.get("sort", ())),
+        group_by=data.get("group_by"),
+        default=data.get("default", False),
+        sections=tuple(
+            (label_of(s["label"], "section") if s.get("label") else None, tuple(s["fields"]))
+            for s in data.get("sections", ())
+        ),
+    )

@@ -1,0 +1,242 @@
+"""Layering and compilation: packages in dependency order, then the tenant overlay.
+
+One pipeline, as Frappe's `Meta.process()`: base declarations, extensions
+(`extend:` in packages that depend on the base), then the tenant overlay, then
+semantic checks over the merged result, then frozen model objects. Every error
+is collected; nothing is compiled unless there are none.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from metacrm.metadata import build
+from metacrm.metadata.errors import MetadataError, MetadataInvalid
+from metacrm.metadata.loader import SourceDoc, load_text
+from metacrm.metadata.model import Model
+from metacrm.metadata.packages import PackageSource, dependency_closure, order_packages, read_package
+from metacrm.metadata.schema_check import check_document
+from metacrm.metadata.semantics import check_semantics
+
+OVERLAY_FILE = "tenant overlay"
+MODIFIABLE_NARROWING = {"max_length", "precision"}
+
+
+@dataclass
+class FieldDraft:
+    data: dict
+    doc: SourceDoc
+    path: tuple
+    origin: str
+
+
+@dataclass
+class EntityDraft:
+    name: str
+    data: dict
+    doc: SourceDoc
+    path: tuple
+    origin: str
+    package: str | None
+    fields: dict[str, FieldDraft] = field(default_factory=dict)
+
+
+@dataclass
+class Drafts:
+    entities: dict[str, EntityDraft] = field(default_factory=dict)
+    pipelines: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+    views: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+
+
+def _define_entity(drafts: Drafts, data: dict, doc: SourceDoc, path: tuple, origin: str, package: str | None, errors):
+    name = data["name"]
+    if name in drafts.entities:
+        other = drafts.entities[name]
+        errors.append(
+            doc.error(path + ("name",), f"entity '{name}' is already defined by {other.origin} ({other.doc.file}); use `extend: {name}` to add to it")
+        )
+        return
+    entity_data = {k: copy.deepcopy(v) for k, v in data.items() if k != "fields"}
+    draft = EntityDraft(name, entity_data, doc, path, origin, package)
+    for fname, fdata in data.get("fields", {}).items():
+        draft.fields[fname] = FieldDraft(copy.deepcopy(fdata), doc, path + ("fields", fname), origin)
+    drafts.entities[name] = draft
+
+
+def _extend_entity(drafts: Drafts, data: dict, doc: SourceDoc, path: tuple, origin: str, allowed: set[str] | None, errors):
+    target = data["extend"]
+    draft = drafts.entities.get(target)
+    if draft is None or (allowed is not None and draft.package not in allowed):
+        hint = "" if draft is None else f" (it is defined by {draft.origin}, which is not in depends_on)"
+        errors.append(doc.error(path + ("extend",), f"extends unknown entity '{target}'{hint}"))
+        return
+    for key in ("label", "plural", "search_fields"):
+        if key in data:
+            draft.data[key] = copy.deepcopy(data[key])
+    for key in ("indexes", "validation_rules", "duplicate_rules"):
+        for i, item in enumerate(data.get(key, ())):
+            existing = {x.get("name") for x in draft.data.get(key, ()) if x.get("name")}
+            if item.get("name") and item["name"] in existing:
+                errors.append(doc.error(path + (key, i, "name"), f"'{item['name']}' already exists on entity '{target}'"))
+                continue
+            draft.data.setdefault(key, []).append(copy.deepcopy(item))
+    for fname, fdata in data.get("fields", {}).items():
+        if fname in draft.fields:
+            base = draft.fields[fname]
+            conflict = " (conflict: the base package now declares this field; rename or remove yours)" if origin == "overlay" else ""
+            errors.append(
+                doc.error(
+                    path + ("fields", fname),
+                    f"field '{fname}' already exists on '{target}' ({base.origin}, type {base.data['type']}); "
+                    f"use `modify:` to adjust it{conflict}",
+                )
+            )
+            continue
+        draft.fields[fname] = FieldDraft(copy.deepcopy(fdata), doc, path + ("fields", fname), origin)
+    for fname, changes in data.get("modify", {}).items():
+        mpath = path + ("modify", fname)
+        base = draft.fields.get(fname)
+        if base is None:
+            errors.append(doc.error(mpath, f"cannot modify '{fname}': entity '{target}' has no such field"))
+            continue
+        _apply_modification(base, changes, doc, mpath, draft, errors)
+
+
+def _apply_modification(base: FieldDraft, changes: dict, doc: SourceDoc, mpath: tuple, draft: EntityDraft, errors):
+    ftype = base.data["type"]
+    for key, value in changes.items():
+        if key == "options":
+            if ftype not in ("select", "multi_select"):
+                errors.append(doc.error(mpath + (key,), f"field '{base.path[-1]}' is {ftype}, it has no options"))
+                continue
+            old = [o if isinstance(o, str) else o["value"] for o in base.data.get("options", [])]
+            new = [o if isinstance(o, str) else o["value"] for o in value]
+            missing = [v for v in old if v not in new]
+            if missing:
+                errors.append(
+                    doc.error(mpath + (key,), f"an extension may add or relabel options but not remove them: missing {missing}")
+                )
+                continue
+        elif key in MODIFIABLE_NARROWING:
+            applies = ("text", "long_text") if key == "max_length" else ("decimal", "currency", "percent")
+            if ftype not in applies:
+                errors.append(doc.error(mpath + (key,), f"'{key}' does not apply to a {ftype} field"))
+                continue
+            current = base.data.get(key, 255 if key == "max_length" else 18)
+            if value < current:
+                errors.append(doc.error(mpath + (key,), f"{key} can only grow ({current} -> {value} would narrow it)"))
+                continue
+        elif key == "order":
+            names = list(draft.fields)
+            fname = base.path[-1]
+            names.remove(fname)
+            names.insert(max(0, min(len(names), value - 1)), fname)
+            draft.fields = {n: draft.fields[n] for n in names}
+            continue
+        base.data[key] = copy.deepcopy(value)
+
+
+def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageSource], errors):
+    allowed = dependency_closure(pkg, by_name)
+    for doc in pkg.docs.get("entity", []):
+        if "extend" in doc.data:
+            _extend_entity(drafts, doc.data, doc, (), pkg.key, allowed, errors)
+        else:
+            _define_entity(drafts, doc.data, doc, (), pkg.key, pkg.name, errors)
+    for kind, target in (("pipeline", drafts.pipelines), ("view", drafts.views)):
+        for doc in pkg.docs.get(kind, []):
+            name = doc.data["name"]
+            if name in target:
+                errors.append(doc.error(("name",), f"{kind} '{name}' is already defined in {target[name][1].file}"))
+                continue
+            target[name] = (copy.deepcopy(doc.data), doc)
+
+
+def overlay_document(overlay: dict | None) -> SourceDoc:
+    """The stored overlay as a SourceDoc, positions by JSON path (it has no lines)."""
+    text = json.dumps(overlay or {}, indent=1, sort_keys=False)
+    doc, _ = load_text(text, OVERLAY_FILE)
+    assert doc is not None
+    doc.lines = {}  # line numbers of generated JSON would mislead; paths say it all
+    return doc
+
+
+def _add_overlay(drafts: Drafts, overlay: dict, errors):
+    doc = overlay_document(overlay)
+    errors += check_document(doc, "overlay")
+    if errors:
+        return
+    for name, data in overlay.get("entities", {}).items():
+        _define_entity(drafts, data, doc, ("entities", name), "overlay", None, errors)
+    for name, data in overlay.get("extend", {}).items():
+        _extend_entity(drafts, {**data, "extend": name}, doc, ("extend", name), "overlay", None, errors)
+
+
+def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
+    return {
+        "packages": [[p.name, p.version] for p in packages],
+        "entities": {
+            n: {"data": d.data, "origin": d.origin, "fields": [[f, fd.data, fd.origin] for f, fd in d.fields.items()]}
+            for n, d in drafts.entities.items()
+        },
+        "pipelines": {n: d for n, (d, _) in drafts.pipelines.items()},
+        "views": {n: d for n, (d, _) in drafts.views.items()},
+    }
+
+
+def compile_model(packages: list[PackageSource], overlay: dict | None = None) -> Model:
+    """Merge packages (in dependency order) and the overlay; raise MetadataInvalid with every error."""
+    errors: list[MetadataError] = []
+    ordered, order_errors = order_packages(packages)
+    errors += order_errors
+    by_name = {p.name: p for p in ordered}
+    drafts = Drafts()
+    for pkg in ordered:
+        _add_package(drafts, pkg, by_name, errors)
+    if overlay:
+        _add_overlay(drafts, overlay, errors)
+    errors += check_semantics(drafts)
+    if errors:
+        raise MetadataInvalid(errors)
+    canonical = _canonical(drafts, ordered)
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+    entities = {
+        name: build.build_entity(name, d.data, {f: (fd.data, fd.origin) for f, fd in d.fields.items()}, d.origin)
+        for name, d in drafts.entities.items()
+    }
+    return Model(
+        entities=MappingProxyType(entities),
+        pipelines=MappingProxyType({n: build.build_pipeline(d) for n, (d, _) in drafts.pipelines.items()}),
+        views=MappingProxyType({n: build.build_view(d) for n, (d, _) in drafts.views.items()}),
+        packages=tuple((p.name, p.version) for p in ordered),
+        content_hash=digest,
+    )
+
+
+def read_packages(paths: list[Path]) -> tuple[list[PackageSource], list[MetadataError]]:
+    packages, errors = [], []
+    for path in paths:
+        pkg, errs = read_package(Path(path))
+        errors += errs
+        if pkg is not None:
+            packages.append(pkg)
+    return packages, errors
+
+
+def load_and_compile(paths: list[Path], overlay: dict | None = None) -> Model:
+    """Read package folders and compile them; every error of every file at once."""
+    packages, errors = read_packages(paths)
+    try:
+        model = compile_model(packages, overlay)
+    except MetadataInvalid as exc:
+        errors += exc.errors
+        model = None
+    if errors:
+        raise MetadataInvalid(errors)
+    return model
+

@@ -1,0 +1,244 @@
+"""The compiled model: frozen dataclasses, one spec shape per field type.
+
+What the runtime reads. Built only by `compiler.compile_model`; never mutated,
+so it can be shared between requests and threads and identified by its hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+SYSTEM_COLUMNS = (
+    "id",
+    "owner_id",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "version",
+    "deleted_at",
+)
+RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {"tenant", "tenant_id", "oid", "ctid", "rowid", "xmin"}
+
+Label = Mapping[str, str]
+
+
+def label_text(label: Label, locale: str = "en") -> str:
+    return label.get(locale) or label.get("en") or next(iter(label.values()), "")
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Label
+    color: str | None = None
+
+
+# --- one spec per field type -------------------------------------------------
+@dataclass(frozen=True)
+class TextSpec:
+    max_length: int = 255
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class LongTextSpec:
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class IntegerSpec:
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class DecimalSpec:
+    precision: int = 18
+    scale: int = 2
+    min: float | None = None
+    max: float | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class PlainSpec:
+    """Types with nothing to configure: boolean, date, datetime, email, phone, url, user, json, tags."""
+
+
+@dataclass(frozen=True)
+class SelectSpec:
+    options: tuple[Option, ...]
+    max_selected: int | None = None
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options)
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    entity: str
+    on_delete: str = "restrict"
+
+
+@dataclass(frozen=True)
+class ManyToManySpec:
+    entity: str
+
+
+@dataclass(frozen=True)
+class FormulaSpec:
+    expression: str
+    result_type: str
+    stored: bool = False
+    scale: int | None = None
+
+
+@dataclass(frozen=True)
+class RollupSpec:
+    entity: str
+    via: str
+    function: str
+    field: str | None = None
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class AutoNumberSpec:
+    pattern: str
+
+
+@dataclass(frozen=True)
+class AttachmentSpec:
+    multiple: bool = False
+    max_size_mb: int = 25
+    accept: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: Label
+    spec: Any
+    required: bool = False
+    unique: bool = False
+    indexed: bool = False
+    default: Any = None
+    default_expression: str | None = None
+    help: Label | None = None
+    read_only: bool = False
+    hidden: bool = False
+    visible_if: str | None = None
+    required_if: str | None = None
+    renamed_from: str | None = None
+    origin: str = ""  # "package:name" or "overlay": where the field was declared
+
+    @property
+    def stored(self) -> bool:
+        """True when the field has a column in the entity's table."""
+        if self.type in ("many_to_many", "rollup"):
+            return False
+        if self.type == "formula":
+            return bool(self.spec.stored)
+        return True
+
+    @property
+    def writable(self) -> bool:
+        return not self.read_only and self.type not in ("formula", "rollup", "auto_number")
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class ValidationRule:
+    name: str
+    expression: str
+    message: Label
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    name: str
+    fields: tuple[str, ...]
+    action: str = "warn"
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    label: Label
+    plural: Label
+    fields: Mapping[str, Field]
+    title_field: str | None = None
+    search_fields: tuple[str, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    validation_rules: tuple[ValidationRule, ...] = ()
+    duplicate_rules: tuple[DuplicateRule, ...] = ()
+    pipeline: str | None = None
+    scope: str = "all"
+    audit: bool = False
+    origin: str = ""
+
+    @property
+    def table(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    label: Label
+    category: str
+    probability: int | None = None
+    requires: tuple[str, ...] = ()
+    entry_rules: tuple[tuple[str, Label], ...] = ()
+    transitions: tuple[str, ...] | None = None
+    idle_alert_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    label: Label
+    entity: str
+    field: str
+    stages: tuple[Stage, ...]
+    applies_if: str | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    label: Label
+    entity: str
+    kind: str
+    columns: tuple[str, ...] = ()
+    filter: str | None = None
+    sort: tuple[str, ...] = ()
+    group_by: str | None = None
+    default: bool = False
+    sections: tuple[tuple[Label | None, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Model:
+    """A tenant's effective metadata: packages + overlay, compiled."""
+
+    entities: Mapping[str, Entity]
+    pipelines: Mapping[str, Pipeline] = field(default_factory=lambda: MappingProxyType({}))
+    views: Mapping[str, View] = field(default_factory=lambda: MappingProxyType({}))
+    packages: tuple[tuple[str, str], ...] = ()  # (name, version) in layering order
+    content_hash: str = ""
+
+    def entity(self, name: str) -> Entity:
+        return self.entities[name]
