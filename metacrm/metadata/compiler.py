@@ -167,14 +167,21 @@ def overlay_document(overlay: dict | None) -> SourceDoc:
 
 
 def _add_overlay(drafts: Drafts, overlay: dict, errors):
-    doc = overlay_document(overlay)
+    checked = copy.deepcopy(overlay)
+    for name, data in (checked.get("extend") or {}).items() if isinstance(checked, dict) else ():
+        if isinstance(data, dict):
+            data.setdefault("extend", name)
+    doc = overlay_document(checked)
     errors += check_document(doc, "overlay")
     if errors:
         return
     for name, data in overlay.get("entities", {}).items():
         _define_entity(drafts, data, doc, ("entities", name), "overlay", None, errors)
-    for name, data in overlay.get("extend", {}).items():
-        _extend_entity(drafts, {**data, "extend": name}, doc, ("extend", name), "overlay", None, errors)
+    for name, data in checked.get("extend", {}).items():
+        if data["extend"] != name:
+            errors.append(doc.error(("extend", name, "extend"), f"names '{data['extend']}' under the key '{name}'"))
+            continue
+        _extend_entity(drafts, data, doc, ("extend", name), "overlay", None, errors)
 
 
 def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:

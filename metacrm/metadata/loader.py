@@ -49,7 +49,7 @@ class SourceDoc:
             if path in self.lines:
                 return self.lines[path]
             path = path[:-1]
-        return self.lines.get((), 1)
+        return self.lines.get((), 0)
 
     def error(self, path: PathKey, message: str) -> MetadataError:
         return MetadataError(self.file, self.line_of(path), format_path(path), message)

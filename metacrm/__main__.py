@@ -1,0 +1,3 @@
+from metacrm.platform.cli import main
+
+main()

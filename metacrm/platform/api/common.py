@@ -1,0 +1,113 @@
+"""Request plumbing shared by API routes: tenant + actor resolution, problem+json."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from metacrm.metadata.errors import MetadataInvalid
+from metacrm.platform import auth
+from metacrm.platform.context import Context
+from metacrm.platform.errors import Forbidden, ServiceError, Unauthorized
+from metacrm.platform.migrations import MigrationRefused
+from metacrm.platform.records import RecordService
+from metacrm.platform.tenants import TenantNeedsMigration, UnknownTenant
+
+PROBLEM = "application/problem+json"
+
+
+def runtime():
+    return current_app.extensions["metacrm"]
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra):
+    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM
+    return response
+
+
+def _tenant_from_host(host: str) -> str | None:
+    base = current_app.config.get("METACRM_BASE_DOMAIN")
+    if base and host.endswith("." + base):
+        return host[: -len(base) - 1].split(".")[-1]
+    return None
+
+
+def resolve_request():
+    """Authenticate the bearer token and bind the request to its tenant."""
+    if request.endpoint == "api.openapi_public":
+        return None
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+    token = header[len("Bearer ") :].strip()
+    tenant = auth.token_tenant(token)
+    asked = request.headers.get("X-Tenant") or _tenant_from_host(request.host.split(":")[0])
+    if tenant is None or (asked and asked != tenant):
+        raise Unauthorized("invalid API token for this tenant")
+    rt = runtime()
+    try:
+        state = rt.tenant(tenant)
+    except UnknownTenant:
+        raise Unauthorized("invalid API token for this tenant") from None
+    user = auth.user_for_token(state, token)
+    if user is None:
+        raise Unauthorized("invalid or revoked API token")
+    g.metacrm_state = state
+    g.metacrm_context = Context(tenant=tenant, user_id=user.id, username=user.username, is_admin=user.is_admin, locale=request.accept_languages.best_match(["en", "zh-CN"]) or "en")
+    return None
+
+
+def service() -> RecordService:
+    return RecordService(g.metacrm_state, g.metacrm_context, runtime().pm)
+
+
+def require_admin() -> None:
+    if not g.metacrm_context.is_admin:
+        raise Forbidden("only administrators may change metadata")
+
+
+def json_body():
+    if not request.is_json:
+        raise ServiceError("send a JSON body with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if body is None and request.data.strip() != b"null":
+        raise ServiceError("the body is not valid JSON")
+    return body
+
+
+def install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError):
+        response = jsonify(exc.problem())
+        response.status_code = exc.status
+        response.mimetype = PROBLEM
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.errorhandler(MetadataInvalid)
+    def _metadata_invalid(exc: MetadataInvalid):
+        return problem(
+            422,
+            "Invalid metadata",
+            f"{len(exc.errors)} metadata error(s): " + "; ".join(str(e) for e in exc.errors[:5]),
+            "https://metacrm.dev/problems/metadata",
+            errors=[{**e.as_dict(), "field": e.path} for e in exc.errors],
+        )
+
+    @app.errorhandler(MigrationRefused)
+    def _refused(exc: MigrationRefused):
+        return problem(409, "Schema change refused", str(exc), "https://metacrm.dev/problems/migration-refused", refused=list(exc.plan.refused))
+
+    @app.errorhandler(TenantNeedsMigration)
+    def _needs_migration(exc):
+        return problem(503, "Tenant needs a metadata apply", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if not request.path.startswith("/api/"):
+            return exc
+        return problem(exc.code or 500, exc.name, exc.description or exc.name)

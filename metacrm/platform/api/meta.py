@@ -1,0 +1,130 @@
+"""/api/v1/meta: read the compiled entities; add entities and fields to the tenant overlay.
+
+Every change goes through compile -> migration plan -> apply in one
+transaction (TenantRegistry.update_overlay), so a bad field leaves nothing
+behind and a good one is live for the next request, without a restart.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from metacrm.metadata.serialize import entity_to_dict, field_to_dict
+from metacrm.platform.api.common import json_body, require_admin, runtime
+from metacrm.platform.errors import NotFound, RecordInvalid
+
+
+def _state():
+    return g.metacrm_state
+
+
+def _entity_or_404(name: str):
+    entity = _state().model.entities.get(name)
+    if entity is None:
+        raise NotFound(f"unknown entity '{name}'", known=sorted(_state().model.entities))
+    return entity
+
+
+def list_entities():
+    model = _state().model
+    return jsonify({"data": [entity_to_dict(e, model.pipelines.get(e.pipeline)) for e in model.entities.values()], "content_hash": model.content_hash})
+
+
+def get_entity(entity: str):
+    e = _entity_or_404(entity)
+    return jsonify(entity_to_dict(e, _state().model.pipelines.get(e.pipeline)))
+
+
+def _dry_run() -> bool:
+    return request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+
+
+def _apply(mutate):
+    ctx = g.metacrm_context
+    state, plan = runtime().tenants.update_overlay(ctx.tenant, mutate, actor_id=ctx.user_id, dry_run=_dry_run())
+    g.metacrm_state = state
+    return state, plan
+
+
+def create_entity():
+    require_admin()
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise RecordInvalid("send an entity declaration with a `name` and `fields`", [{"field": "name", "message": "required"}])
+    name = body["name"]
+
+    def mutate(overlay):
+        entities = overlay.setdefault("entities", {})
+        if name in entities:
+            raise RecordInvalid(f"entity '{name}' already exists in this tenant", [{"field": "name", "message": "already exists"}])
+        entities[name] = body
+        return overlay
+
+    state, plan = _apply(mutate)
+    out = {"plan": plan.to_dict(), "dry_run": _dry_run()}
+    if not _dry_run():
+        out["entity"] = entity_to_dict(state.model.entities[name])
+    return jsonify(out), 200 if _dry_run() else 201
+
+
+def add_field(entity: str):
+    require_admin()
+    _entity_or_404(entity)
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise RecordInvalid("send a field declaration with a `name` and a `type`", [{"field": "name", "message": "required"}])
+    decl = {k: v for k, v in body.items() if k != "name"}
+    fname = body["name"]
+
+    def mutate(overlay):
+        if entity in overlay.get("entities", {}):
+            overlay["entities"][entity].setdefault("fields", {})[fname] = decl
+        else:
+            ext = overlay.setdefault("extend", {}).setdefault(entity, {})
+            ext.setdefault("fields", {})[fname] = decl
+        return overlay
+
+    state, plan = _apply(mutate)
+    out = {"plan": plan.to_dict(), "dry_run": _dry_run()}
+    if not _dry_run():
+        out["field"] = field_to_dict(state.model.entities[entity].fields[fname])
+    return jsonify(out), 200 if _dry_run() else 201
+
+
+def modify_field(entity: str, field: str):
+    require_admin()
+    e = _entity_or_404(entity)
+    if field not in e.fields:
+        raise NotFound(f"entity '{entity}' has no field '{field}'")
+    changes = json_body()
+    if not isinstance(changes, dict) or not changes:
+        raise RecordInvalid("send the properties to change as a JSON object")
+    origin = e.fields[field].origin
+
+    def mutate(overlay):
+        if origin == "overlay":
+            if entity in overlay.get("entities", {}):
+                target = overlay["entities"][entity]["fields"][field]
+            else:
+                target = overlay["extend"][entity]["fields"][field]
+            if "type" in changes and changes["type"] != target["type"]:
+                raise RecordInvalid("a field's type cannot change; add a new field instead", [{"field": "type", "message": "immutable"}])
+            target.update(changes)
+        else:
+            ext = overlay.setdefault("extend", {}).setdefault(entity, {})
+            ext.setdefault("modify", {}).setdefault(field, {}).update(changes)
+        return overlay
+
+    state, plan = _apply(mutate)
+    out = {"plan": plan.to_dict(), "dry_run": _dry_run()}
+    if not _dry_run():
+        out["field"] = field_to_dict(state.model.entities[entity].fields[field])
+    return jsonify(out)
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/meta/entities", "meta_entities", list_entities, methods=["GET"])
+    bp.add_url_rule("/meta/entities", "meta_create_entity", create_entity, methods=["POST"])
+    bp.add_url_rule("/meta/entities/<entity>", "meta_entity", get_entity, methods=["GET"])
+    bp.add_url_rule("/meta/entities/<entity>/fields", "meta_add_field", add_field, methods=["POST"])
+    bp.add_url_rule("/meta/entities/<entity>/fields/<field>", "meta_modify_field", modify_field, methods=["PATCH"])

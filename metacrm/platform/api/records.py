@@ -1,0 +1,50 @@
+"""/api/v1/records/{entity}[/{id}]: list, create (one or bulk), get, update, delete."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from metacrm.platform.api.common import json_body, service
+from metacrm.platform.errors import RecordInvalid
+from metacrm.platform.query import list_records
+
+
+def list_route(entity: str):
+    params = {k: request.args.getlist(k) for k in request.args}
+    return jsonify(list_records(service(), entity, params))
+
+
+def create_route(entity: str):
+    body = json_body()
+    svc = service()
+    if isinstance(body, list):
+        records = svc.create_many(entity, body)
+        return jsonify({"data": records, "count": len(records)}), 201
+    if not isinstance(body, dict):
+        raise RecordInvalid("the body must be a JSON object (one record) or a list (bulk create)")
+    record = svc.create(entity, body)
+    return jsonify(record), 201, {"Location": f"/api/v1/records/{entity}/{record['id']}"}
+
+
+def get_route(entity: str, record_id: int):
+    return jsonify(service().get(entity, record_id))
+
+
+def update_route(entity: str, record_id: int):
+    body = json_body()
+    if not isinstance(body, dict):
+        raise RecordInvalid("the body must be a JSON object")
+    return jsonify(service().update(entity, record_id, body))
+
+
+def delete_route(entity: str, record_id: int):
+    service().delete(entity, record_id)
+    return "", 204
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
+    bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])
+    bp.add_url_rule("/records/<entity>/<int:record_id>", "get_record", get_route, methods=["GET"])
+    bp.add_url_rule("/records/<entity>/<int:record_id>", "update_record", update_route, methods=["PATCH"])
+    bp.add_url_rule("/records/<entity>/<int:record_id>", "delete_record", delete_route, methods=["DELETE"])

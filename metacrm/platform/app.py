@@ -1,0 +1,27 @@
+"""create_app(): builds the Flask app and the Runtime it owns."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from metacrm.platform.api import register_api
+from metacrm.platform.runtime import Runtime
+from metacrm.platform.settings import Settings, settings_from_env
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or settings_from_env()
+    app = Flask("metacrm")
+    app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing, JSON_SORT_KEYS=False)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    runtime = runtime or Runtime(settings)
+    app.extensions["metacrm"] = runtime
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    register_api(app)
+    runtime.pm.hook.metacrm_register_blueprints(app=app, runtime=runtime)
+    return app

@@ -1,0 +1,263 @@
+"""The `metacrm` command line (also `python -m metacrm`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from metacrm.metadata.compiler import load_and_compile
+from metacrm.metadata.errors import MetadataInvalid
+
+
+def _runtime():
+    from metacrm.platform.runtime import Runtime
+    from metacrm.platform.settings import settings_from_env
+
+    return Runtime(settings_from_env())
+
+
+@click.group()
+def main() -> None:
+    """metacrm: a CRM whose entities, fields and processes are metadata."""
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Add realistic demo data.")
+@click.option("--tenant", default=None, help="Tenant to create (default: 'default').")
+def init(demo: bool, tenant: str | None) -> None:
+    """Create the database, apply metadata and create the user `admin`."""
+    from metacrm.platform import auth
+    from metacrm.platform.context import Context
+    from metacrm.platform.records import RecordService
+
+    rt = _runtime()
+    name = tenant or rt.settings.default_tenant
+    try:
+        state = rt.tenants.create(name, applied_by="init")
+    except MetadataInvalid as exc:
+        raise click.ClickException(f"the installed metadata is invalid:\n{exc}") from exc
+    click.echo(f"tenant '{name}' ready ({len(state.model.entities)} entities, metadata {state.model.content_hash[:12]})")
+    admin = auth.find_user(state, "admin")
+    if admin is None:
+        password = os.environ.get("METACRM_ADMIN_PASSWORD")
+        generated = not password
+        password = password or secrets.token_urlsafe(12)
+        admin_id = auth.create_user(state, "admin", password, is_admin=True, display_name="Administrator")
+        click.echo(f"created user 'admin'" + (f" with password: {password}" if generated else " (password from METACRM_ADMIN_PASSWORD)"))
+    else:
+        admin_id = admin.id
+        click.echo("user 'admin' already exists")
+    if demo:
+        service = RecordService(state, Context.system(name, admin_id), rt.pm)
+        counts: dict = {}
+        for result in rt.pm.hook.metacrm_demo_data(runtime=rt, tenant=name, service=service, context=service.context):
+            counts.update(result or {})
+        click.echo("demo data: " + ", ".join(f"{n} {e}" for e, n in counts.items()))
+    rt.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="gunicorn worker processes (default: one per core).")
+@click.option("--threads", default=4, show_default=True, type=int)
+@click.option("--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn.")
+def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
+    """Serve the app (gunicorn, production mode)."""
+    from metacrm.platform.app import create_app
+
+    if dev:
+        create_app().run(host=host, port=port, debug=True)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers or os.cpu_count() or 2)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 5)
+
+        def load(self):
+            return create_app()
+
+    click.echo(f"metacrm serving on http://{host}:{port}")
+    _App().run()
+
+
+@main.group()
+def metadata() -> None:
+    """Validate, plan, apply and export metadata."""
+
+
+@metadata.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--with-installed/--alone", default=True, show_default=True, help="Layer the paths on the installed packages (needed for `extend:`).")
+def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
+    """Validate package folders; list every error as file:line path: message."""
+    from metacrm.plugins.manager import make_plugin_manager
+
+    base: list[Path] = []
+    if with_installed:
+        pm = make_plugin_manager()
+        for result in pm.hook.metacrm_metadata_packages():
+            base.extend(Path(p).resolve() for p in result or ())
+    wanted = [p.resolve() for p in paths]
+    try:
+        model = load_and_compile([*[b for b in base if b not in wanted], *wanted])
+    except MetadataInvalid as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        click.echo(f"{len(exc.errors)} error(s)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(model.entities)} entities, {len(model.pipelines)} pipelines, {len(model.views)} views (hash {model.content_hash[:12]})")
+
+
+def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
+    from metacrm.platform import migrations
+    from metacrm.platform.database import write_engine
+    from metacrm.platform.tenants import latest_overlay
+
+    rt = _runtime()
+    name = tenant or rt.settings.default_tenant
+    if not rt.tenants.exists(name):
+        raise click.ClickException(f"no tenant '{name}': run `metacrm init` first")
+    engine = rt.tenants.engine(name)
+    try:
+        with write_engine(engine).connect() as conn:
+            transaction = conn.begin()
+            try:
+                overlay = latest_overlay(conn, migrations.ensure_system_tables(conn))
+                model = rt.compile(overlay)
+                plan = migrations.sync_model(conn, model, allow_destructive=allow_destructive, applied_by="cli", dry_run=not apply)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if apply:
+                transaction.commit()
+            else:
+                transaction.rollback()
+    except MetadataInvalid as exc:
+        raise click.ClickException(f"metadata is invalid:\n{exc}") from exc
+    except migrations.MigrationRefused as exc:
+        click.echo(exc.plan.describe())
+        raise click.ClickException(str(exc)) from exc
+    click.echo(plan.describe())
+    if apply:
+        click.echo("applied" if plan.steps else "nothing to apply")
+    rt.close()
+
+
+@metadata.command("plan")
+@click.option("--tenant", default=None)
+@click.option("--allow-destructive", is_flag=True)
+def plan_cmd(tenant: str | None, allow_destructive: bool) -> None:
+    """Show the migration plan for the installed metadata, without applying it."""
+    _plan(tenant, apply=False, allow_destructive=allow_destructive)
+
+
+@metadata.command("apply")
+@click.option("--tenant", default=None)
+@click.option("--allow-destructive", is_flag=True, help="Archive removed fields' columns instead of refusing.")
+def apply_cmd(tenant: str | None, allow_destructive: bool) -> None:
+    """Apply the installed metadata to the tenant's database in one transaction."""
+    _plan(tenant, apply=True, allow_destructive=allow_destructive)
+
+
+@metadata.command("export")
+@click.option("--tenant", required=True)
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def export_cmd(tenant: str, out_dir: Path) -> None:
+    """Write the tenant overlay as a package folder (package.yaml + entities/*.yaml)."""
+    rt = _runtime()
+    state = rt.tenant(tenant)
+    overlay = state.overlay
+    (out_dir / "entities").mkdir(parents=True, exist_ok=True)
+    base = [name for name, _ in state.model.packages]
+    manifest = {"name": f"{tenant}_overlay", "version": "1.0.0", "label": f"Overlay of tenant {tenant}", "depends_on": base}
+    (out_dir / "package.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
+    written = 0
+    for name, decl in overlay.get("entities", {}).items():
+        (out_dir / "entities" / f"{name}.yaml").write_text(yaml.safe_dump(decl, sort_keys=False, allow_unicode=True))
+        written += 1
+    for name, decl in overlay.get("extend", {}).items():
+        doc = {"extend": name, **decl}
+        (out_dir / "entities" / f"{name}.extend.yaml").write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        written += 1
+    click.echo(f"exported {written} document(s) to {out_dir}")
+    rt.close()
+
+
+@main.group()
+def tenant() -> None:
+    """Manage tenants."""
+
+
+@tenant.command("create")
+@click.argument("name")
+def tenant_create(name: str) -> None:
+    rt = _runtime()
+    try:
+        rt.tenants.create(name, applied_by="cli")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"tenant '{name}' created")
+    rt.close()
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@click.option("--admin", is_flag=True)
+@click.option("--email", default=None)
+@click.option("--tenant", default=None)
+def user_create(username: str, password: str | None, admin: bool, email: str | None, tenant: str | None) -> None:
+    from metacrm.platform import auth
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = _runtime()
+    try:
+        auth.create_user(rt.tenant(tenant), username, password, is_admin=admin, email=email)
+    except auth.AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user '{username}' created")
+    rt.close()
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.option("--user", "username", required=True)
+@click.option("--tenant", default=None)
+@click.option("--name", default=None)
+def token_create(username: str, tenant: str | None, name: str | None) -> None:
+    """Print a new API token for the user (alone on stdout)."""
+    from metacrm.platform import auth
+
+    rt = _runtime()
+    state = rt.tenant(tenant)
+    found = auth.find_user(state, username)
+    if found is None:
+        raise click.ClickException(f"no user '{username}' in tenant '{state.name}'")
+    click.echo(auth.create_token(state, found.id, name))
+    rt.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Service errors that carry what an RFC 9457 problem document needs."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 400
+    title = "Bad request"
+    type = "about:blank"
+
+    def __init__(self, detail: str, errors: list[dict] | None = None, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+    def problem(self) -> dict:
+        doc = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
+        if self.errors:
+            doc["errors"] = self.errors
+        doc.update(self.extra)
+        return doc
+
+
+class BadQuery(ServiceError):
+    status, title, type = 400, "Bad query", "https://metacrm.dev/problems/bad-query"
+
+
+class Unauthorized(ServiceError):
+    status, title, type = 401, "Unauthorized", "https://metacrm.dev/problems/unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, title, type = 403, "Forbidden", "https://metacrm.dev/problems/forbidden"
+
+
+class NotFound(ServiceError):
+    status, title, type = 404, "Not found", "https://metacrm.dev/problems/not-found"
+
+
+class Conflict(ServiceError):
+    status, title, type = 409, "Conflict", "https://metacrm.dev/problems/conflict"
+
+
+class RecordInvalid(ServiceError):
+    status, title, type = 422, "Validation failed", "https://metacrm.dev/problems/validation"
+
+
+def field_errors(messages: dict, index: int | None = None) -> list[dict]:
+    """marshmallow's {field: [msg] | {i: [msg]}} -> [{field, message[, index]}]."""
+    out = []
+    for field, value in messages.items():
+        if isinstance(value, dict):  # list items: {position: [messages]}
+            for pos, msgs in value.items():
+                for msg in msgs if isinstance(msgs, list) else [msgs]:
+                    out.append({"field": field, "message": f"item {pos}: {msg}"})
+            continue
+        for msg in value if isinstance(value, list) else [value]:
+            out.append({"field": field, "message": str(msg)})
+    if index is not None:
+        for e in out:
+            e["index"] = index
+    return out

@@ -1,0 +1,191 @@
+"""marshmallow schemas built from entity metadata, and row serializers.
+
+One schema per entity, built once per compiled model (cached in the tenant
+state). Body keys are checked before marshmallow so errors can say *why* a key
+is refused: unknown (with the known names), read-only, or a system column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
+
+PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./]{3,38}[0-9]$")
+UTC = dt.UTC
+
+
+class DigitsLimit(validate.Validator):
+    """Reject decimals that do not fit the column's precision and scale."""
+
+    def __init__(self, precision: int, scale: int):
+        self.limit = decimal.Decimal(10) ** (precision - scale)
+        self.precision, self.scale = precision, scale
+
+    def __call__(self, value):
+        if value is not None and abs(value) >= self.limit:
+            raise ValidationError(f"too large: at most {self.precision - self.scale} digits before the decimal point")
+        return value
+
+
+def _range(spec) -> list:
+    if spec.min is None and spec.max is None:
+        return []
+    return [validate.Range(min=spec.min, max=spec.max)]
+
+
+def marshmallow_field(f: Field) -> fields.Field:
+    spec, t = f.spec, f.type
+    kw: dict[str, Any] = {"allow_none": not f.required}
+    if t == "text":
+        checks = [validate.Length(max=spec.max_length)]
+        if spec.pattern:
+            checks.append(validate.Regexp(spec.pattern, error=f"does not match the pattern {spec.pattern}"))
+        return fields.String(validate=checks, **kw)
+    if t == "long_text":
+        return fields.String(validate=[validate.Length(max=spec.max_length)] if spec.max_length else [], **kw)
+    if t == "integer":
+        return fields.Integer(strict=True, validate=_range(spec) + [validate.Range(min=-(2**63), max=2**63 - 1)], **kw)
+    if t in ("decimal", "currency", "percent"):
+        return fields.Decimal(
+            places=spec.scale,
+            rounding=decimal.ROUND_HALF_UP,
+            allow_nan=False,
+            validate=_range(spec) + [DigitsLimit(spec.precision, spec.scale)],
+            **kw,
+        )
+    if t == "boolean":
+        return fields.Boolean(truthy={True}, falsy={False}, **kw)
+    if t == "date":
+        return fields.Date(**kw)
+    if t == "datetime":
+        return fields.AwareDateTime(default_timezone=UTC, **kw)
+    if t == "email":
+        return fields.Email(validate=[validate.Length(max=254)], **kw)
+    if t == "url":
+        return fields.Url(validate=[validate.Length(max=2048)], **kw)
+    if t == "phone":
+        return fields.String(validate=[validate.Regexp(PHONE, error="not a phone number (digits, spaces, + ( ) - . /)")], **kw)
+    if t == "select":
+        return fields.String(validate=[validate.OneOf(spec.values)], **kw)
+    if t == "multi_select":
+        checks = [validate.Length(max=spec.max_selected)] if spec.max_selected else []
+        return fields.List(fields.String(validate=validate.OneOf(spec.values)), validate=checks, **kw)
+    if t == "tags":
+        return fields.List(fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=100), **kw)
+    if t in ("reference", "user"):
+        return fields.Integer(strict=True, validate=validate.Range(min=1), **kw)
+    if t == "many_to_many":
+        return fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), **kw)
+    return fields.Raw(**kw)  # json, attachment
+
+
+class RecordSchema:
+    """Validation of write bodies for one entity."""
+
+    def __init__(self, entity: Entity):
+        self.entity = entity
+        self.writable = {n: f for n, f in entity.fields.items() if f.writable}
+        self.schema: Schema = Schema.from_dict(
+            {n: marshmallow_field(f) for n, f in self.writable.items()}, name=f"{entity.name}_record"
+        )()
+
+    def key_errors(self, body: dict, allowed_system: tuple[str, ...] = ()) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        for key in body:
+            if key in self.writable or key in allowed_system:
+                continue
+            if key in SYSTEM_COLUMNS:
+                errors[key] = ["is a system field and cannot be written"]
+            elif key in self.entity.fields:
+                f = self.entity.fields[key]
+                why = f"is a {f.type} field, computed" if f.type in ("formula", "rollup", "auto_number") else "is read-only"
+                errors[key] = [why]
+            else:
+                errors[key] = [f"unknown field of '{self.entity.name}'"]
+        return errors
+
+    def load(self, body: dict, partial: bool) -> dict:
+        return self.schema.load(body, partial=partial)
+
+
+def _iso_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _number(value: decimal.Decimal):
+    # JSON numbers: integral values as int, others as float (15 significant digits are exact).
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def output_converter(f_type: str):
+    if f_type in ("decimal", "currency", "percent"):
+        return lambda v: None if v is None else _number(v)
+    if f_type == "date":
+        return lambda v: None if v is None else (v.isoformat() if isinstance(v, dt.date) else v)
+    if f_type == "datetime":
+        return lambda v: None if v is None else _iso_datetime(v)
+    return None
+
+
+def row_serializer(entity: Entity, columns: list[str]):
+    """A fast function row -> JSON-able dict for the selected columns."""
+    converters = []
+    for name in columns:
+        if name in ("created_at", "updated_at", "deleted_at"):
+            conv = output_converter("datetime")
+        elif name in entity.fields:
+            f = entity.fields[name]
+            conv = output_converter(f.spec.result_type if f.type == "formula" else f.type)
+        else:
+            conv = None
+        converters.append((name, conv))
+
+    def serialize(row) -> dict:
+        out = {}
+        for i, (name, conv) in enumerate(converters):
+            value = row[i]
+            out[name] = conv(value) if conv is not None and value is not None else value
+        return out
+
+    return serialize
+
+
+def parse_value(f: Field, raw: str):
+    """A query-string value -> the field's Python type (raises ValidationError)."""
+    t = f.type if f.type != "formula" else f.spec.result_type
+    if t in ("integer", "reference", "user"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValidationError("not an integer") from None
+    if t in ("decimal", "currency", "percent"):
+        try:
+            value = decimal.Decimal(raw)
+        except decimal.InvalidOperation:
+            raise ValidationError("not a number") from None
+        if not value.is_finite():
+            raise ValidationError("not a number")
+        return value
+    if t == "boolean":
+        if raw.lower() in ("true", "1"):
+            return True
+        if raw.lower() in ("false", "0"):
+            return False
+        raise ValidationError("use true or false")
+    if t == "date":
+        return fields.Date().deserialize(raw)
+    if t == "datetime":
+        return fields.AwareDateTime(default_timezone=UTC).deserialize(raw)
+    if t in ("multi_select", "tags", "json", "attachment", "many_to_many"):
+        raise ValidationError(f"a {t} field cannot be filtered with field=value")
+    return raw

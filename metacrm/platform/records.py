@@ -1,0 +1,346 @@
+"""The record service: the one path for every write (API, UI, import, automations).
+
+create/update/delete run: key checks -> defaults -> marshmallow validation ->
+references and uniqueness -> plugin before_save -> auto numbers -> write, all in
+one transaction; after_commit hooks run once it committed. A stale `version`
+is a 409. Bulk creates use the same rules, batched, all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from metacrm.metadata.model import Entity
+from metacrm.platform.context import Context
+from metacrm.platform.errors import Conflict, NotFound, RecordInvalid, field_errors
+from metacrm.platform.record_schemas import RecordSchema, row_serializer
+from metacrm.platform.tables import link_table_name
+from metacrm.platform.tenants import TenantState
+
+MAX_BULK = 1000
+SYSTEM_OUT = ("id", "version", "owner_id", "created_at", "created_by", "updated_at", "updated_by")
+
+
+class RecordService:
+    def __init__(self, state: TenantState, context: Context, pm=None):
+        self.state = state
+        self.model = state.model
+        self.context = context
+        self.pm = pm
+
+    # -- helpers ------------------------------------------------------------
+    def entity(self, name: str) -> Entity:
+        entity = self.model.entities.get(name)
+        if entity is None:
+            raise NotFound(f"unknown entity '{name}'", known=sorted(self.model.entities))
+        return entity
+
+    def schema(self, entity: Entity) -> RecordSchema:
+        key = f"schema:{entity.name}"
+        schema = self.state.cache.get(key)
+        if schema is None:
+            schema = self.state.cache[key] = RecordSchema(entity)
+        return schema
+
+    def columns(self, entity: Entity) -> list[str]:
+        return list(SYSTEM_OUT) + [f.name for f in entity.fields.values() if f.stored]
+
+    def serializer(self, entity: Entity, columns: list[str]):
+        key = f"ser:{entity.name}:{','.join(columns)}"
+        ser = self.state.cache.get(key)
+        if ser is None:
+            ser = self.state.cache[key] = row_serializer(entity, columns)
+        return ser
+
+    def _m2m_fields(self, entity: Entity):
+        return [f for f in entity.fields.values() if f.type == "many_to_many"]
+
+    def _hook(self, name: str, **kwargs) -> None:
+        if self.pm is not None:
+            getattr(self.pm.hook, name)(**kwargs)
+
+    # -- validation -----------------------------------------------------------
+    def _validate_body(self, entity: Entity, body: Any, partial: bool, index: int | None) -> tuple[dict | None, list[dict]]:
+        if not isinstance(body, dict):
+            return None, [{"field": None, "message": "a record must be a JSON object", **({"index": index} if index is not None else {})}]
+        schema = self.schema(entity)
+        allowed = ("version",) if partial else ()
+        errors = field_errors(schema.key_errors(body, allowed), index)
+        clean = {k: v for k, v in body.items() if k in schema.writable}
+        if not partial:
+            for name, f in entity.fields.items():
+                if name not in clean and f.default is not None and f.writable:
+                    clean[name] = copy.deepcopy(f.default)
+        try:
+            data = schema.load(clean, partial=partial)
+        except ValidationError as exc:
+            errors += field_errors(exc.messages, index)
+            data = None
+        return data, errors
+
+    def _check_references(self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list) -> None:
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for _, data in items:
+            for name, f in entity.fields.items():
+                value = data.get(name)
+                if value is None or f.type not in ("reference", "many_to_many", "user"):
+                    continue
+                target = "_users" if f.type == "user" else f.spec.entity
+                for v in value if isinstance(value, list) else [value]:
+                    wanted[target].add(v)
+        existing: dict[str, set[int]] = {}
+        for target, ids in wanted.items():
+            table = self.state.system["users"] if target == "_users" else self.state.tables[target]
+            cond = table.c.id.in_(sorted(ids))
+            if target != "_users":
+                cond = and_(cond, table.c.deleted_at.is_(None))
+            existing[target] = {r[0] for r in conn.execute(select(table.c.id).where(cond))}
+        for index, data in items:
+            for name, f in entity.fields.items():
+                value = data.get(name)
+                if value is None or f.type not in ("reference", "many_to_many", "user"):
+                    continue
+                target = "_users" if f.type == "user" else f.spec.entity
+                for v in value if isinstance(value, list) else [value]:
+                    if v not in existing[target]:
+                        what = "user" if target == "_users" else f"{target} record"
+                        err = {"field": name, "message": f"no {what} with id {v}"}
+                        if index is not None:
+                            err["index"] = index
+                        errors.append(err)
+
+    def _check_unique(self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list, exclude_id: int | None = None) -> None:
+        table = self.state.tables[entity.name]
+        for name, f in entity.fields.items():
+            if not f.unique or f.type == "auto_number":
+                continue
+            seen: dict[Any, int | None] = {}
+            for index, data in items:
+                value = data.get(name)
+                if value is None:
+                    continue
+                if value in seen:
+                    errors.append({"field": name, "message": f"value {value!r} appears twice in this request", "index": index})
+                seen[value] = index
+            if not seen:
+                continue
+            cond = and_(table.c[name].in_(list(seen)), table.c.deleted_at.is_(None))
+            if exclude_id is not None:
+                cond = and_(cond, table.c.id != exclude_id)
+            for (value,) in conn.execute(select(table.c[name]).where(cond)):
+                err = {"field": name, "message": f"must be unique: {value!r} is already used by another {entity.name}"}
+                if seen.get(value) is not None:
+                    err["index"] = seen[value]
+                errors.append(err)
+
+    # -- auto numbers -----------------------------------------------------------
+    def _reserve(self, conn: Connection, name: str, count: int) -> int:
+        t = self.state.system["sequences"]
+        insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+        stmt = (
+            insert(t)
+            .values(name=name, value=count)
+            .on_conflict_do_update(index_elements=[t.c.name], set_={"value": t.c.value + count})
+            .returning(t.c.value)
+        )
+        return conn.execute(stmt).scalar_one()
+
+    def _assign_auto_numbers(self, conn: Connection, entity: Entity, rows: list[dict]) -> None:
+        now = self.context.now
+        for f in entity.fields.values():
+            if f.type != "auto_number":
+                continue
+            scope = (
+                f.spec.pattern.replace("{YYYY}", f"{now.year:04d}")
+                .replace("{YY}", f"{now.year % 100:02d}")
+                .replace("{MM}", f"{now.month:02d}")
+                .replace("{DD}", f"{now.day:02d}")
+            )
+            last = self._reserve(conn, f"{entity.name}.{f.name}:{scope}", len(rows))
+            first = last - len(rows) + 1
+            head, _, rest = scope.partition("{seq")
+            width_spec, _, tail = rest.partition("}")
+            width = int(width_spec.lstrip(":") or 0)
+            for i, row in enumerate(rows):
+                row[f.name] = f"{head}{first + i:0{width}d}{tail}"
+
+    # -- reads ------------------------------------------------------------------
+    def get(self, entity_name: str, record_id: int, conn: Connection | None = None) -> dict:
+        entity = self.entity(entity_name)
+        table = self.state.tables[entity.name]
+        columns = self.columns(entity)
+        query = select(*[table.c[c] for c in columns]).where(table.c.id == record_id, table.c.deleted_at.is_(None))
+        if conn is None:
+            with self.state.engine.connect() as c:
+                return self.get(entity_name, record_id, c)
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"{entity.name} {record_id} does not exist (or was deleted)")
+        record = self.serializer(entity, columns)(row)
+        for f in self._m2m_fields(entity):
+            lt = self.state.tables[link_table_name(entity, f)]
+            record[f.name] = [r[0] for r in conn.execute(select(lt.c.target_id).where(lt.c.source_id == record_id).order_by(lt.c.target_id))]
+        return record
+
+    # -- writes -------------------------------------------------------------------
+    def create(self, entity_name: str, body: Any) -> dict:
+        return self._create(entity_name, [body], bulk=False)[0]
+
+    def create_many(self, entity_name: str, bodies: list) -> list[dict]:
+        if len(bodies) > MAX_BULK:
+            raise RecordInvalid(f"at most {MAX_BULK} records per request ({len(bodies)} sent)")
+        if not bodies:
+            raise RecordInvalid("the list of records is empty")
+        return self._create(entity_name, bodies, bulk=True)
+
+    def _create(self, entity_name: str, bodies: list, bulk: bool) -> list[dict]:
+        entity = self.entity(entity_name)
+        errors: list[dict] = []
+        items: list[tuple[int | None, dict]] = []
+        for i, body in enumerate(bodies):
+            data, errs = self._validate_body(entity, body, partial=False, index=i if bulk else None)
+            errors += errs
+            if data is not None:
+                items.append((i if bulk else None, data))
+        if errors:
+            raise RecordInvalid(self._summary(entity, errors), errors)
+        table = self.state.tables[entity.name]
+        m2m = self._m2m_fields(entity)
+        now, actor = self.context.now, self.context.user_id
+        with self.state.write.begin() as conn:
+            self._check_references(conn, entity, items, errors)
+            self._check_unique(conn, entity, items, errors)
+            if errors:
+                raise RecordInvalid(self._summary(entity, errors), errors)
+            rows = []
+            for _, data in items:
+                row = {k: v for k, v in data.items() if k not in {f.name for f in m2m}}
+                row.update(owner_id=actor, created_at=now, created_by=actor, updated_at=now, updated_by=actor, version=1)
+                self._hook("metacrm_before_save", entity=entity, record=row, previous=None, context=self.context)
+                rows.append(row)
+            self._assign_auto_numbers(conn, entity, rows)
+            keys = sorted({k for row in rows for k in row})
+            full = [{k: row.get(k) for k in keys} for row in rows]
+            try:
+                result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), full)
+                ids = [r[0] for r in result]
+            except IntegrityError as exc:
+                raise Conflict(f"the database refused the write: {exc.orig}") from exc
+            for f in m2m:
+                links = [
+                    {"source_id": rid, "target_id": t}
+                    for rid, (_, data) in zip(ids, items, strict=True)
+                    for t in sorted(set(data.get(f.name) or []))
+                ]
+                if links:
+                    conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
+        out = []
+        columns = self.columns(entity)
+        serialize = self.serializer(entity, columns)
+        for rid, row, (_, data) in zip(ids, full, items, strict=True):
+            record = serialize([rid if c == "id" else row.get(c) for c in columns])
+            for f in m2m:
+                record[f.name] = sorted(set(data.get(f.name) or []))
+            out.append(record)
+            self._hook("metacrm_after_commit", entity=entity, record=record, previous=None, operation="create", context=self.context)
+        return out
+
+    def update(self, entity_name: str, record_id: int, body: Any) -> dict:
+        entity = self.entity(entity_name)
+        data, errors = self._validate_body(entity, body, partial=True, index=None)
+        if errors:
+            raise RecordInvalid(self._summary(entity, errors), errors)
+        expected = body.get("version")
+        if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
+            raise RecordInvalid("version must be an integer", [{"field": "version", "message": "must be an integer"}])
+        table = self.state.tables[entity.name]
+        m2m = {f.name: f for f in self._m2m_fields(entity)}
+        with self.state.write.begin() as conn:
+            previous = self.get(entity_name, record_id, conn)
+            if expected is not None and expected != previous["version"]:
+                raise Conflict(
+                    f"{entity.name} {record_id} was changed by someone else (your version {expected}, current {previous['version']}); reload and retry",
+                    current_version=previous["version"],
+                )
+            self._check_references(conn, entity, [(None, data)], errors)
+            self._check_unique(conn, entity, [(None, data)], errors, exclude_id=record_id)
+            if errors:
+                raise RecordInvalid(self._summary(entity, errors), errors)
+            values = {k: v for k, v in data.items() if k not in m2m}
+            self._hook("metacrm_before_save", entity=entity, record=values, previous=previous, context=self.context)
+            values.update(updated_at=self.context.now, updated_by=self.context.user_id, version=table.c.version + 1)
+            try:
+                result = conn.execute(
+                    update(table)
+                    .where(table.c.id == record_id, table.c.version == previous["version"], table.c.deleted_at.is_(None))
+                    .values(**values)
+                )
+            except IntegrityError as exc:
+                raise Conflict(f"the database refused the write: {exc.orig}") from exc
+            if result.rowcount != 1:
+                raise Conflict(f"{entity.name} {record_id} was changed concurrently; reload and retry")
+            for name, f in m2m.items():
+                if name in data:
+                    lt = self.state.tables[link_table_name(entity, f)]
+                    conn.execute(lt.delete().where(lt.c.source_id == record_id))
+                    links = [{"source_id": record_id, "target_id": t} for t in sorted(set(data[name] or []))]
+                    if links:
+                        conn.execute(lt.insert(), links)
+            record = self.get(entity_name, record_id, conn)
+        self._hook("metacrm_after_commit", entity=entity, record=record, previous=previous, operation="update", context=self.context)
+        return record
+
+    def delete(self, entity_name: str, record_id: int) -> None:
+        entity = self.entity(entity_name)
+        with self.state.write.begin() as conn:
+            previous = self.get(entity_name, record_id, conn)
+            self._delete(conn, entity, [record_id], path=[])
+        self._hook("metacrm_after_commit", entity=entity, record=None, previous=previous, operation="delete", context=self.context)
+
+    def _delete(self, conn: Connection, entity: Entity, ids: list[int], path: list[str]) -> None:
+        """Soft delete `ids`, applying each referencing field's on_delete first."""
+        for other in self.model.entities.values():
+            for f in other.fields.values():
+                if f.type != "reference" or f.spec.entity != entity.name:
+                    continue
+                t = self.state.tables[other.name]
+                live = and_(t.c[f.name].in_(ids), t.c.deleted_at.is_(None))
+                if f.spec.on_delete == "restrict":
+                    count = conn.execute(select(func.count()).select_from(t).where(live)).scalar_one()
+                    if count:
+                        raise Conflict(
+                            f"cannot delete {entity.name} {ids[0] if len(ids) == 1 else ids}: {count} {other.name} record(s) "
+                            f"refer to it through '{other.name}.{f.name}' (on_delete: restrict)",
+                            blocking=[{"entity": other.name, "field": f.name, "count": count}],
+                        )
+                elif f.spec.on_delete == "set_null":
+                    conn.execute(
+                        update(t).where(live).values({f.name: None, "version": t.c.version + 1, "updated_at": self.context.now, "updated_by": self.context.user_id})
+                    )
+                elif f.spec.on_delete == "cascade":
+                    child_ids = [r[0] for r in conn.execute(select(t.c.id).where(live))]
+                    if child_ids and other.name not in path:
+                        self._delete(conn, other, child_ids, [*path, entity.name])
+        table = self.state.tables[entity.name]
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(ids), table.c.deleted_at.is_(None))
+            .values(deleted_at=self.context.now, version=table.c.version + 1, updated_at=self.context.now, updated_by=self.context.user_id)
+        )
+
+    @staticmethod
+    def _summary(entity: Entity, errors: list[dict]) -> str:
+        fields = sorted({str(e["field"]) for e in errors if e.get("field")})
+        return f"{len(errors)} problem(s) with the {entity.name} record: " + ", ".join(fields) if fields else f"invalid {entity.name} record"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,63 @@
+"""The Runtime: what one app owns (settings, plugins, packages, tenants).
+
+No module-level state: `create_app()` builds one Runtime and keeps it in
+`app.extensions["metacrm"]`; the CLI builds one the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from metacrm.metadata.compiler import compile_model, read_packages
+from metacrm.metadata.errors import MetadataInvalid
+from metacrm.metadata.model import Model
+from metacrm.platform.settings import Settings
+from metacrm.platform.tenants import TenantRegistry, TenantState
+from metacrm.plugins.manager import make_plugin_manager
+
+
+class Runtime:
+    def __init__(self, settings: Settings, plugin_manager=None):
+        self.settings = settings
+        self.pm = plugin_manager or make_plugin_manager(settings.plugins)
+        self._packages = None
+        self._compiled: dict[str, Model] = {}
+        self._lock = threading.Lock()
+        self.tenants = TenantRegistry(self)
+
+    def package_paths(self) -> list[Path]:
+        paths: list[Path] = []
+        for result in self.pm.hook.metacrm_metadata_packages():
+            paths.extend(Path(p) for p in result or ())
+        paths.extend(self.settings.packages)
+        return paths
+
+    def packages(self):
+        """Installed packages, read and schema-checked once per runtime."""
+        with self._lock:
+            if self._packages is None:
+                packages, errors = read_packages(self.package_paths())
+                if errors:
+                    raise MetadataInvalid(errors)
+                self._packages = packages
+            return self._packages
+
+    def compile(self, overlay: dict | None) -> Model:
+        """The model of packages + `overlay` (compiled models are cached by overlay text)."""
+        import json
+
+        key = json.dumps(overlay or {}, sort_keys=True)
+        model = self._compiled.get(key)
+        if model is None:
+            model = compile_model(self.packages(), overlay or None)
+            if len(self._compiled) > 64:
+                self._compiled.clear()
+            self._compiled[key] = model
+        return model
+
+    def tenant(self, name: str | None = None) -> TenantState:
+        return self.tenants.state(name or self.settings.default_tenant)
+
+    def close(self) -> None:
+        self.tenants.dispose()

@@ -1,0 +1,64 @@
+"""Settings from the environment, with the embedded default (SQLite in ./instance)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    schema_prefix: str = "metacrm_"
+    default_tenant: str = "default"
+    packages: tuple[Path, ...] = ()
+    plugins: tuple[str, ...] = ()
+    testing: bool = False
+    timezone: str = "UTC"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **kwargs) -> Settings:
+        return replace(self, **kwargs)
+
+
+def _secret_key(data_dir: Path) -> str:
+    """Use METACRM_SECRET_KEY, else a key persisted in the data dir (stable across restarts)."""
+    if os.environ.get("METACRM_SECRET_KEY"):
+        return os.environ["METACRM_SECRET_KEY"]
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def settings_from_env(env: dict | None = None, **overrides) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("METACRM_DATA_DIR", "instance")).resolve()
+    url = env.get("METACRM_DATABASE_URL") or f"sqlite:///{data_dir / 'control.sqlite3'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        secret_key=overrides.pop("secret_key", None) or _secret_key(data_dir),
+        redis_url=env.get("METACRM_REDIS_URL"),
+        schema_prefix=env.get("METACRM_SCHEMA_PREFIX", "metacrm_"),
+        packages=tuple(Path(p) for p in env.get("METACRM_PACKAGES", "").split(os.pathsep) if p),
+        plugins=tuple(p for p in env.get("METACRM_PLUGINS", "").split(",") if p),
+        timezone=env.get("METACRM_TIMEZONE", "UTC"),
+    )
+    return settings.with_overrides(**overrides) if overrides else settings

@@ -1,0 +1,206 @@
+"""Compiled model -> SQLAlchemy tables (entity tables, link tables, system tables).
+
+Entity columns are nullable in the database: `required` is enforced by the
+record service, so adding a required field to a table full of rows never
+rewrites it. Unique fields get a unique index limited to live rows (soft delete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from metacrm.metadata.model import Entity, Field, Model
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
+TZ_DATETIME = DateTime(timezone=True)
+MAX_IDENT = 63
+
+
+def ident(name: str) -> str:
+    """Keep identifiers within PostgreSQL's 63 bytes, stable and unique by hash."""
+    if len(name) <= MAX_IDENT:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENT - 9]}_{digest}"
+
+
+def column_type(f: Field):
+    t = f.type
+    if t == "formula":
+        t = f.spec.result_type
+    if t == "text":
+        return String(f.spec.max_length if hasattr(f.spec, "max_length") else 255)
+    if t == "long_text":
+        return Text()
+    if t == "integer":
+        return BigInteger()
+    if t in ("decimal", "currency", "percent"):
+        spec = f.spec
+        precision = getattr(spec, "precision", 18)
+        scale = getattr(spec, "scale", None)
+        if scale is None:
+            scale = 4
+        return Numeric(precision, scale, asdecimal=True)
+    if t == "boolean":
+        return Boolean()
+    if t == "date":
+        return Date()
+    if t == "datetime":
+        return TZ_DATETIME
+    if t == "email":
+        return String(254)
+    if t == "phone":
+        return String(40)
+    if t == "url":
+        return String(2048)
+    if t == "select":
+        return String(100)
+    if t == "auto_number":
+        return String(64)
+    if t in ("reference", "user"):
+        return BigInteger()
+    return JSON_TYPE  # multi_select, tags, json, attachment
+
+
+def system_columns() -> list[Column]:
+    return [
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("owner_id", BigInteger, index=False),
+        Column("created_at", TZ_DATETIME, nullable=False),
+        Column("created_by", BigInteger),
+        Column("updated_at", TZ_DATETIME, nullable=False),
+        Column("updated_by", BigInteger),
+        Column("version", Integer, nullable=False, server_default=text("1")),
+        Column("deleted_at", TZ_DATETIME),
+    ]
+
+
+def field_column(f: Field) -> Column:
+    return Column(f.name, column_type(f), nullable=True)
+
+
+def _live_only(table: Table) -> dict:
+    cond = table.c.deleted_at.is_(None)
+    return {"sqlite_where": cond, "postgresql_where": cond}
+
+
+def entity_table(entity: Entity, metadata: MetaData) -> Table:
+    columns = system_columns() + [field_column(f) for f in entity.fields.values() if f.stored]
+    table = Table(entity.table, metadata, *columns)
+    Index(ident(f"ix_{table.name}_owner_id"), table.c.owner_id)
+    Index(ident(f"ix_{table.name}_updated_at"), table.c.updated_at)
+    for f in entity.fields.values():
+        if not f.stored:
+            continue
+        if f.unique:
+            Index(ident(f"uq_{table.name}_{f.name}"), table.c[f.name], unique=True, **_live_only(table))
+        elif f.indexed or f.type in ("reference", "user"):
+            Index(ident(f"ix_{table.name}_{f.name}"), table.c[f.name])
+    for ix in entity.indexes:
+        cols = [table.c[c.lstrip("-")].desc() if c.startswith("-") else table.c[c] for c in ix.fields]
+        kwargs = _live_only(table) if ix.unique else {}
+        Index(ident(ix.name), *cols, unique=ix.unique, **kwargs)
+    return table
+
+
+def link_table_name(entity: Entity, f: Field) -> str:
+    return ident(f"{entity.table}__{f.name}")
+
+
+def link_table(entity: Entity, f: Field, metadata: MetaData) -> Table:
+    """The table behind a many_to_many field: (source id, target id)."""
+    name = link_table_name(entity, f)
+    return Table(
+        name,
+        metadata,
+        Column("source_id", BigInteger, nullable=False),
+        Column("target_id", BigInteger, nullable=False),
+        UniqueConstraint("source_id", "target_id", name=ident(f"uq_{name}")),
+        Index(ident(f"ix_{name}_target"), "target_id"),
+    )
+
+
+def system_tables(metadata: MetaData) -> dict[str, Table]:
+    """Platform-owned tables in every tenant database (prefixed `_`, never an entity name)."""
+    return {
+        "meta_versions": Table(
+            "_meta_versions",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("content_hash", String(64), nullable=False),
+            Column("model", JSON_TYPE, nullable=False),
+            Column("plan", JSON_TYPE, nullable=False),
+            Column("applied_at", TZ_DATETIME, nullable=False),
+            Column("applied_by", String(100)),
+        ),
+        "overlay": Table(
+            "_overlay",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("document", JSON_TYPE, nullable=False),
+            Column("created_at", TZ_DATETIME, nullable=False),
+            Column("created_by", BigInteger),
+        ),
+        "users": Table(
+            "_users",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("username", String(100), nullable=False, unique=True),
+            Column("email", String(254)),
+            Column("display_name", String(200)),
+            Column("password_hash", String(255)),
+            Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+            Column("is_active", Boolean, nullable=False, server_default=text("true")),
+            Column("manager_id", BigInteger),
+            Column("created_at", TZ_DATETIME, nullable=False),
+        ),
+        "api_tokens": Table(
+            "_api_tokens",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("user_id", BigInteger, nullable=False),
+            Column("token_hash", String(64), nullable=False, unique=True),
+            Column("name", String(100)),
+            Column("created_at", TZ_DATETIME, nullable=False),
+            Column("revoked_at", TZ_DATETIME),
+        ),
+        "sequences": Table(
+            "_sequences",
+            metadata,
+            Column("name", String(200), primary_key=True),
+            Column("value", BigInteger, nullable=False),
+        ),
+    }
+
+
+def model_tables(model: Model, metadata: MetaData | None = None) -> tuple[MetaData, dict[str, Table]]:
+    """Every entity and link table of `model` in one MetaData (plus the system tables)."""
+    metadata = metadata or MetaData()
+    tables: dict[str, Table] = {}
+    for entity in model.entities.values():
+        tables[entity.name] = entity_table(entity, metadata)
+        for f in entity.fields.values():
+            if f.type == "many_to_many":
+                lt = link_table(entity, f, metadata)
+                tables[lt.name] = lt
+    return metadata, tables

@@ -1,0 +1,199 @@
+"""Tenants: a control database that lists them, and each tenant's live state.
+
+A tenant's state is its engine plus the model compiled from the packages and
+its overlay, and the tables built from that model. States are replaced whole
+(never mutated) when the overlay changes, so requests in flight keep a
+consistent view. Other processes notice a newer applied version within a second.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, func, select
+
+from metacrm.metadata.compiler import compile_model
+from metacrm.metadata.model import Model
+from metacrm.platform import database, migrations
+from metacrm.platform import tables as tbl
+
+if TYPE_CHECKING:
+    from metacrm.platform.runtime import Runtime
+
+REFRESH_SECONDS = 1.0
+
+control_metadata = MetaData()
+tenants_table = Table(
+    "tenants",
+    control_metadata,
+    Column("name", String(31), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class UnknownTenant(LookupError):
+    pass
+
+
+class TenantNeedsMigration(RuntimeError):
+    pass
+
+
+@dataclass
+class TenantState:
+    name: str
+    engine: Engine
+    model: Model
+    tables: dict[str, Table]
+    system: dict[str, Table]
+    overlay: dict
+    version_id: int
+    checked_at: float = field(default_factory=time.monotonic)
+    cache: dict[str, Any] = field(default_factory=dict)  # per-model derived objects (schemas, openapi)
+
+    @property
+    def write(self) -> Engine:
+        return database.write_engine(self.engine)
+
+
+def latest_overlay(conn, system) -> dict:
+    t = system["overlay"]
+    row = conn.execute(select(t.c.document).order_by(t.c.id.desc()).limit(1)).first()
+    return copy.deepcopy(row.document) if row else {}
+
+
+def _latest_version_id(conn, system) -> int:
+    t = system["meta_versions"]
+    return conn.execute(select(func.max(t.c.id))).scalar() or 0
+
+
+class TenantRegistry:
+    """Owns the engines and states of every tenant of one runtime."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.control = database.control_engine(self.settings)
+        control_metadata.create_all(self.control, checkfirst=True)
+        self._engines: dict[str, Engine] = {}
+        self._states: dict[str, TenantState] = {}
+        self._lock = threading.RLock()
+
+    # -- control database -------------------------------------------------
+    def names(self) -> list[str]:
+        with self.control.connect() as conn:
+            return [r.name for r in conn.execute(select(tenants_table.c.name).order_by(tenants_table.c.name))]
+
+    def exists(self, name: str) -> bool:
+        if name in self._states:
+            return True
+        with self.control.connect() as conn:
+            return conn.execute(select(tenants_table.c.name).where(tenants_table.c.name == name)).first() is not None
+
+    def engine(self, name: str, create: bool = False) -> Engine:
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = database.tenant_engine(self.settings, name, create=create)
+            return self._engines[name]
+
+    def create(self, name: str, applied_by: str | None = None) -> TenantState:
+        """Create the tenant's database/schema, its system tables and the base model's tables."""
+        if not database.TENANT_NAME.match(name):
+            raise ValueError(f"invalid tenant name {name!r}: use a-z, 0-9 and _, starting with a letter (max 31)")
+        engine = self.engine(name, create=True)
+        model = self.runtime.compile({})
+        with database.write_engine(engine).begin() as conn:
+            migrations.sync_model(conn, model, applied_by=applied_by)
+        with database.write_engine(self.control).begin() as conn:
+            if conn.execute(select(tenants_table.c.name).where(tenants_table.c.name == name)).first() is None:
+                conn.execute(tenants_table.insert().values(name=name, created_at=dt.datetime.now(dt.UTC)))
+        with self._lock:
+            self._states.pop(name, None)
+        return self.state(name)
+
+    # -- live state ---------------------------------------------------------
+    def _load(self, name: str) -> TenantState:
+        if not self.exists(name):
+            raise UnknownTenant(name)
+        engine = self.engine(name)
+        metadata = MetaData()
+        system = tbl.system_tables(metadata)
+        with engine.connect() as conn:
+            overlay = latest_overlay(conn, system)
+            version_id = _latest_version_id(conn, system)
+            applied = migrations.latest_version(conn, system)
+        model = self.runtime.compile(overlay)
+        if applied is None or applied.get("content_hash") != model.content_hash:
+            # Packages were upgraded since the last apply: re-apply the overlay on
+            # the new base. Additive plans apply by themselves; refused ones wait
+            # for `metacrm metadata apply`, and the tenant is not served meanwhile.
+            try:
+                with database.write_engine(engine).begin() as conn:
+                    migrations.sync_model(conn, model, applied_by="upgrade")
+                    version_id = _latest_version_id(conn, system)
+            except migrations.MigrationRefused as exc:
+                raise TenantNeedsMigration(f"tenant '{name}': {exc}") from exc
+        _, tables = tbl.model_tables(model)
+        return TenantState(name, engine, model, tables, system, overlay, version_id)
+
+    def state(self, name: str) -> TenantState:
+        state = self._states.get(name)
+        now = time.monotonic()
+        if state is not None and now - state.checked_at < REFRESH_SECONDS:
+            return state
+        with self._lock:
+            state = self._states.get(name)
+            if state is not None:
+                with state.engine.connect() as conn:
+                    latest = _latest_version_id(conn, state.system)
+                if latest == state.version_id:
+                    state.checked_at = now
+                    return state
+            state = self._load(name)
+            self._states[name] = state
+            return state
+
+    def update_overlay(self, name: str, mutate, actor_id: int | None = None, dry_run: bool = False):
+        """Apply `mutate(overlay) -> overlay` through compile + schema sync, in one transaction.
+
+        Returns (state, plan). Raises MetadataInvalid or MigrationRefused with nothing written.
+        """
+        with self._lock:
+            state = self.state(name)
+            with state.write.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    current = latest_overlay(conn, state.system)
+                    new_overlay = mutate(copy.deepcopy(current))
+                    model = self.runtime.compile(new_overlay)
+                    plan = migrations.sync_model(
+                        conn, model, applied_by=f"user:{actor_id}" if actor_id else None, dry_run=dry_run
+                    )
+                    if dry_run:
+                        transaction.rollback()
+                        return state, plan
+                    conn.execute(
+                        state.system["overlay"].insert().values(
+                            document=new_overlay, created_at=dt.datetime.now(dt.UTC), created_by=actor_id
+                        )
+                    )
+                    version_id = _latest_version_id(conn, state.system)
+                    transaction.commit()
+                except BaseException:
+                    if transaction.is_active:
+                        transaction.rollback()
+                    raise
+            _, tables = tbl.model_tables(model)
+            new_state = TenantState(name, state.engine, model, tables, state.system, new_overlay, version_id)
+            self._states[name] = new_state
+            return new_state, plan
+
+    def dispose(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self.control.dispose()

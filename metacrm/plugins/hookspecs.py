@@ -1,0 +1,33 @@
+"""Every extension point of metacrm, one hookspec each, keyword arguments only."""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("metacrm")
+hookimpl = pluggy.HookimplMarker("metacrm")
+
+
+@hookspec
+def metacrm_metadata_packages():
+    """Return a list of package folders (default app, industry packs) to layer for every tenant."""
+
+
+@hookspec
+def metacrm_register_blueprints(app, runtime):
+    """Register extra Flask blueprints (routes) on the app."""
+
+
+@hookspec
+def metacrm_before_save(entity, record, previous, context):
+    """Adjust or veto (raise RecordInvalid) a record about to be written; `previous` is None on create."""
+
+
+@hookspec
+def metacrm_after_commit(entity, record, previous, operation, context):
+    """React to a committed create/update/delete (operation names which)."""
+
+
+@hookspec
+def metacrm_demo_data(runtime, tenant, service, context):
+    """Fill a freshly initialised tenant with demo records (`metacrm init --demo`)."""
