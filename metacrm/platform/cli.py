@@ -37,6 +37,7 @@ def init(demo: bool, tenant: str | None) -> None:
 
     rt = _runtime()
     name = tenant or rt.settings.default_tenant
+    existed = rt.tenants.exists(name)
     try:
         state = rt.tenants.create(name, applied_by="init")
     except MetadataInvalid as exc:
@@ -52,7 +53,9 @@ def init(demo: bool, tenant: str | None) -> None:
     else:
         admin_id = admin.id
         click.echo("user 'admin' already exists")
-    if demo:
+    if demo and existed:
+        click.echo("demo data skipped: the tenant already existed")
+    elif demo:
         service = RecordService(state, Context.system(name, admin_id), rt.pm)
         counts: dict = {}
         for result in rt.pm.hook.metacrm_demo_data(runtime=rt, tenant=name, service=service, context=service.context):

@@ -1,0 +1,132 @@
+"""Fixtures: apps built with create_app() on SQLite and on PostgreSQL.
+
+PostgreSQL tests need METACRM_TEST_DATABASE_URL (scripts/services.sh prints it).
+On a developer machine without PostgreSQL they skip; under CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from metacrm.platform import auth
+from metacrm.platform.app import create_app
+from metacrm.platform.settings import settings_from_env
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_URL = os.environ.get("METACRM_TEST_DATABASE_URL")
+
+
+def _postgres_or_skip() -> str:
+    if PG_URL:
+        return PG_URL
+    if os.environ.get("CI"):
+        pytest.fail("CI=true but METACRM_TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
+    pytest.skip("PostgreSQL not available (set METACRM_TEST_DATABASE_URL)")
+
+
+def make_settings(tmp_path: Path, backend: str, packages: tuple[Path, ...] = ()):
+    env = {"METACRM_DATA_DIR": str(tmp_path / "instance"), "METACRM_SECRET_KEY": "test-secret"}
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    if backend == "postgres":
+        env["METACRM_DATABASE_URL"] = _postgres_or_skip()
+        env["METACRM_SCHEMA_PREFIX"] = prefix
+    settings = settings_from_env(env, testing=True)
+    return settings.with_overrides(packages=tuple(packages))
+
+
+def drop_schemas(settings) -> None:
+    if settings.is_sqlite:
+        return
+    engine = create_engine(settings.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        names = conn.execute(
+            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": settings.schema_prefix + "%"}
+        ).scalars()
+        for name in list(names):
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    engine.dispose()
+
+
+@dataclass
+class Api:
+    """A test client bound to one user's token."""
+
+    client: object
+    token: str
+    tenant: str = "default"
+
+    def _headers(self, headers=None):
+        return {"Authorization": f"Bearer {self.token}", **(headers or {})}
+
+    def get(self, url, **kw):
+        return self.client.get(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def post(self, url, **kw):
+        return self.client.post(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def patch(self, url, **kw):
+        return self.client.patch(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, url, **kw):
+        return self.client.delete(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+
+@dataclass
+class Env:
+    app: object
+    runtime: object
+    settings: object
+    api: Api
+    user_api: Api
+
+    def state(self, tenant: str = "default"):
+        return self.runtime.tenant(tenant)
+
+    def engine(self, tenant: str = "default"):
+        return self.runtime.tenants.engine(tenant)
+
+
+def build_env(tmp_path: Path, backend: str, packages: tuple[Path, ...] = ()) -> Env:
+    settings = make_settings(tmp_path, backend, packages)
+    app = create_app(settings)
+    runtime = app.extensions["metacrm"]
+    state = runtime.tenants.create("default")
+    admin = auth.create_user(state, "admin", "admin-password", is_admin=True)
+    rep = auth.create_user(state, "rep", "rep-password")
+    client = app.test_client()
+    return Env(
+        app,
+        runtime,
+        settings,
+        Api(client, auth.create_token(state, admin)),
+        Api(client, auth.create_token(state, rep)),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def env(tmp_path, backend):
+    """The default CRM app, admin and non-admin API clients, on each backend."""
+    e = build_env(tmp_path, backend)
+    yield e
+    e.runtime.close()
+    drop_schemas(e.settings)
+
+
+@pytest.fixture
+def types_env(tmp_path, backend):
+    """The default app plus the `types` test package (every field type)."""
+    e = build_env(tmp_path, backend, (FIXTURES / "types_pkg",))
+    yield e
+    e.runtime.close()
+    drop_schemas(e.settings)

@@ -1,0 +1,240 @@
+import pytest
+
+from metacrm.metadata import MetadataInvalid, load_and_compile
+from metacrm.metadata.compiler import compile_model, read_packages
+from tests.metadata.helpers import BASE, write_package
+
+
+def errors_of(*paths, overlay=None) -> list[str]:
+    with pytest.raises(MetadataInvalid) as info:
+        if overlay is None:
+            load_and_compile(list(paths))
+        else:
+            packages, errs = read_packages(list(paths))
+            assert errs == []
+            compile_model(packages, overlay)
+    return [str(e) for e in info.value.errors]
+
+
+def test_default_app_compiles_into_an_immutable_model():
+    model = load_and_compile([BASE])
+    assert set(model.entities) == {"account", "contact", "lead", "opportunity"}
+    opp = model.entities["opportunity"]
+    assert opp.fields["account"].spec.entity == "account"
+    assert opp.fields["stage"].spec.values[0] == "prospecting"
+    assert model.pipelines["sales"].stages[-1].category == "lost"
+    assert len(model.content_hash) == 64
+    with pytest.raises(TypeError):
+        opp.fields["x"] = None  # mappings are read-only
+    with pytest.raises(AttributeError):
+        opp.name = "other"
+
+
+def test_hash_is_stable_and_changes_with_content(tmp_path):
+    a = load_and_compile([BASE]).content_hash
+    assert load_and_compile([BASE]).content_hash == a
+    pkg = write_package(tmp_path, files={"entities/x.yaml": "extend: lead\nfields:\n  extra: {type: text}\n"})
+    assert load_and_compile([BASE, pkg]).content_hash != a
+
+
+def test_schema_errors_name_file_line_and_path_and_all_are_reported(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "entities/a.yaml": """
+                name: gizmo
+                fields:
+                  title: {type: text}
+                  amount: {type: money}
+                  code: {type: text, bogus: 1}
+                """,
+            "entities/b.yaml": """
+                name: widget
+                fields:
+                  size: {type: integer, max_length: 3}
+                """,
+        },
+    )
+    errors = errors_of(BASE, pkg)
+    assert any(e.startswith("pack/entities/a.yaml:4 fields.amount.type: 'money' is not one of") for e in errors)
+    assert any(e.startswith("pack/entities/a.yaml:5 fields.code:") and "'bogus' was unexpected" in e for e in errors)
+    assert any(e.startswith("pack/entities/b.yaml:3 fields.size:") and "max_length" in e for e in errors)
+
+
+def test_semantic_errors(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "entities/thing.yaml": """
+                name: thing
+                search_fields: [nope]
+                fields:
+                  id: {type: text}
+                  version: {type: integer}
+                  status: {type: select, options: []}
+                  kind: {type: select, options: [a, a, b], default: c}
+                  owner: {type: reference, entity: ghost}
+                  old: {type: text, renamed_from: old}
+                  newer: {type: text, renamed_from: status}
+                  serial: {type: auto_number, pattern: "T-{QQ}-{seq}"}
+                  blob: {type: json, unique: true}
+                  price: {type: decimal, precision: 4, scale: 6}
+                """,
+        },
+    )
+    errors = errors_of(BASE, pkg)
+    f = "pack/entities/thing.yaml"
+    expected = [
+        f"{f}:2 search_fields[0]: unknown field 'nope'",
+        f"{f}:4 fields.id: 'id' is a reserved name",
+        f"{f}:5 fields.version: 'version' is a reserved name",
+        f"{f}:6 fields.status.options: a select field needs at least one option",
+        f"{f}:7 fields.kind.options: duplicate option values: ['a']",
+        f"{f}:7 fields.kind.default: default 'c' is not one of the options",
+        f"{f}:8 fields.owner.entity: unknown entity 'ghost'",
+        f"{f}:9 fields.old.renamed_from: renamed_from names the field itself",
+        f"{f}:10 fields.newer.renamed_from: renamed_from 'status' names a field that still exists",
+        f"{f}:11 fields.serial.pattern: unknown placeholder '{{QQ}}'",
+        f"{f}:12 fields.blob.unique: a json field cannot be unique",
+        f"{f}:13 fields.price.scale: scale 6 is larger than precision 4",
+    ]
+    for want in expected:
+        assert any(e.startswith(want) for e in errors), (want, errors)
+
+
+def test_extension_adds_and_modifies_but_never_deletes_or_retypes(tmp_path):
+    ok = write_package(
+        tmp_path,
+        "industry",
+        files={
+            "entities/opp.yaml": """
+                extend: opportunity
+                fields:
+                  plant: {type: text, label: Plant}
+                modify:
+                  amount: {label: Contract value, required: true}
+                  stage: {options: [prospecting, qualification, proposal, negotiation, closed_won, closed_lost, on_hold]}
+                  name: {max_length: 300}
+                """
+        },
+    )
+    model = load_and_compile([BASE, ok])
+    opp = model.entities["opportunity"]
+    assert opp.fields["plant"].origin == "package:industry"
+    assert opp.fields["amount"].required and opp.fields["amount"].label["en"] == "Contract value"
+    assert "on_hold" in opp.fields["stage"].spec.values
+    assert opp.fields["name"].spec.max_length == 300
+
+    retype = write_package(tmp_path, "retype", files={"entities/opp.yaml": "extend: opportunity\nmodify:\n  amount: {type: text}\n"})
+    errors = errors_of(BASE, retype)
+    assert any("retype/entities/opp.yaml:3 modify.amount: Additional properties are not allowed ('type' was unexpected)" in e for e in errors)
+    again = write_package(tmp_path, "again", files={"entities/opp.yaml": "extend: opportunity\nfields:\n  amount: {type: text}\n"})
+    errors = errors_of(BASE, again)
+    assert any("again/entities/opp.yaml:3 fields.amount: field 'amount' already exists on 'opportunity'" in e for e in errors)
+
+
+def test_extension_semantics(tmp_path):
+    bad = write_package(
+        tmp_path,
+        "bad",
+        files={
+            "entities/opp.yaml": """
+                extend: opportunity
+                modify:
+                  stage: {options: [prospecting]}
+                  name: {max_length: 10}
+                  ghost: {label: x}
+                """,
+            "entities/other.yaml": "extend: nowhere\nfields:\n  a: {type: text}\n",
+        },
+    )
+    errors = errors_of(BASE, bad)
+    assert any("modify.stage.options: an extension may add or relabel options but not remove them" in e for e in errors)
+    assert any("modify.name.max_length: max_length can only grow (200 -> 10" in e for e in errors)
+    assert any("modify.ghost: cannot modify 'ghost'" in e for e in errors)
+    assert any("bad/entities/other.yaml:1 extend: extends unknown entity 'nowhere'" in e for e in errors)
+
+
+def test_extend_requires_depends_on(tmp_path):
+    pkg = write_package(tmp_path, "loose", depends_on=(), files={"entities/x.yaml": "extend: lead\nfields:\n  a: {type: text}\n"})
+    errors = errors_of(BASE, pkg)
+    assert any("extends unknown entity 'lead' (it is defined by package:crm, which is not in depends_on)" in e for e in errors)
+
+
+def test_dependencies_missing_and_cycles(tmp_path):
+    a = write_package(tmp_path, "alpha", depends_on=("beta",))
+    b = write_package(tmp_path, "beta", depends_on=("alpha",))
+    c = write_package(tmp_path, "gamma", depends_on=("nothere",))
+    errors = errors_of(a, b, c)
+    assert any("dependency cycle: alpha -> beta -> alpha" in e for e in errors)
+    assert any("depends on package 'nothere', which is not installed" in e for e in errors)
+
+
+def test_entity_defined_twice(tmp_path):
+    pkg = write_package(tmp_path, files={"entities/lead.yaml": "name: lead\nfields:\n  a: {type: text}\n"})
+    errors = errors_of(BASE, pkg)
+    assert any("entity 'lead' is already defined by package:crm" in e and "use `extend: lead`" in e for e in errors)
+
+
+def test_overlay_is_applied_last_and_checked(tmp_path):
+    overlay = {
+        "extend": {"lead": {"fields": {"wechat": {"type": "text"}}, "modify": {"company": {"hidden": True}}}},
+        "entities": {"visit": {"name": "visit", "fields": {"lead": {"type": "reference", "entity": "lead"}}}},
+    }
+    packages, _ = read_packages([BASE])
+    model = compile_model(packages, overlay)
+    assert model.entities["lead"].fields["wechat"].origin == "overlay"
+    assert model.entities["lead"].fields["company"].hidden
+    assert model.entities["visit"].origin == "overlay"
+    errors = errors_of(BASE, overlay={"extend": {"lead": {"modify": {"company": {"type": "integer"}}}}})
+    assert any(e.startswith("tenant overlay extend.lead.modify.company") for e in errors)
+
+
+def test_overlay_conflict_with_upgraded_base_is_reported(tmp_path):
+    """A tenant added `plant`; a later base version adds `plant` too: reported, not dropped."""
+    upgraded = write_package(tmp_path, "pack", files={"entities/x.yaml": "extend: lead\nfields:\n  plant: {type: integer}\n"})
+    overlay = {"extend": {"lead": {"fields": {"plant": {"type": "text"}}}}}
+    errors = errors_of(BASE, upgraded, overlay=overlay)
+    assert any("tenant overlay extend.lead.fields.plant" in e and "conflict" in e for e in errors)
+
+
+def test_pipeline_and_view_checks(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "pipelines/p.yaml": """
+                name: leads
+                entity: lead
+                field: status
+                stages:
+                  - {name: new, category: open, requires: [nope]}
+                  - {name: gone, category: lost, transitions: [missing]}
+                """,
+            "views/v.yaml": """
+                name: lead_list
+                entity: lead
+                kind: list
+                columns: [company, nope]
+                sort: [-ghost]
+                """,
+        },
+    )
+    errors = errors_of(BASE, pkg)
+    assert any("pack/pipelines/p.yaml:5 stages[0].requires[0]: unknown field 'nope'" in e for e in errors)
+    assert any("pack/pipelines/p.yaml:6 stages[1].name: stage 'gone' is not an option" in e for e in errors)
+    assert any("stages[1].transitions[0]: unknown stage 'missing'" in e for e in errors)
+    assert any("pack/views/v.yaml:4 columns[1]: unknown field 'nope'" in e for e in errors)
+    assert any("pack/views/v.yaml:5 sort[0]: unknown field 'ghost'" in e for e in errors)
+
+
+def test_every_field_type_compiles():
+    from tests.conftest import FIXTURES
+
+    model = load_and_compile([BASE, FIXTURES / "types_pkg"])
+    gadget = model.entities["gadget"]
+    types = {f.type for f in gadget.fields.values()} | {f.type for f in model.entities["account"].fields.values()}
+    from metacrm.metadata.schema_check import json_schema
+
+    declared = set(json_schema("entity")["$defs"]["field_common"]["properties"]["type"]["enum"])
+    assert declared <= types
+    assert not gadget.fields["related"].stored and gadget.fields["total"].stored
