@@ -130,3 +130,12 @@ def types_env(tmp_path, backend):
     yield e
     e.runtime.close()
     drop_schemas(e.settings)
+
+
+@pytest.fixture
+def pg_env(tmp_path):
+    """The default app on PostgreSQL only (for PostgreSQL-specific checks)."""
+    e = build_env(tmp_path, "postgres")
+    yield e
+    e.runtime.close()
+    drop_schemas(e.settings)

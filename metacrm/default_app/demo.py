@@ -7,9 +7,26 @@ import random
 
 from faker import Faker
 
-INDUSTRIES = ["manufacturing", "retail", "technology", "finance", "healthcare", "education", "energy", "logistics", "other"]
+INDUSTRIES = [
+    "manufacturing",
+    "retail",
+    "technology",
+    "finance",
+    "healthcare",
+    "education",
+    "energy",
+    "logistics",
+    "other",
+]
 STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
-PROBABILITY = {"prospecting": 10, "qualification": 25, "proposal": 50, "negotiation": 75, "closed_won": 100, "closed_lost": 0}
+PROBABILITY = {
+    "prospecting": 10,
+    "qualification": 25,
+    "proposal": 50,
+    "negotiation": 75,
+    "closed_won": 100,
+    "closed_lost": 0,
+}
 SOURCES = ["web", "referral", "trade_show", "cold_call", "advertisement", "partner"]
 
 
@@ -38,7 +55,9 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
                 "employees": rnd.randrange(10, 20_000),
                 "billing_city": fake.city(),
                 "billing_country": "United States",
-                "tags": rnd.sample(["key", "strategic", "smb", "enterprise", "renewal"], k=rnd.randint(0, 2)),
+                "tags": rnd.sample(
+                    ["key", "strategic", "smb", "enterprise", "renewal"], k=rnd.randint(0, 2)
+                ),
             }
         )
     account_ids = [r["id"] for r in service.create_many("account", account_rows)]
@@ -57,7 +76,9 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
                     "title": fake.job()[:100],
                     "email": email,
                     "phone": fake.numerify("+1 ###-###-####"),
-                    "preferred_channels": rnd.sample(["email", "phone", "wechat", "visit"], k=rnd.randint(1, 2)),
+                    "preferred_channels": rnd.sample(
+                        ["email", "phone", "wechat", "visit"], k=rnd.randint(1, 2)
+                    ),
                 }
             )
     contacts = service.create_many("contact", contact_rows)
@@ -72,7 +93,9 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
             "email": fake.unique.email(),
             "phone": fake.numerify("+1 ###-###-####"),
             "source": rnd.choice(SOURCES),
-            "status": rnd.choice(["new", "new", "working", "nurturing", "qualified", "disqualified"]),
+            "status": rnd.choice(
+                ["new", "new", "working", "nurturing", "qualified", "disqualified"]
+            ),
             "rating": rnd.choice(["hot", "warm", "cold"]),
             "industry": rnd.choice(INDUSTRIES),
             "estimated_budget": rnd.randrange(5_000, 500_000, 500),
@@ -84,7 +107,16 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
     for _ in range(200):
         account_id = rnd.choice(account_ids)
         stage = rnd.choice(STAGES)
-        products = rnd.choice(["CRM licenses", "Support plan", "Implementation", "Training", "Integration", "Analytics add-on"])
+        products = rnd.choice(
+            [
+                "CRM licenses",
+                "Support plan",
+                "Implementation",
+                "Training",
+                "Integration",
+                "Analytics add-on",
+            ]
+        )
         opp_rows.append(
             {
                 "name": f"{products} - {fake.bs().title()[:60]}",
@@ -95,8 +127,16 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
                 "probability": PROBABILITY[stage],
                 "close_date": (today + dt.timedelta(days=rnd.randint(-120, 180))).isoformat(),
                 "lead_source": rnd.choice(SOURCES),
-                "next_step": rnd.choice(["Send proposal", "Schedule demo", "Follow up call", "Legal review", ""]) or None,
+                "next_step": rnd.choice(
+                    ["Send proposal", "Schedule demo", "Follow up call", "Legal review", ""]
+                )
+                or None,
             }
         )
     service.create_many("opportunity", opp_rows)
-    return {"account": len(account_rows), "contact": len(contact_rows), "lead": len(lead_rows), "opportunity": len(opp_rows)}
+    return {
+        "account": len(account_rows),
+        "contact": len(contact_rows),
+        "lead": len(lead_rows),
+        "opportunity": len(opp_rows),
+    }

@@ -28,7 +28,11 @@ def options_of(raw: list) -> tuple[m.Option, ...]:
         if isinstance(item, str):
             out.append(m.Option(item, label_of(None, item)))
         else:
-            out.append(m.Option(item["value"], label_of(item.get("label"), item["value"]), item.get("color")))
+            out.append(
+                m.Option(
+                    item["value"], label_of(item.get("label"), item["value"]), item.get("color")
+                )
+            )
     return tuple(out)
 
 
@@ -50,7 +54,9 @@ def spec_of(data: dict) -> Any:
             currency=data.get("currency"),
         )
     if t in ("select", "multi_select"):
-        return m.SelectSpec(options=options_of(data.get("options", [])), max_selected=data.get("max_selected"))
+        return m.SelectSpec(
+            options=options_of(data.get("options", [])), max_selected=data.get("max_selected")
+        )
     if t == "reference":
         return m.ReferenceSpec(entity=data["entity"], on_delete=data.get("on_delete", "restrict"))
     if t == "many_to_many":
@@ -102,8 +108,12 @@ def build_field(name: str, data: dict, origin: str) -> m.Field:
     )
 
 
-def build_entity(name: str, data: dict, fields: dict[str, tuple[dict, str]], origin: str) -> m.Entity:
-    built = {fname: build_field(fname, fdata, forigin) for fname, (fdata, forigin) in fields.items()}
+def build_entity(
+    name: str, data: dict, fields: dict[str, tuple[dict, str]], origin: str
+) -> m.Entity:
+    built = {
+        fname: build_field(fname, fdata, forigin) for fname, (fdata, forigin) in fields.items()
+    }
     indexes = tuple(
         m.Index(
             name=ix.get("name") or f"ix_{name}_{'_'.join(f.lstrip('-') for f in ix['fields'])}",
@@ -143,7 +153,9 @@ def build_pipeline(data: dict) -> m.Pipeline:
             category=s["category"],
             probability=s.get("probability"),
             requires=tuple(s.get("requires", ())),
-            entry_rules=tuple((r["expression"], label_of(r["message"], "rule")) for r in s.get("entry_rules", ())),
+            entry_rules=tuple(
+                (r["expression"], label_of(r["message"], "rule")) for r in s.get("entry_rules", ())
+            ),
             transitions=tuple(s["transitions"]) if "transitions" in s else None,
             idle_alert_days=s.get("idle_alert_days"),
         )

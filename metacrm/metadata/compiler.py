@@ -19,7 +19,12 @@ from metacrm.metadata import build
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
 from metacrm.metadata.loader import SourceDoc, load_text
 from metacrm.metadata.model import Model
-from metacrm.metadata.packages import PackageSource, dependency_closure, order_packages, read_package
+from metacrm.metadata.packages import (
+    PackageSource,
+    dependency_closure,
+    order_packages,
+    read_package,
+)
 from metacrm.metadata.schema_check import check_document
 from metacrm.metadata.semantics import check_semantics
 
@@ -53,26 +58,51 @@ class Drafts:
     views: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
 
 
-def _define_entity(drafts: Drafts, data: dict, doc: SourceDoc, path: tuple, origin: str, package: str | None, errors):
+def _define_entity(
+    drafts: Drafts,
+    data: dict,
+    doc: SourceDoc,
+    path: tuple,
+    origin: str,
+    package: str | None,
+    errors,
+):
     name = data["name"]
     if name in drafts.entities:
         other = drafts.entities[name]
         errors.append(
-            doc.error(path + ("name",), f"entity '{name}' is already defined by {other.origin} ({other.doc.file}); use `extend: {name}` to add to it")
+            doc.error(
+                path + ("name",),
+                f"entity '{name}' is already defined by {other.origin} ({other.doc.file}); use `extend: {name}` to add to it",
+            )
         )
         return
     entity_data = {k: copy.deepcopy(v) for k, v in data.items() if k != "fields"}
     draft = EntityDraft(name, entity_data, doc, path, origin, package)
     for fname, fdata in data.get("fields", {}).items():
-        draft.fields[fname] = FieldDraft(copy.deepcopy(fdata), doc, path + ("fields", fname), origin)
+        draft.fields[fname] = FieldDraft(
+            copy.deepcopy(fdata), doc, path + ("fields", fname), origin
+        )
     drafts.entities[name] = draft
 
 
-def _extend_entity(drafts: Drafts, data: dict, doc: SourceDoc, path: tuple, origin: str, allowed: set[str] | None, errors):
+def _extend_entity(
+    drafts: Drafts,
+    data: dict,
+    doc: SourceDoc,
+    path: tuple,
+    origin: str,
+    allowed: set[str] | None,
+    errors,
+):
     target = data["extend"]
     draft = drafts.entities.get(target)
     if draft is None or (allowed is not None and draft.package not in allowed):
-        hint = "" if draft is None else f" (it is defined by {draft.origin}, which is not in depends_on)"
+        hint = (
+            ""
+            if draft is None
+            else f" (it is defined by {draft.origin}, which is not in depends_on)"
+        )
         errors.append(doc.error(path + ("extend",), f"extends unknown entity '{target}'{hint}"))
         return
     for key in ("label", "plural", "search_fields"):
@@ -82,13 +112,22 @@ def _extend_entity(drafts: Drafts, data: dict, doc: SourceDoc, path: tuple, orig
         for i, item in enumerate(data.get(key, ())):
             existing = {x.get("name") for x in draft.data.get(key, ()) if x.get("name")}
             if item.get("name") and item["name"] in existing:
-                errors.append(doc.error(path + (key, i, "name"), f"'{item['name']}' already exists on entity '{target}'"))
+                errors.append(
+                    doc.error(
+                        path + (key, i, "name"),
+                        f"'{item['name']}' already exists on entity '{target}'",
+                    )
+                )
                 continue
             draft.data.setdefault(key, []).append(copy.deepcopy(item))
     for fname, fdata in data.get("fields", {}).items():
         if fname in draft.fields:
             base = draft.fields[fname]
-            conflict = " (conflict: the base package now declares this field; rename or remove yours)" if origin == "overlay" else ""
+            conflict = (
+                " (conflict: the base package now declares this field; rename or remove yours)"
+                if origin == "overlay"
+                else ""
+            )
             errors.append(
                 doc.error(
                     path + ("fields", fname),
@@ -97,39 +136,61 @@ def _extend_entity(drafts: Drafts, data: dict, doc: SourceDoc, path: tuple, orig
                 )
             )
             continue
-        draft.fields[fname] = FieldDraft(copy.deepcopy(fdata), doc, path + ("fields", fname), origin)
+        draft.fields[fname] = FieldDraft(
+            copy.deepcopy(fdata), doc, path + ("fields", fname), origin
+        )
     for fname, changes in data.get("modify", {}).items():
         mpath = path + ("modify", fname)
         base = draft.fields.get(fname)
         if base is None:
-            errors.append(doc.error(mpath, f"cannot modify '{fname}': entity '{target}' has no such field"))
+            errors.append(
+                doc.error(mpath, f"cannot modify '{fname}': entity '{target}' has no such field")
+            )
             continue
         _apply_modification(base, changes, doc, mpath, draft, errors)
 
 
-def _apply_modification(base: FieldDraft, changes: dict, doc: SourceDoc, mpath: tuple, draft: EntityDraft, errors):
+def _apply_modification(
+    base: FieldDraft, changes: dict, doc: SourceDoc, mpath: tuple, draft: EntityDraft, errors
+):
     ftype = base.data["type"]
     for key, value in changes.items():
         if key == "options":
             if ftype not in ("select", "multi_select"):
-                errors.append(doc.error(mpath + (key,), f"field '{base.path[-1]}' is {ftype}, it has no options"))
+                errors.append(
+                    doc.error(
+                        mpath + (key,), f"field '{base.path[-1]}' is {ftype}, it has no options"
+                    )
+                )
                 continue
             old = [o if isinstance(o, str) else o["value"] for o in base.data.get("options", [])]
             new = [o if isinstance(o, str) else o["value"] for o in value]
             missing = [v for v in old if v not in new]
             if missing:
                 errors.append(
-                    doc.error(mpath + (key,), f"an extension may add or relabel options but not remove them: missing {missing}")
+                    doc.error(
+                        mpath + (key,),
+                        f"an extension may add or relabel options but not remove them: missing {missing}",
+                    )
                 )
                 continue
         elif key in MODIFIABLE_NARROWING:
-            applies = ("text", "long_text") if key == "max_length" else ("decimal", "currency", "percent")
+            applies = (
+                ("text", "long_text") if key == "max_length" else ("decimal", "currency", "percent")
+            )
             if ftype not in applies:
-                errors.append(doc.error(mpath + (key,), f"'{key}' does not apply to a {ftype} field"))
+                errors.append(
+                    doc.error(mpath + (key,), f"'{key}' does not apply to a {ftype} field")
+                )
                 continue
             current = base.data.get(key, 255 if key == "max_length" else 18)
             if value < current:
-                errors.append(doc.error(mpath + (key,), f"{key} can only grow ({current} -> {value} would narrow it)"))
+                errors.append(
+                    doc.error(
+                        mpath + (key,),
+                        f"{key} can only grow ({current} -> {value} would narrow it)",
+                    )
+                )
                 continue
         elif key == "order":
             names = list(draft.fields)
@@ -152,7 +213,11 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
         for doc in pkg.docs.get(kind, []):
             name = doc.data["name"]
             if name in target:
-                errors.append(doc.error(("name",), f"{kind} '{name}' is already defined in {target[name][1].file}"))
+                errors.append(
+                    doc.error(
+                        ("name",), f"{kind} '{name}' is already defined in {target[name][1].file}"
+                    )
+                )
                 continue
             target[name] = (copy.deepcopy(doc.data), doc)
 
@@ -179,7 +244,11 @@ def _add_overlay(drafts: Drafts, overlay: dict, errors):
         _define_entity(drafts, data, doc, ("entities", name), "overlay", None, errors)
     for name, data in checked.get("extend", {}).items():
         if data["extend"] != name:
-            errors.append(doc.error(("extend", name, "extend"), f"names '{data['extend']}' under the key '{name}'"))
+            errors.append(
+                doc.error(
+                    ("extend", name, "extend"), f"names '{data['extend']}' under the key '{name}'"
+                )
+            )
             continue
         _extend_entity(drafts, data, doc, ("extend", name), "overlay", None, errors)
 
@@ -188,7 +257,11 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
     return {
         "packages": [[p.name, p.version] for p in packages],
         "entities": {
-            n: {"data": d.data, "origin": d.origin, "fields": [[f, fd.data, fd.origin] for f, fd in d.fields.items()]}
+            n: {
+                "data": d.data,
+                "origin": d.origin,
+                "fields": [[f, fd.data, fd.origin] for f, fd in d.fields.items()],
+            }
             for n, d in drafts.entities.items()
         },
         "pipelines": {n: d for n, (d, _) in drafts.pipelines.items()},
@@ -213,12 +286,16 @@ def compile_model(packages: list[PackageSource], overlay: dict | None = None) ->
     canonical = _canonical(drafts, ordered)
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
     entities = {
-        name: build.build_entity(name, d.data, {f: (fd.data, fd.origin) for f, fd in d.fields.items()}, d.origin)
+        name: build.build_entity(
+            name, d.data, {f: (fd.data, fd.origin) for f, fd in d.fields.items()}, d.origin
+        )
         for name, d in drafts.entities.items()
     }
     return Model(
         entities=MappingProxyType(entities),
-        pipelines=MappingProxyType({n: build.build_pipeline(d) for n, (d, _) in drafts.pipelines.items()}),
+        pipelines=MappingProxyType(
+            {n: build.build_pipeline(d) for n, (d, _) in drafts.pipelines.items()}
+        ),
         views=MappingProxyType({n: build.build_view(d) for n, (d, _) in drafts.views.items()}),
         packages=tuple((p.name, p.version) for p in ordered),
         content_hash=digest,
@@ -246,4 +323,3 @@ def load_and_compile(paths: list[Path], overlay: dict | None = None) -> Model:
     if errors:
         raise MetadataInvalid(errors)
     return model
-

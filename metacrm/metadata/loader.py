@@ -26,7 +26,11 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_implicit_resolver(
@@ -74,7 +78,12 @@ def _record_lines(node: yaml.Node, path: PathKey, lines: dict, errors: list, fil
             key = key_node.value
             if key in seen:
                 errors.append(
-                    MetadataError(file, key_node.start_mark.line + 1, format_path(path + (key,)), "duplicate key")
+                    MetadataError(
+                        file,
+                        key_node.start_mark.line + 1,
+                        format_path(path + (key,)),
+                        "duplicate key",
+                    )
                 )
             seen.add(key)
             _record_lines(value_node, path + (key,), lines, errors, file)
@@ -91,7 +100,9 @@ def load_text(text: str, file: str) -> tuple[SourceDoc | None, list[MetadataErro
     try:
         node = loader.get_single_node()
         if node is None:
-            return SourceDoc(file, None, {(): 1}), [MetadataError(file, 1, "", "the document is empty")]
+            return SourceDoc(file, None, {(): 1}), [
+                MetadataError(file, 1, "", "the document is empty")
+            ]
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

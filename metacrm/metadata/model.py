@@ -21,7 +21,14 @@ SYSTEM_COLUMNS = (
     "version",
     "deleted_at",
 )
-RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {"tenant", "tenant_id", "oid", "ctid", "rowid", "xmin"}
+RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
+    "tenant",
+    "tenant_id",
+    "oid",
+    "ctid",
+    "rowid",
+    "xmin",
+}
 
 Label = Mapping[str, str]
 

@@ -69,14 +69,21 @@ def read_package(root: Path) -> tuple[PackageSource | None, list[MetadataError]]
     return pkg, errors
 
 
-def order_packages(packages: list[PackageSource]) -> tuple[list[PackageSource], list[MetadataError]]:
+def order_packages(
+    packages: list[PackageSource],
+) -> tuple[list[PackageSource], list[MetadataError]]:
     """Topological order by `depends_on`; unknown dependencies and cycles are errors."""
     by_name: dict[str, PackageSource] = {}
     errors: list[MetadataError] = []
     for pkg in packages:
         if pkg.name in by_name:
             errors.append(
-                MetadataError(f"{pkg.root.name}/package.yaml", 1, "name", f"package '{pkg.name}' is loaded twice")
+                MetadataError(
+                    f"{pkg.root.name}/package.yaml",
+                    1,
+                    "name",
+                    f"package '{pkg.name}' is loaded twice",
+                )
             )
             continue
         by_name[pkg.name] = pkg
@@ -88,7 +95,11 @@ def order_packages(packages: list[PackageSource]) -> tuple[list[PackageSource], 
             return
         if state.get(pkg.name) == "visiting":
             cycle = " -> ".join([*chain[chain.index(pkg.name) :], pkg.name])
-            errors.append(MetadataError(f"{pkg.root.name}/package.yaml", 1, "depends_on", f"dependency cycle: {cycle}"))
+            errors.append(
+                MetadataError(
+                    f"{pkg.root.name}/package.yaml", 1, "depends_on", f"dependency cycle: {cycle}"
+                )
+            )
             return
         state[pkg.name] = "visiting"
         for dep in pkg.depends_on:

@@ -16,7 +16,23 @@ from metacrm.metadata.model import RESERVED_FIELD_NAMES, SYSTEM_COLUMNS
 if TYPE_CHECKING:
     from metacrm.metadata.compiler import Drafts, EntityDraft
 
-UNIQUE_CAPABLE = {"text", "integer", "decimal", "currency", "email", "phone", "url", "select", "date", "datetime", "reference", "user", "auto_number", "boolean", "percent"}
+UNIQUE_CAPABLE = {
+    "text",
+    "integer",
+    "decimal",
+    "currency",
+    "email",
+    "phone",
+    "url",
+    "select",
+    "date",
+    "datetime",
+    "reference",
+    "user",
+    "auto_number",
+    "boolean",
+    "percent",
+}
 NUMERIC = {"integer", "decimal", "currency", "percent"}
 AUTO_NUMBER_TOKEN = re.compile(r"\{([^{}]*)\}")
 AUTO_NUMBER_PARTS = re.compile(r"^(YYYY|YY|MM|DD|seq(:0?[1-9][0-9]?)?)$")
@@ -31,7 +47,11 @@ def _check_field(ent: EntityDraft, fname: str, drafts: Drafts, out: list[Metadat
     data, doc, path = fd.data, fd.doc, fd.path
     ftype = data["type"]
     if fname in RESERVED_FIELD_NAMES or fname.startswith("_"):
-        out.append(doc.error(path, f"'{fname}' is a reserved name (system columns: {', '.join(SYSTEM_COLUMNS)})"))
+        out.append(
+            doc.error(
+                path, f"'{fname}' is a reserved name (system columns: {', '.join(SYSTEM_COLUMNS)})"
+            )
+        )
     if ftype in ("select", "multi_select"):
         values = _option_values(data)
         if not values:
@@ -40,43 +60,86 @@ def _check_field(ent: EntityDraft, fname: str, drafts: Drafts, out: list[Metadat
         if dupes:
             out.append(doc.error(path + ("options",), f"duplicate option values: {dupes}"))
         default = data.get("default")
-        defaults = default if isinstance(default, list) else [default] if default is not None else []
+        defaults = (
+            default if isinstance(default, list) else [default] if default is not None else []
+        )
         for d in defaults:
             if d not in values:
-                out.append(doc.error(path + ("default",), f"default '{d}' is not one of the options {values}"))
+                out.append(
+                    doc.error(
+                        path + ("default",), f"default '{d}' is not one of the options {values}"
+                    )
+                )
     if ftype in ("reference", "many_to_many", "rollup") and data["entity"] not in drafts.entities:
         out.append(
-            doc.error(path + ("entity",), f"unknown entity '{data['entity']}' (known: {', '.join(sorted(drafts.entities))})")
+            doc.error(
+                path + ("entity",),
+                f"unknown entity '{data['entity']}' (known: {', '.join(sorted(drafts.entities))})",
+            )
         )
     if ftype == "rollup" and data["entity"] in drafts.entities:
         child = drafts.entities[data["entity"]]
         via = child.fields.get(data["via"])
         if via is None or via.data["type"] != "reference" or via.data.get("entity") != ent.name:
-            out.append(doc.error(path + ("via",), f"'{data['via']}' must be a reference field of '{child.name}' pointing to '{ent.name}'"))
+            out.append(
+                doc.error(
+                    path + ("via",),
+                    f"'{data['via']}' must be a reference field of '{child.name}' pointing to '{ent.name}'",
+                )
+            )
         if data["function"] != "count":
             target = child.fields.get(data.get("field") or "")
             if target is None:
-                out.append(doc.error(path + ("field",), f"rollup {data['function']} needs `field:` naming a field of '{child.name}'"))
+                out.append(
+                    doc.error(
+                        path + ("field",),
+                        f"rollup {data['function']} needs `field:` naming a field of '{child.name}'",
+                    )
+                )
             elif data["function"] in ("sum", "avg") and target.data["type"] not in NUMERIC:
-                out.append(doc.error(path + ("field",), f"cannot {data['function']} a {target.data['type']} field"))
+                out.append(
+                    doc.error(
+                        path + ("field",),
+                        f"cannot {data['function']} a {target.data['type']} field",
+                    )
+                )
     if data.get("unique") and ftype not in UNIQUE_CAPABLE:
         out.append(doc.error(path + ("unique",), f"a {ftype} field cannot be unique"))
     if data.get("indexed") and ftype not in UNIQUE_CAPABLE:
         out.append(doc.error(path + ("indexed",), f"a {ftype} field cannot be indexed"))
-    if ftype in ("decimal", "currency", "percent") and data.get("scale", 2) > data.get("precision", 18):
-        out.append(doc.error(path + ("scale",), f"scale {data['scale']} is larger than precision {data.get('precision', 18)}"))
+    if ftype in ("decimal", "currency", "percent") and data.get("scale", 2) > data.get(
+        "precision", 18
+    ):
+        out.append(
+            doc.error(
+                path + ("scale",),
+                f"scale {data['scale']} is larger than precision {data.get('precision', 18)}",
+            )
+        )
     if data.get("min") is not None and data.get("max") is not None and data["min"] > data["max"]:
-        out.append(doc.error(path + ("min",), f"min {data['min']} is larger than max {data['max']}"))
+        out.append(
+            doc.error(path + ("min",), f"min {data['min']} is larger than max {data['max']}")
+        )
     if ftype == "auto_number":
         for token in AUTO_NUMBER_TOKEN.findall(data["pattern"]):
             if not AUTO_NUMBER_PARTS.match(token):
-                out.append(doc.error(path + ("pattern",), f"unknown placeholder '{{{token}}}' (use YYYY, YY, MM, DD, seq or seq:05)"))
+                out.append(
+                    doc.error(
+                        path + ("pattern",),
+                        f"unknown placeholder '{{{token}}}' (use YYYY, YY, MM, DD, seq or seq:05)",
+                    )
+                )
     renamed = data.get("renamed_from")
     if renamed:
         if renamed == fname:
             out.append(doc.error(path + ("renamed_from",), "renamed_from names the field itself"))
         elif renamed in ent.fields:
-            out.append(doc.error(path + ("renamed_from",), f"renamed_from '{renamed}' names a field that still exists; a column cannot belong to two fields"))
+            out.append(
+                doc.error(
+                    path + ("renamed_from",),
+                    f"renamed_from '{renamed}' names a field that still exists; a column cannot belong to two fields",
+                )
+            )
 
 
 def _check_entity(ent: EntityDraft, drafts: Drafts, out: list[MetadataError]) -> None:
@@ -90,7 +153,12 @@ def _check_entity(ent: EntityDraft, drafts: Drafts, out: list[MetadataError]) ->
         if renamed:
             if renamed in renamed_seen:
                 fd = ent.fields[fname]
-                out.append(fd.doc.error(fd.path + ("renamed_from",), f"'{renamed}' is also renamed to '{renamed_seen[renamed]}'"))
+                out.append(
+                    fd.doc.error(
+                        fd.path + ("renamed_from",),
+                        f"'{renamed}' is also renamed to '{renamed_seen[renamed]}'",
+                    )
+                )
             renamed_seen[renamed] = fname
     known = set(ent.fields) | set(SYSTEM_COLUMNS)
     title = ent.data.get("title_field")
@@ -99,19 +167,39 @@ def _check_entity(ent: EntityDraft, drafts: Drafts, out: list[MetadataError]) ->
     for i, f in enumerate(ent.data.get("search_fields", ())):
         if f not in ent.fields:
             out.append(doc.error(path + ("search_fields", i), f"unknown field '{f}'"))
-        elif ent.fields[f].data["type"] not in ("text", "long_text", "email", "phone", "url", "auto_number", "select"):
-            out.append(doc.error(path + ("search_fields", i), f"'{f}' is {ent.fields[f].data['type']}; only text-like fields can be searched"))
+        elif ent.fields[f].data["type"] not in (
+            "text",
+            "long_text",
+            "email",
+            "phone",
+            "url",
+            "auto_number",
+            "select",
+        ):
+            out.append(
+                doc.error(
+                    path + ("search_fields", i),
+                    f"'{f}' is {ent.fields[f].data['type']}; only text-like fields can be searched",
+                )
+            )
     for key in ("indexes", "duplicate_rules"):
         for i, item in enumerate(ent.data.get(key, ())):
             for j, f in enumerate(item["fields"]):
                 if f.lstrip("-") not in known:
-                    out.append(doc.error(path + (key, i, "fields", j), f"unknown field '{f.lstrip('-')}'"))
+                    out.append(
+                        doc.error(path + (key, i, "fields", j), f"unknown field '{f.lstrip('-')}'")
+                    )
     pipeline = ent.data.get("pipeline")
     if pipeline:
         if pipeline not in drafts.pipelines:
             out.append(doc.error(path + ("pipeline",), f"unknown pipeline '{pipeline}'"))
         elif drafts.pipelines[pipeline][0]["entity"] != ent.name:
-            out.append(doc.error(path + ("pipeline",), f"pipeline '{pipeline}' belongs to entity '{drafts.pipelines[pipeline][0]['entity']}'"))
+            out.append(
+                doc.error(
+                    path + ("pipeline",),
+                    f"pipeline '{pipeline}' belongs to entity '{drafts.pipelines[pipeline][0]['entity']}'",
+                )
+            )
 
 
 def _check_pipeline(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
@@ -121,18 +209,29 @@ def _check_pipeline(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -
         return
     stage_field = ent.fields.get(data["field"])
     if stage_field is None or stage_field.data["type"] != "select":
-        out.append(doc.error(("field",), f"'{data['field']}' must be a select field of '{ent.name}'"))
+        out.append(
+            doc.error(("field",), f"'{data['field']}' must be a select field of '{ent.name}'")
+        )
         return
     options = _option_values(stage_field.data)
     names = [s["name"] for s in data["stages"]]
     for i, stage in enumerate(data["stages"]):
         if stage["name"] not in options:
-            out.append(doc.error(("stages", i, "name"), f"stage '{stage['name']}' is not an option of {ent.name}.{data['field']} {options}"))
+            out.append(
+                doc.error(
+                    ("stages", i, "name"),
+                    f"stage '{stage['name']}' is not an option of {ent.name}.{data['field']} {options}",
+                )
+            )
         if names.count(stage["name"]) > 1:
             out.append(doc.error(("stages", i, "name"), f"stage '{stage['name']}' is listed twice"))
         for j, req in enumerate(stage.get("requires", ())):
             if req not in ent.fields:
-                out.append(doc.error(("stages", i, "requires", j), f"unknown field '{req}' of '{ent.name}'"))
+                out.append(
+                    doc.error(
+                        ("stages", i, "requires", j), f"unknown field '{req}' of '{ent.name}'"
+                    )
+                )
         for j, target in enumerate(stage.get("transitions", ())):
             if target not in names:
                 out.append(doc.error(("stages", i, "transitions", j), f"unknown stage '{target}'"))
@@ -155,7 +254,9 @@ def _check_view(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> No
     for i, section in enumerate(data.get("sections", ())):
         for j, f in enumerate(section["fields"]):
             if f not in ent.fields:
-                out.append(doc.error(("sections", i, "fields", j), f"unknown field '{f}' of '{ent.name}'"))
+                out.append(
+                    doc.error(("sections", i, "fields", j), f"unknown field '{f}' of '{ent.name}'")
+                )
 
 
 def check_semantics(drafts: Drafts) -> list[MetadataError]:

@@ -12,7 +12,9 @@ from metacrm.platform.settings import Settings, settings_from_env
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or settings_from_env()
     app = Flask("metacrm")
-    app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing, JSON_SORT_KEYS=False)
+    app.config.update(
+        SECRET_KEY=settings.secret_key, TESTING=settings.testing, JSON_SORT_KEYS=False
+    )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     runtime = runtime or Runtime(settings)

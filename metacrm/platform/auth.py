@@ -48,7 +48,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def create_user(state: TenantState, username: str, password: str | None, *, is_admin: bool = False, email: str | None = None, display_name: str | None = None) -> int:
+def create_user(
+    state: TenantState,
+    username: str,
+    password: str | None,
+    *,
+    is_admin: bool = False,
+    email: str | None = None,
+    display_name: str | None = None,
+) -> int:
     if not username or len(username) > 100:
         raise AuthError("username must be 1-100 characters")
     if password is not None and len(password) < 8:
@@ -77,7 +85,9 @@ def find_user(state: TenantState, username: str) -> User | None:
     users = state.system["users"]
     with state.engine.connect() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.is_admin, users.c.is_active).where(users.c.username == username)
+            select(users.c.id, users.c.username, users.c.is_admin, users.c.is_active).where(
+                users.c.username == username
+            )
         ).first()
     return User(row.id, row.username, row.is_admin, row.is_active) if row else None
 
@@ -85,7 +95,11 @@ def find_user(state: TenantState, username: str) -> User | None:
 def set_password(state: TenantState, username: str, password: str) -> None:
     users = state.system["users"]
     with state.write.begin() as conn:
-        conn.execute(users.update().where(users.c.username == username).values(password_hash=hash_password(password)))
+        conn.execute(
+            users.update()
+            .where(users.c.username == username)
+            .values(password_hash=hash_password(password))
+        )
 
 
 def _digest(token: str) -> str:
@@ -98,7 +112,12 @@ def create_token(state: TenantState, user_id: int, name: str | None = None) -> s
         conn.execute(
             state.system["api_tokens"]
             .insert()
-            .values(user_id=user_id, token_hash=_digest(token), name=name, created_at=dt.datetime.now(dt.UTC))
+            .values(
+                user_id=user_id,
+                token_hash=_digest(token),
+                name=name,
+                created_at=dt.datetime.now(dt.UTC),
+            )
         )
     return token
 
@@ -115,7 +134,11 @@ def user_for_token(state: TenantState, token: str) -> User | None:
     query = (
         select(users.c.id, users.c.username, users.c.is_admin, users.c.is_active)
         .join(tokens, tokens.c.user_id == users.c.id)
-        .where(tokens.c.token_hash == _digest(token), tokens.c.revoked_at.is_(None), users.c.is_active.is_(True))
+        .where(
+            tokens.c.token_hash == _digest(token),
+            tokens.c.revoked_at.is_(None),
+            users.c.is_active.is_(True),
+        )
     )
     with state.engine.connect() as conn:
         row = conn.execute(query).first()

@@ -42,14 +42,25 @@ def init(demo: bool, tenant: str | None) -> None:
         state = rt.tenants.create(name, applied_by="init")
     except MetadataInvalid as exc:
         raise click.ClickException(f"the installed metadata is invalid:\n{exc}") from exc
-    click.echo(f"tenant '{name}' ready ({len(state.model.entities)} entities, metadata {state.model.content_hash[:12]})")
+    click.echo(
+        f"tenant '{name}' ready ({len(state.model.entities)} entities, metadata {state.model.content_hash[:12]})"
+    )
     admin = auth.find_user(state, "admin")
     if admin is None:
         password = os.environ.get("METACRM_ADMIN_PASSWORD")
         generated = not password
         password = password or secrets.token_urlsafe(12)
-        admin_id = auth.create_user(state, "admin", password, is_admin=True, display_name="Administrator")
-        click.echo(f"created user 'admin'" + (f" with password: {password}" if generated else " (password from METACRM_ADMIN_PASSWORD)"))
+        admin_id = auth.create_user(
+            state, "admin", password, is_admin=True, display_name="Administrator"
+        )
+        click.echo(
+            f"created user 'admin'"
+            + (
+                f" with password: {password}"
+                if generated
+                else " (password from METACRM_ADMIN_PASSWORD)"
+            )
+        )
     else:
         admin_id = admin.id
         click.echo("user 'admin' already exists")
@@ -58,7 +69,9 @@ def init(demo: bool, tenant: str | None) -> None:
     elif demo:
         service = RecordService(state, Context.system(name, admin_id), rt.pm)
         counts: dict = {}
-        for result in rt.pm.hook.metacrm_demo_data(runtime=rt, tenant=name, service=service, context=service.context):
+        for result in rt.pm.hook.metacrm_demo_data(
+            runtime=rt, tenant=name, service=service, context=service.context
+        ):
             counts.update(result or {})
         click.echo("demo data: " + ", ".join(f"{n} {e}" for e, n in counts.items()))
     rt.close()
@@ -67,9 +80,13 @@ def init(demo: bool, tenant: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=None, type=int, help="gunicorn worker processes (default: one per core).")
+@click.option(
+    "--workers", default=None, type=int, help="gunicorn worker processes (default: one per core)."
+)
 @click.option("--threads", default=4, show_default=True, type=int)
-@click.option("--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn.")
+@click.option(
+    "--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn."
+)
 def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
     """Serve the app (gunicorn, production mode)."""
     from metacrm.platform.app import create_app
@@ -101,8 +118,15 @@ def metadata() -> None:
 
 
 @metadata.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--with-installed/--alone", default=True, show_default=True, help="Layer the paths on the installed packages (needed for `extend:`).")
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--with-installed/--alone",
+    default=True,
+    show_default=True,
+    help="Layer the paths on the installed packages (needed for `extend:`).",
+)
 def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
     """Validate package folders; list every error as file:line path: message."""
     from metacrm.plugins.manager import make_plugin_manager
@@ -120,7 +144,9 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
             click.echo(str(error), err=True)
         click.echo(f"{len(exc.errors)} error(s)", err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(model.entities)} entities, {len(model.pipelines)} pipelines, {len(model.views)} views (hash {model.content_hash[:12]})")
+    click.echo(
+        f"ok: {len(model.entities)} entities, {len(model.pipelines)} pipelines, {len(model.views)} views (hash {model.content_hash[:12]})"
+    )
 
 
 def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
@@ -139,7 +165,13 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
             try:
                 overlay = latest_overlay(conn, migrations.ensure_system_tables(conn))
                 model = rt.compile(overlay)
-                plan = migrations.sync_model(conn, model, allow_destructive=allow_destructive, applied_by="cli", dry_run=not apply)
+                plan = migrations.sync_model(
+                    conn,
+                    model,
+                    allow_destructive=allow_destructive,
+                    applied_by="cli",
+                    dry_run=not apply,
+                )
             except BaseException:
                 transaction.rollback()
                 raise
@@ -168,7 +200,9 @@ def plan_cmd(tenant: str | None, allow_destructive: bool) -> None:
 
 @metadata.command("apply")
 @click.option("--tenant", default=None)
-@click.option("--allow-destructive", is_flag=True, help="Archive removed fields' columns instead of refusing.")
+@click.option(
+    "--allow-destructive", is_flag=True, help="Archive removed fields' columns instead of refusing."
+)
 def apply_cmd(tenant: str | None, allow_destructive: bool) -> None:
     """Apply the installed metadata to the tenant's database in one transaction."""
     _plan(tenant, apply=True, allow_destructive=allow_destructive)
@@ -184,15 +218,26 @@ def export_cmd(tenant: str, out_dir: Path) -> None:
     overlay = state.overlay
     (out_dir / "entities").mkdir(parents=True, exist_ok=True)
     base = [name for name, _ in state.model.packages]
-    manifest = {"name": f"{tenant}_overlay", "version": "1.0.0", "label": f"Overlay of tenant {tenant}", "depends_on": base}
-    (out_dir / "package.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
+    manifest = {
+        "name": f"{tenant}_overlay",
+        "version": "1.0.0",
+        "label": f"Overlay of tenant {tenant}",
+        "depends_on": base,
+    }
+    (out_dir / "package.yaml").write_text(
+        yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    )
     written = 0
     for name, decl in overlay.get("entities", {}).items():
-        (out_dir / "entities" / f"{name}.yaml").write_text(yaml.safe_dump(decl, sort_keys=False, allow_unicode=True))
+        (out_dir / "entities" / f"{name}.yaml").write_text(
+            yaml.safe_dump(decl, sort_keys=False, allow_unicode=True)
+        )
         written += 1
     for name, decl in overlay.get("extend", {}).items():
         doc = {"extend": name, **decl}
-        (out_dir / "entities" / f"{name}.extend.yaml").write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        (out_dir / "entities" / f"{name}.extend.yaml").write_text(
+            yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+        )
         written += 1
     click.echo(f"exported {written} document(s) to {out_dir}")
     rt.close()
@@ -226,7 +271,9 @@ def user() -> None:
 @click.option("--admin", is_flag=True)
 @click.option("--email", default=None)
 @click.option("--tenant", default=None)
-def user_create(username: str, password: str | None, admin: bool, email: str | None, tenant: str | None) -> None:
+def user_create(
+    username: str, password: str | None, admin: bool, email: str | None, tenant: str | None
+) -> None:
     from metacrm.platform import auth
 
     if password is None:

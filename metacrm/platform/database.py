@@ -74,7 +74,9 @@ def tenant_schema(settings: Settings, tenant: str) -> str | None:
 def tenant_engine(settings: Settings, tenant: str, create: bool = False) -> Engine:
     """The engine of one tenant; `create` makes its schema (PostgreSQL) first."""
     if not TENANT_NAME.match(tenant):
-        raise ValueError(f"invalid tenant name {tenant!r}: use a-z, 0-9 and _, starting with a letter")
+        raise ValueError(
+            f"invalid tenant name {tenant!r}: use a-z, 0-9 and _, starting with a letter"
+        )
     if settings.is_sqlite:
         control = Path(make_url(settings.database_url).database)
         return _sqlite_engine(control.parent / "tenants" / f"{tenant}.sqlite3")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Connection, MetaData, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
 from metacrm.metadata.serialize import field_to_dict, model_to_dict
@@ -33,6 +34,10 @@ ALLOWED_RETYPES = {
     ("decimal", "currency"),
     ("currency", "decimal"),
 }
+
+
+class MigrationFailed(Exception):
+    """A DDL step failed (e.g. a unique index over duplicate rows); everything was rolled back."""
 
 
 class MigrationRefused(Exception):
@@ -81,7 +86,9 @@ class Plan:
         }
 
     def describe(self) -> str:
-        lines = [f"metadata {self.from_hash[:12] if self.from_hash else '(none)'} -> {self.to_hash[:12]}"]
+        lines = [
+            f"metadata {self.from_hash[:12] if self.from_hash else '(none)'} -> {self.to_hash[:12]}"
+        ]
         lines += [f"  {s.describe()}" for s in self.steps] or ["  no schema changes"]
         lines += [f"  REFUSED {r}" for r in self.refused]
         return "\n".join(lines)
@@ -104,7 +111,11 @@ def _signature(d: dict) -> tuple:
         length = {"email": 254, "phone": 40, "url": 2048, "select": 100, "auto_number": 64}.get(t)
         return ("string", length or d.get("max_length") or 255)
     if t in DECIMAL_TYPES:
-        return ("numeric", d.get("precision") or 18, d.get("scale") if d.get("scale") is not None else 2)
+        return (
+            "numeric",
+            d.get("precision") or 18,
+            d.get("scale") if d.get("scale") is not None else 2,
+        )
     return (t,)
 
 
@@ -131,7 +142,16 @@ def _index_names(table) -> set[str]:
     return {ix.name for ix in table.indexes}
 
 
-def _plan_entity(entity: Entity, table, live: LiveTable, prev_fields: dict, allow_destructive: bool, stamp: str, steps, refused):
+def _plan_entity(
+    entity: Entity,
+    table,
+    live: LiveTable,
+    prev_fields: dict,
+    allow_destructive: bool,
+    stamp: str,
+    steps,
+    refused,
+):
     live_cols = set(live.columns)
     consumed: set[str] = set()
     dropped_indexes: set[str] = set()
@@ -145,8 +165,13 @@ def _plan_entity(entity: Entity, table, live: LiveTable, prev_fields: dict, allo
             steps.append(Step("rename_column", entity.table, f.name, f"from {f.renamed_from}"))
             consumed.add(f.renamed_from)
             for ix in live.indexes:
-                if ix in (tbl.ident(f"ix_{entity.table}_{f.renamed_from}"), tbl.ident(f"uq_{entity.table}_{f.renamed_from}")):
-                    steps.append(Step("drop_index", entity.table, ix, f"renamed column {f.renamed_from}"))
+                if ix in (
+                    tbl.ident(f"ix_{entity.table}_{f.renamed_from}"),
+                    tbl.ident(f"uq_{entity.table}_{f.renamed_from}"),
+                ):
+                    steps.append(
+                        Step("drop_index", entity.table, ix, f"renamed column {f.renamed_from}")
+                    )
                     dropped_indexes.add(ix)
             prev = prev_fields.get(f.renamed_from)
         elif f.renamed_from and prev_fields:
@@ -162,7 +187,11 @@ def _plan_entity(entity: Entity, table, live: LiveTable, prev_fields: dict, allo
             continue
         change = classify_change(prev, new)
         if change == "widen":
-            steps.append(Step("widen_column", entity.table, f.name, f"{_signature(prev)} -> {_signature(new)}"))
+            steps.append(
+                Step(
+                    "widen_column", entity.table, f.name, f"{_signature(prev)} -> {_signature(new)}"
+                )
+            )
         elif change in ("narrow", "retype"):
             what = "narrows" if change == "narrow" else "changes the type of"
             refused.append(
@@ -174,7 +203,11 @@ def _plan_entity(entity: Entity, table, live: LiveTable, prev_fields: dict, allo
         if col in wanted or col in consumed or col.startswith(ARCHIVE_PREFIX):
             continue
         if allow_destructive:
-            steps.append(Step("archive_column", entity.table, col, f"renamed to {ARCHIVE_PREFIX}{col}_{stamp}"))
+            steps.append(
+                Step(
+                    "archive_column", entity.table, col, f"renamed to {ARCHIVE_PREFIX}{col}_{stamp}"
+                )
+            )
         else:
             refused.append(
                 f"{entity.name}.{col}: the field was removed but its column holds data; refusing to drop it "
@@ -207,7 +240,9 @@ def plan_migration(
         if entity.table not in live:
             steps.append(Step("create_table", entity.table, detail=f"{len(table.columns)} columns"))
             continue
-        _plan_entity(entity, table, live[entity.table], prev_fields, allow_destructive, stamp, steps, refused)
+        _plan_entity(
+            entity, table, live[entity.table], prev_fields, allow_destructive, stamp, steps, refused
+        )
     for name, table in tables.items():
         if name not in model.entities and name not in live:
             steps.append(Step("create_table", name, detail="link table"))
@@ -217,13 +252,17 @@ def plan_migration(
             continue
         if name in prev_entities or previous is None:
             if allow_destructive:
-                steps.append(Step("archive_table", name, detail=f"renamed to {ARCHIVE_PREFIX}{name}_{stamp}"))
+                steps.append(
+                    Step("archive_table", name, detail=f"renamed to {ARCHIVE_PREFIX}{name}_{stamp}")
+                )
             else:
                 refused.append(
                     f"entity '{name}' was removed but its table holds data; refusing to drop it "
                     "(apply with --allow-destructive to archive the table)"
                 )
-    return Plan(tuple(steps), tuple(refused), (previous or {}).get("content_hash"), model.content_hash)
+    return Plan(
+        tuple(steps), tuple(refused), (previous or {}).get("content_hash"), model.content_hash
+    )
 
 
 def _quote(conn: Connection, name: str) -> str:
@@ -231,7 +270,9 @@ def _quote(conn: Connection, name: str) -> str:
 
 
 def _rename_column(conn: Connection, table: str, old: str, new: str) -> None:
-    conn.exec_driver_sql(f"ALTER TABLE {_quote(conn, table)} RENAME COLUMN {_quote(conn, old)} TO {_quote(conn, new)}")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {_quote(conn, table)} RENAME COLUMN {_quote(conn, old)} TO {_quote(conn, new)}"
+    )
 
 
 def _field(model: Model, table: str, column: str) -> Field:
@@ -246,27 +287,39 @@ def apply_plan(conn: Connection, plan: Plan, model: Model) -> None:
     ops = Operations(MigrationContext.configure(connection=conn))
     is_sqlite = conn.dialect.name == "sqlite"
     for step in plan.steps:
-        table = tables.get(step.table)
-        if step.op == "create_table":
-            table.create(conn)
-        elif step.op == "add_column":
-            ops.add_column(step.table, tbl.field_column(_field(model, step.table, step.name)))
-        elif step.op == "rename_column":
-            _rename_column(conn, step.table, step.detail.removeprefix("from "), step.name)
-        elif step.op == "widen_column":
-            if not is_sqlite:  # SQLite column types are affinities: nothing to alter
-                f = _field(model, step.table, step.name)
-                ops.alter_column(step.table, step.name, type_=tbl.column_type(f))
-        elif step.op == "add_index":
-            next(ix for ix in table.indexes if ix.name == step.name).create(conn)
-        elif step.op == "drop_index":
-            ops.drop_index(step.name, table_name=step.table)
-        elif step.op == "archive_column":
-            _rename_column(conn, step.table, step.name, f"{ARCHIVE_PREFIX}{step.name}_{plan.to_hash[:8]}")
-        elif step.op == "archive_table":
-            ops.rename_table(step.table, f"{ARCHIVE_PREFIX}{step.table}_{plan.to_hash[:8]}")
-        else:  # pragma: no cover - plan_migration only emits the ops above
-            raise ValueError(f"unknown migration step {step.op}")
+        try:
+            _apply_step(conn, ops, step, plan, model, tables, is_sqlite)
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise MigrationFailed(
+                f"{step.describe().strip()} failed, nothing was applied: {reason}"
+            ) from exc
+
+
+def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqlite: bool) -> None:
+    table = tables.get(step.table)
+    if step.op == "create_table":
+        table.create(conn)
+    elif step.op == "add_column":
+        ops.add_column(step.table, tbl.field_column(_field(model, step.table, step.name)))
+    elif step.op == "rename_column":
+        _rename_column(conn, step.table, step.detail.removeprefix("from "), step.name)
+    elif step.op == "widen_column":
+        if not is_sqlite:  # SQLite column types are affinities: nothing to alter
+            f = _field(model, step.table, step.name)
+            ops.alter_column(step.table, step.name, type_=tbl.column_type(f))
+    elif step.op == "add_index":
+        next(ix for ix in table.indexes if ix.name == step.name).create(conn)
+    elif step.op == "drop_index":
+        ops.drop_index(step.name, table_name=step.table)
+    elif step.op == "archive_column":
+        _rename_column(
+            conn, step.table, step.name, f"{ARCHIVE_PREFIX}{step.name}_{plan.to_hash[:8]}"
+        )
+    elif step.op == "archive_table":
+        ops.rename_table(step.table, f"{ARCHIVE_PREFIX}{step.table}_{plan.to_hash[:8]}")
+    else:  # pragma: no cover - plan_migration only emits the ops above
+        raise ValueError(f"unknown migration step {step.op}")
 
 
 def latest_version(conn: Connection, system: dict) -> dict | None:
@@ -299,7 +352,9 @@ def sync_model(
     apply_plan(conn, plan, model)
     if previous is None or previous.get("content_hash") != model.content_hash:
         conn.execute(
-            system["meta_versions"].insert().values(
+            system["meta_versions"]
+            .insert()
+            .values(
                 content_hash=model.content_hash,
                 model=model_to_dict(model),
                 plan=plan.to_dict(),
@@ -312,6 +367,7 @@ def sync_model(
 
 __all__ = [
     "LiveTable",
+    "MigrationFailed",
     "MigrationRefused",
     "Plan",
     "Step",

@@ -39,8 +39,13 @@ def parse_sort(entity: Entity, raw: str | None) -> list[SortKey]:
             continue
         name = part.lstrip("-")
         f = entity.fields.get(name)
-        if name not in SORTABLE_SYSTEM and (f is None or not f.stored or f.type in ("json", "tags", "multi_select", "attachment")):
-            raise BadQuery(f"cannot sort by '{name}'", [{"field": name, "message": "unknown or unsortable field", "param": "sort"}])
+        if name not in SORTABLE_SYSTEM and (
+            f is None or not f.stored or f.type in ("json", "tags", "multi_select", "attachment")
+        ):
+            raise BadQuery(
+                f"cannot sort by '{name}'",
+                [{"field": name, "message": "unknown or unsortable field", "param": "sort"}],
+            )
         keys.append(SortKey(name, part.startswith("-")))
     if not any(k.name == "id" for k in keys):
         keys.append(SortKey("id", False))
@@ -68,11 +73,27 @@ def build_filters(entity: Entity, table, params: dict[str, list[str]]) -> list:
         name, _, op = key.partition("__")
         op = op or "eq"
         f = entity.fields.get(name)
-        if (f is None and name not in SYSTEM_COLUMNS) or name == "deleted_at" or (f is not None and not f.stored):
-            errors.append({"field": name, "message": f"unknown filter field '{name}' of '{entity.name}'", "param": key})
+        if (
+            (f is None and name not in SYSTEM_COLUMNS)
+            or name == "deleted_at"
+            or (f is not None and not f.stored)
+        ):
+            errors.append(
+                {
+                    "field": name,
+                    "message": f"unknown filter field '{name}' of '{entity.name}'",
+                    "param": key,
+                }
+            )
             continue
         if op not in OPERATORS:
-            errors.append({"field": name, "message": f"unknown operator '{op}' (use {', '.join(sorted(OPERATORS))})", "param": key})
+            errors.append(
+                {
+                    "field": name,
+                    "message": f"unknown operator '{op}' (use {', '.join(sorted(OPERATORS))})",
+                    "param": key,
+                }
+            )
             continue
         column = table.c[name]
         for raw in values:
@@ -82,12 +103,20 @@ def build_filters(entity: Entity, table, params: dict[str, list[str]]) -> list:
                         raise ValidationError("use true or false")
                     conditions.append(column.is_(None) if raw == "true" else column.is_not(None))
                 elif op == "in":
-                    conditions.append(column.in_([_coerce(entity, name, v) for v in raw.split(",") if v != ""]))
+                    conditions.append(
+                        column.in_([_coerce(entity, name, v) for v in raw.split(",") if v != ""])
+                    )
                 else:
                     value = _coerce(entity, name, raw)
                     conditions.append(
-                        {"eq": column == value, "ne": or_(column != value, column.is_(None)), "gt": column > value,
-                         "gte": column >= value, "lt": column < value, "lte": column <= value}[op]
+                        {
+                            "eq": column == value,
+                            "ne": or_(column != value, column.is_(None)),
+                            "gt": column > value,
+                            "gte": column >= value,
+                            "lt": column < value,
+                            "lte": column <= value,
+                        }[op]
                     )
             except ValidationError as exc:
                 msg = exc.messages[0] if isinstance(exc.messages, list) else str(exc.messages)
@@ -109,9 +138,15 @@ def decode_cursor(entity: Entity, sort: list[SortKey], cursor: str) -> list:
         names = [("-" if k.descending else "") + k.name for k in sort]
         if payload["s"] != names or len(payload["v"]) != len(sort):
             raise ValueError("sort changed")
-        return [None if v is None else _coerce(entity, k.name, str(v)) for k, v in zip(sort, payload["v"], strict=True)]
+        return [
+            None if v is None else _coerce(entity, k.name, str(v))
+            for k, v in zip(sort, payload["v"], strict=True)
+        ]
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise BadQuery("invalid cursor (it belongs to another query or was altered)", [{"field": None, "message": str(exc), "param": "cursor"}]) from exc
+        raise BadQuery(
+            "invalid cursor (it belongs to another query or was altered)",
+            [{"field": None, "message": str(exc), "param": "cursor"}],
+        ) from exc
 
 
 def keyset_condition(table, sort: list[SortKey], values: list, nulls_high: bool):
@@ -125,7 +160,10 @@ def keyset_condition(table, sort: list[SortKey], values: list, nulls_high: bool)
         else:
             cmp = col < v if key.descending else col > v
             after = or_(cmp, col.is_(None)) if nulls_after else cmp
-        prefix = [table.c[k.name].is_(None) if values[j] is None else table.c[k.name] == values[j] for j, k in enumerate(sort[:i])]
+        prefix = [
+            table.c[k.name].is_(None) if values[j] is None else table.c[k.name] == values[j]
+            for j, k in enumerate(sort[:i])
+        ]
         clauses.append(and_(*prefix, after) if prefix else after)
     return or_(*clauses) if clauses else true()
 
@@ -136,9 +174,15 @@ def parse_limit(raw: str | None) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise BadQuery("limit must be an integer", [{"field": None, "message": "not an integer", "param": "limit"}]) from None
+        raise BadQuery(
+            "limit must be an integer",
+            [{"field": None, "message": "not an integer", "param": "limit"}],
+        ) from None
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}", [{"field": None, "message": "out of range", "param": "limit"}])
+        raise BadQuery(
+            f"limit must be between 1 and {MAX_LIMIT}",
+            [{"field": None, "message": "out of range", "param": "limit"}],
+        )
     return limit
 
 
@@ -148,7 +192,10 @@ def parse_fields(entity: Entity, raw: str | None, default: list[str]) -> list[st
     names = [n.strip() for n in raw.split(",") if n.strip()]
     bad = [n for n in names if n not in default]
     if bad:
-        raise BadQuery(f"unknown fields {bad}", [{"field": n, "message": "unknown or not listable", "param": "fields"} for n in bad])
+        raise BadQuery(
+            f"unknown fields {bad}",
+            [{"field": n, "message": "unknown or not listable", "param": "fields"} for n in bad],
+        )
     return ["id", "version", *[n for n in names if n not in ("id", "version")]]
 
 
@@ -158,9 +205,15 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
     table = service.state.tables[entity.name]
     single = {k: v[-1] for k, v in params.items()}
     if single.get("filter"):
-        raise BadQuery("filter= expressions are not available yet; use field=value filters", [{"field": None, "message": "unsupported", "param": "filter"}])
+        raise BadQuery(
+            "filter= expressions are not available yet; use field=value filters",
+            [{"field": None, "message": "unsupported", "param": "filter"}],
+        )
     if single.get("q"):
-        raise BadQuery("q= full-text search is not available yet", [{"field": None, "message": "unsupported", "param": "q"}])
+        raise BadQuery(
+            "q= full-text search is not available yet",
+            [{"field": None, "message": "unsupported", "param": "q"}],
+        )
     sort = parse_sort(entity, single.get("sort"))
     limit = parse_limit(single.get("limit"))
     columns = parse_fields(entity, single.get("fields"), service.columns(entity))
@@ -171,7 +224,12 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         conditions.append(keyset_condition(table, sort, values, nulls_high=dialect != "sqlite"))
     order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sort]
     sort_cols = [k.name for k in sort if k.name not in columns]
-    query = select(*[table.c[c] for c in columns + sort_cols]).where(*conditions).order_by(*order).limit(limit + 1)
+    query = (
+        select(*[table.c[c] for c in columns + sort_cols])
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
     with service.state.engine.connect() as conn:
         rows = conn.execute(query).all()
     serialize = service.serializer(entity, columns)
@@ -182,6 +240,10 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         values = []
         for k in sort:
             v = last[k.name]
-            values.append(v.isoformat() if hasattr(v, "isoformat") else (str(v) if v is not None and not isinstance(v, (int, str, bool)) else v))
+            values.append(
+                v.isoformat()
+                if hasattr(v, "isoformat")
+                else (str(v) if v is not None and not isinstance(v, (int, str, bool)) else v)
+            )
         next_cursor = encode_cursor(sort, values)
     return {"data": data, "next_cursor": next_cursor}

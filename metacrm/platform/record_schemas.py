@@ -29,7 +29,9 @@ class DigitsLimit(validate.Validator):
 
     def __call__(self, value):
         if value is not None and abs(value) >= self.limit:
-            raise ValidationError(f"too large: at most {self.precision - self.scale} digits before the decimal point")
+            raise ValidationError(
+                f"too large: at most {self.precision - self.scale} digits before the decimal point"
+            )
         return value
 
 
@@ -45,12 +47,18 @@ def marshmallow_field(f: Field) -> fields.Field:
     if t == "text":
         checks = [validate.Length(max=spec.max_length)]
         if spec.pattern:
-            checks.append(validate.Regexp(spec.pattern, error=f"does not match the pattern {spec.pattern}"))
+            checks.append(
+                validate.Regexp(spec.pattern, error=f"does not match the pattern {spec.pattern}")
+            )
         return fields.String(validate=checks, **kw)
     if t == "long_text":
-        return fields.String(validate=[validate.Length(max=spec.max_length)] if spec.max_length else [], **kw)
+        return fields.String(
+            validate=[validate.Length(max=spec.max_length)] if spec.max_length else [], **kw
+        )
     if t == "integer":
-        return fields.Integer(strict=True, validate=_range(spec) + [validate.Range(min=-(2**63), max=2**63 - 1)], **kw)
+        return fields.Integer(
+            strict=True, validate=_range(spec) + [validate.Range(min=-(2**63), max=2**63 - 1)], **kw
+        )
     if t in ("decimal", "currency", "percent"):
         return fields.Decimal(
             places=spec.scale,
@@ -70,14 +78,25 @@ def marshmallow_field(f: Field) -> fields.Field:
     if t == "url":
         return fields.Url(validate=[validate.Length(max=2048)], **kw)
     if t == "phone":
-        return fields.String(validate=[validate.Regexp(PHONE, error="not a phone number (digits, spaces, + ( ) - . /)")], **kw)
+        return fields.String(
+            validate=[
+                validate.Regexp(PHONE, error="not a phone number (digits, spaces, + ( ) - . /)")
+            ],
+            **kw,
+        )
     if t == "select":
         return fields.String(validate=[validate.OneOf(spec.values)], **kw)
     if t == "multi_select":
         checks = [validate.Length(max=spec.max_selected)] if spec.max_selected else []
-        return fields.List(fields.String(validate=validate.OneOf(spec.values)), validate=checks, **kw)
+        return fields.List(
+            fields.String(validate=validate.OneOf(spec.values)), validate=checks, **kw
+        )
     if t == "tags":
-        return fields.List(fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=100), **kw)
+        return fields.List(
+            fields.String(validate=validate.Length(min=1, max=50)),
+            validate=validate.Length(max=100),
+            **kw,
+        )
     if t in ("reference", "user"):
         return fields.Integer(strict=True, validate=validate.Range(min=1), **kw)
     if t == "many_to_many":
@@ -92,7 +111,8 @@ class RecordSchema:
         self.entity = entity
         self.writable = {n: f for n, f in entity.fields.items() if f.writable}
         self.schema: Schema = Schema.from_dict(
-            {n: marshmallow_field(f) for n, f in self.writable.items()}, name=f"{entity.name}_record"
+            {n: marshmallow_field(f) for n, f in self.writable.items()},
+            name=f"{entity.name}_record",
         )()
 
     def key_errors(self, body: dict, allowed_system: tuple[str, ...] = ()) -> dict[str, list[str]]:
@@ -104,7 +124,11 @@ class RecordSchema:
                 errors[key] = ["is a system field and cannot be written"]
             elif key in self.entity.fields:
                 f = self.entity.fields[key]
-                why = f"is a {f.type} field, computed" if f.type in ("formula", "rollup", "auto_number") else "is read-only"
+                why = (
+                    f"is a {f.type} field, computed"
+                    if f.type in ("formula", "rollup", "auto_number")
+                    else "is read-only"
+                )
                 errors[key] = [why]
             else:
                 errors[key] = [f"unknown field of '{self.entity.name}'"]

@@ -68,9 +68,17 @@ class RecordService:
             getattr(self.pm.hook, name)(**kwargs)
 
     # -- validation -----------------------------------------------------------
-    def _validate_body(self, entity: Entity, body: Any, partial: bool, index: int | None) -> tuple[dict | None, list[dict]]:
+    def _validate_body(
+        self, entity: Entity, body: Any, partial: bool, index: int | None
+    ) -> tuple[dict | None, list[dict]]:
         if not isinstance(body, dict):
-            return None, [{"field": None, "message": "a record must be a JSON object", **({"index": index} if index is not None else {})}]
+            return None, [
+                {
+                    "field": None,
+                    "message": "a record must be a JSON object",
+                    **({"index": index} if index is not None else {}),
+                }
+            ]
         schema = self.schema(entity)
         allowed = ("version",) if partial else ()
         errors = field_errors(schema.key_errors(body, allowed), index)
@@ -86,7 +94,9 @@ class RecordService:
             data = None
         return data, errors
 
-    def _check_references(self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list) -> None:
+    def _check_references(
+        self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list
+    ) -> None:
         wanted: dict[str, set[int]] = defaultdict(set)
         for _, data in items:
             for name, f in entity.fields.items():
@@ -117,7 +127,14 @@ class RecordService:
                             err["index"] = index
                         errors.append(err)
 
-    def _check_unique(self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list, exclude_id: int | None = None) -> None:
+    def _check_unique(
+        self,
+        conn: Connection,
+        entity: Entity,
+        items: list[tuple[int | None, dict]],
+        errors: list,
+        exclude_id: int | None = None,
+    ) -> None:
         table = self.state.tables[entity.name]
         for name, f in entity.fields.items():
             if not f.unique or f.type == "auto_number":
@@ -128,7 +145,13 @@ class RecordService:
                 if value is None:
                     continue
                 if value in seen:
-                    errors.append({"field": name, "message": f"value {value!r} appears twice in this request", "index": index})
+                    errors.append(
+                        {
+                            "field": name,
+                            "message": f"value {value!r} appears twice in this request",
+                            "index": index,
+                        }
+                    )
                 seen[value] = index
             if not seen:
                 continue
@@ -136,7 +159,10 @@ class RecordService:
             if exclude_id is not None:
                 cond = and_(cond, table.c.id != exclude_id)
             for (value,) in conn.execute(select(table.c[name]).where(cond)):
-                err = {"field": name, "message": f"must be unique: {value!r} is already used by another {entity.name}"}
+                err = {
+                    "field": name,
+                    "message": f"must be unique: {value!r} is already used by another {entity.name}",
+                }
                 if seen.get(value) is not None:
                     err["index"] = seen[value]
                 errors.append(err)
@@ -177,7 +203,9 @@ class RecordService:
         entity = self.entity(entity_name)
         table = self.state.tables[entity.name]
         columns = self.columns(entity)
-        query = select(*[table.c[c] for c in columns]).where(table.c.id == record_id, table.c.deleted_at.is_(None))
+        query = select(*[table.c[c] for c in columns]).where(
+            table.c.id == record_id, table.c.deleted_at.is_(None)
+        )
         if conn is None:
             with self.state.engine.connect() as c:
                 return self.get(entity_name, record_id, c)
@@ -187,7 +215,14 @@ class RecordService:
         record = self.serializer(entity, columns)(row)
         for f in self._m2m_fields(entity):
             lt = self.state.tables[link_table_name(entity, f)]
-            record[f.name] = [r[0] for r in conn.execute(select(lt.c.target_id).where(lt.c.source_id == record_id).order_by(lt.c.target_id))]
+            record[f.name] = [
+                r[0]
+                for r in conn.execute(
+                    select(lt.c.target_id)
+                    .where(lt.c.source_id == record_id)
+                    .order_by(lt.c.target_id)
+                )
+            ]
         return record
 
     # -- writes -------------------------------------------------------------------
@@ -223,14 +258,29 @@ class RecordService:
             rows = []
             for _, data in items:
                 row = {k: v for k, v in data.items() if k not in {f.name for f in m2m}}
-                row.update(owner_id=actor, created_at=now, created_by=actor, updated_at=now, updated_by=actor, version=1)
-                self._hook("metacrm_before_save", entity=entity, record=row, previous=None, context=self.context)
+                row.update(
+                    owner_id=actor,
+                    created_at=now,
+                    created_by=actor,
+                    updated_at=now,
+                    updated_by=actor,
+                    version=1,
+                )
+                self._hook(
+                    "metacrm_before_save",
+                    entity=entity,
+                    record=row,
+                    previous=None,
+                    context=self.context,
+                )
                 rows.append(row)
             self._assign_auto_numbers(conn, entity, rows)
             keys = sorted({k for row in rows for k in row})
             full = [{k: row.get(k) for k in keys} for row in rows]
             try:
-                result = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), full)
+                result = conn.execute(
+                    table.insert().returning(table.c.id, sort_by_parameter_order=True), full
+                )
                 ids = [r[0] for r in result]
             except IntegrityError as exc:
                 raise Conflict(f"the database refused the write: {exc.orig}") from exc
@@ -250,7 +300,14 @@ class RecordService:
             for f in m2m:
                 record[f.name] = sorted(set(data.get(f.name) or []))
             out.append(record)
-            self._hook("metacrm_after_commit", entity=entity, record=record, previous=None, operation="create", context=self.context)
+            self._hook(
+                "metacrm_after_commit",
+                entity=entity,
+                record=record,
+                previous=None,
+                operation="create",
+                context=self.context,
+            )
         return out
 
     def update(self, entity_name: str, record_id: int, body: Any) -> dict:
@@ -260,7 +317,10 @@ class RecordService:
             raise RecordInvalid(self._summary(entity, errors), errors)
         expected = body.get("version")
         if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
-            raise RecordInvalid("version must be an integer", [{"field": "version", "message": "must be an integer"}])
+            raise RecordInvalid(
+                "version must be an integer",
+                [{"field": "version", "message": "must be an integer"}],
+            )
         table = self.state.tables[entity.name]
         m2m = {f.name: f for f in self._m2m_fields(entity)}
         with self.state.write.begin() as conn:
@@ -275,27 +335,53 @@ class RecordService:
             if errors:
                 raise RecordInvalid(self._summary(entity, errors), errors)
             values = {k: v for k, v in data.items() if k not in m2m}
-            self._hook("metacrm_before_save", entity=entity, record=values, previous=previous, context=self.context)
-            values.update(updated_at=self.context.now, updated_by=self.context.user_id, version=table.c.version + 1)
+            self._hook(
+                "metacrm_before_save",
+                entity=entity,
+                record=values,
+                previous=previous,
+                context=self.context,
+            )
+            values.update(
+                updated_at=self.context.now,
+                updated_by=self.context.user_id,
+                version=table.c.version + 1,
+            )
             try:
                 result = conn.execute(
                     update(table)
-                    .where(table.c.id == record_id, table.c.version == previous["version"], table.c.deleted_at.is_(None))
+                    .where(
+                        table.c.id == record_id,
+                        table.c.version == previous["version"],
+                        table.c.deleted_at.is_(None),
+                    )
                     .values(**values)
                 )
             except IntegrityError as exc:
                 raise Conflict(f"the database refused the write: {exc.orig}") from exc
             if result.rowcount != 1:
-                raise Conflict(f"{entity.name} {record_id} was changed concurrently; reload and retry")
+                raise Conflict(
+                    f"{entity.name} {record_id} was changed concurrently; reload and retry"
+                )
             for name, f in m2m.items():
                 if name in data:
                     lt = self.state.tables[link_table_name(entity, f)]
                     conn.execute(lt.delete().where(lt.c.source_id == record_id))
-                    links = [{"source_id": record_id, "target_id": t} for t in sorted(set(data[name] or []))]
+                    links = [
+                        {"source_id": record_id, "target_id": t}
+                        for t in sorted(set(data[name] or []))
+                    ]
                     if links:
                         conn.execute(lt.insert(), links)
             record = self.get(entity_name, record_id, conn)
-        self._hook("metacrm_after_commit", entity=entity, record=record, previous=previous, operation="update", context=self.context)
+        self._hook(
+            "metacrm_after_commit",
+            entity=entity,
+            record=record,
+            previous=previous,
+            operation="update",
+            context=self.context,
+        )
         return record
 
     def delete(self, entity_name: str, record_id: int) -> None:
@@ -303,7 +389,14 @@ class RecordService:
         with self.state.write.begin() as conn:
             previous = self.get(entity_name, record_id, conn)
             self._delete(conn, entity, [record_id], path=[])
-        self._hook("metacrm_after_commit", entity=entity, record=None, previous=previous, operation="delete", context=self.context)
+        self._hook(
+            "metacrm_after_commit",
+            entity=entity,
+            record=None,
+            previous=previous,
+            operation="delete",
+            context=self.context,
+        )
 
     def _delete(self, conn: Connection, entity: Entity, ids: list[int], path: list[str]) -> None:
         """Soft delete `ids`, applying each referencing field's on_delete first."""
@@ -314,7 +407,9 @@ class RecordService:
                 t = self.state.tables[other.name]
                 live = and_(t.c[f.name].in_(ids), t.c.deleted_at.is_(None))
                 if f.spec.on_delete == "restrict":
-                    count = conn.execute(select(func.count()).select_from(t).where(live)).scalar_one()
+                    count = conn.execute(
+                        select(func.count()).select_from(t).where(live)
+                    ).scalar_one()
                     if count:
                         raise Conflict(
                             f"cannot delete {entity.name} {ids[0] if len(ids) == 1 else ids}: {count} {other.name} record(s) "
@@ -323,7 +418,16 @@ class RecordService:
                         )
                 elif f.spec.on_delete == "set_null":
                     conn.execute(
-                        update(t).where(live).values({f.name: None, "version": t.c.version + 1, "updated_at": self.context.now, "updated_by": self.context.user_id})
+                        update(t)
+                        .where(live)
+                        .values(
+                            {
+                                f.name: None,
+                                "version": t.c.version + 1,
+                                "updated_at": self.context.now,
+                                "updated_by": self.context.user_id,
+                            }
+                        )
                     )
                 elif f.spec.on_delete == "cascade":
                     child_ids = [r[0] for r in conn.execute(select(t.c.id).where(live))]
@@ -333,13 +437,22 @@ class RecordService:
         conn.execute(
             update(table)
             .where(table.c.id.in_(ids), table.c.deleted_at.is_(None))
-            .values(deleted_at=self.context.now, version=table.c.version + 1, updated_at=self.context.now, updated_by=self.context.user_id)
+            .values(
+                deleted_at=self.context.now,
+                version=table.c.version + 1,
+                updated_at=self.context.now,
+                updated_by=self.context.user_id,
+            )
         )
 
     @staticmethod
     def _summary(entity: Entity, errors: list[dict]) -> str:
         fields = sorted({str(e["field"]) for e in errors if e.get("field")})
-        return f"{len(errors)} problem(s) with the {entity.name} record: " + ", ".join(fields) if fields else f"invalid {entity.name} record"
+        return (
+            f"{len(errors)} problem(s) with the {entity.name} record: " + ", ".join(fields)
+            if fields
+            else f"invalid {entity.name} record"
+        )
 
 
 def utcnow() -> dt.datetime:

@@ -113,11 +113,18 @@ def entity_table(entity: Entity, metadata: MetaData) -> Table:
         if not f.stored:
             continue
         if f.unique:
-            Index(ident(f"uq_{table.name}_{f.name}"), table.c[f.name], unique=True, **_live_only(table))
+            Index(
+                ident(f"uq_{table.name}_{f.name}"),
+                table.c[f.name],
+                unique=True,
+                **_live_only(table),
+            )
         elif f.indexed or f.type in ("reference", "user"):
             Index(ident(f"ix_{table.name}_{f.name}"), table.c[f.name])
     for ix in entity.indexes:
-        cols = [table.c[c.lstrip("-")].desc() if c.startswith("-") else table.c[c] for c in ix.fields]
+        cols = [
+            table.c[c.lstrip("-")].desc() if c.startswith("-") else table.c[c] for c in ix.fields
+        ]
         kwargs = _live_only(table) if ix.unique else {}
         Index(ident(ix.name), *cols, unique=ix.unique, **kwargs)
     return table
@@ -193,7 +200,9 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
     }
 
 
-def model_tables(model: Model, metadata: MetaData | None = None) -> tuple[MetaData, dict[str, Table]]:
+def model_tables(
+    model: Model, metadata: MetaData | None = None
+) -> tuple[MetaData, dict[str, Table]]:
     """Every entity and link table of `model` in one MetaData (plus the system tables)."""
     metadata = metadata or MetaData()
     tables: dict[str, Table] = {}

@@ -54,7 +54,9 @@ class TenantState:
     overlay: dict
     version_id: int
     checked_at: float = field(default_factory=time.monotonic)
-    cache: dict[str, Any] = field(default_factory=dict)  # per-model derived objects (schemas, openapi)
+    cache: dict[str, Any] = field(
+        default_factory=dict
+    )  # per-model derived objects (schemas, openapi)
 
     @property
     def write(self) -> Engine:
@@ -87,13 +89,21 @@ class TenantRegistry:
     # -- control database -------------------------------------------------
     def names(self) -> list[str]:
         with self.control.connect() as conn:
-            return [r.name for r in conn.execute(select(tenants_table.c.name).order_by(tenants_table.c.name))]
+            return [
+                r.name
+                for r in conn.execute(select(tenants_table.c.name).order_by(tenants_table.c.name))
+            ]
 
     def exists(self, name: str) -> bool:
         if name in self._states:
             return True
         with self.control.connect() as conn:
-            return conn.execute(select(tenants_table.c.name).where(tenants_table.c.name == name)).first() is not None
+            return (
+                conn.execute(
+                    select(tenants_table.c.name).where(tenants_table.c.name == name)
+                ).first()
+                is not None
+            )
 
     def engine(self, name: str, create: bool = False) -> Engine:
         with self._lock:
@@ -104,14 +114,23 @@ class TenantRegistry:
     def create(self, name: str, applied_by: str | None = None) -> TenantState:
         """Create the tenant's database/schema, its system tables and the base model's tables."""
         if not database.TENANT_NAME.match(name):
-            raise ValueError(f"invalid tenant name {name!r}: use a-z, 0-9 and _, starting with a letter (max 31)")
+            raise ValueError(
+                f"invalid tenant name {name!r}: use a-z, 0-9 and _, starting with a letter (max 31)"
+            )
         engine = self.engine(name, create=True)
         model = self.runtime.compile({})
         with database.write_engine(engine).begin() as conn:
             migrations.sync_model(conn, model, applied_by=applied_by)
         with database.write_engine(self.control).begin() as conn:
-            if conn.execute(select(tenants_table.c.name).where(tenants_table.c.name == name)).first() is None:
-                conn.execute(tenants_table.insert().values(name=name, created_at=dt.datetime.now(dt.UTC)))
+            if (
+                conn.execute(
+                    select(tenants_table.c.name).where(tenants_table.c.name == name)
+                ).first()
+                is None
+            ):
+                conn.execute(
+                    tenants_table.insert().values(name=name, created_at=dt.datetime.now(dt.UTC))
+                )
         with self._lock:
             self._states.pop(name, None)
         return self.state(name)
@@ -172,14 +191,21 @@ class TenantRegistry:
                     new_overlay = mutate(copy.deepcopy(current))
                     model = self.runtime.compile(new_overlay)
                     plan = migrations.sync_model(
-                        conn, model, applied_by=f"user:{actor_id}" if actor_id else None, dry_run=dry_run
+                        conn,
+                        model,
+                        applied_by=f"user:{actor_id}" if actor_id else None,
+                        dry_run=dry_run,
                     )
                     if dry_run:
                         transaction.rollback()
                         return state, plan
                     conn.execute(
-                        state.system["overlay"].insert().values(
-                            document=new_overlay, created_at=dt.datetime.now(dt.UTC), created_by=actor_id
+                        state.system["overlay"]
+                        .insert()
+                        .values(
+                            document=new_overlay,
+                            created_at=dt.datetime.now(dt.UTC),
+                            created_by=actor_id,
                         )
                     )
                     version_id = _latest_version_id(conn, state.system)
@@ -189,7 +215,9 @@ class TenantRegistry:
                         transaction.rollback()
                     raise
             _, tables = tbl.model_tables(model)
-            new_state = TenantState(name, state.engine, model, tables, state.system, new_overlay, version_id)
+            new_state = TenantState(
+                name, state.engine, model, tables, state.system, new_overlay, version_id
+            )
             self._states[name] = new_state
             return new_state, plan
 

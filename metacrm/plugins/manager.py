@@ -13,7 +13,9 @@ DEFAULT_PLUGINS = ("metacrm.default_app",)
 ENTRY_POINT_GROUP = "metacrm.plugins"
 
 
-def make_plugin_manager(extra: tuple[str, ...] = (), default_plugins: tuple[str, ...] = DEFAULT_PLUGINS) -> pluggy.PluginManager:
+def make_plugin_manager(
+    extra: tuple[str, ...] = (), default_plugins: tuple[str, ...] = DEFAULT_PLUGINS
+) -> pluggy.PluginManager:
     pm = pluggy.PluginManager("metacrm")
     pm.add_hookspecs(hookspecs)
     for name in (*default_plugins, *extra):

@@ -9,7 +9,7 @@ from metacrm.metadata.errors import MetadataInvalid
 from metacrm.platform import auth
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Forbidden, ServiceError, Unauthorized
-from metacrm.platform.migrations import MigrationRefused
+from metacrm.platform.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.records import RecordService
 from metacrm.platform.tenants import TenantNeedsMigration, UnknownTenant
 
@@ -56,7 +56,13 @@ def resolve_request():
     if user is None:
         raise Unauthorized("invalid or revoked API token")
     g.metacrm_state = state
-    g.metacrm_context = Context(tenant=tenant, user_id=user.id, username=user.username, is_admin=user.is_admin, locale=request.accept_languages.best_match(["en", "zh-CN"]) or "en")
+    g.metacrm_context = Context(
+        tenant=tenant,
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        locale=request.accept_languages.best_match(["en", "zh-CN"]) or "en",
+    )
     return None
 
 
@@ -100,7 +106,19 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(MigrationRefused)
     def _refused(exc: MigrationRefused):
-        return problem(409, "Schema change refused", str(exc), "https://metacrm.dev/problems/migration-refused", refused=list(exc.plan.refused))
+        return problem(
+            409,
+            "Schema change refused",
+            str(exc),
+            "https://metacrm.dev/problems/migration-refused",
+            refused=list(exc.plan.refused),
+        )
+
+    @app.errorhandler(MigrationFailed)
+    def _failed(exc: MigrationFailed):
+        return problem(
+            409, "Schema change failed", str(exc), "https://metacrm.dev/problems/migration-failed"
+        )
 
     @app.errorhandler(TenantNeedsMigration)
     def _needs_migration(exc):

@@ -27,7 +27,14 @@ def _entity_or_404(name: str):
 
 def list_entities():
     model = _state().model
-    return jsonify({"data": [entity_to_dict(e, model.pipelines.get(e.pipeline)) for e in model.entities.values()], "content_hash": model.content_hash})
+    return jsonify(
+        {
+            "data": [
+                entity_to_dict(e, model.pipelines.get(e.pipeline)) for e in model.entities.values()
+            ],
+            "content_hash": model.content_hash,
+        }
+    )
 
 
 def get_entity(entity: str):
@@ -41,7 +48,9 @@ def _dry_run() -> bool:
 
 def _apply(mutate):
     ctx = g.metacrm_context
-    state, plan = runtime().tenants.update_overlay(ctx.tenant, mutate, actor_id=ctx.user_id, dry_run=_dry_run())
+    state, plan = runtime().tenants.update_overlay(
+        ctx.tenant, mutate, actor_id=ctx.user_id, dry_run=_dry_run()
+    )
     g.metacrm_state = state
     return state, plan
 
@@ -50,13 +59,19 @@ def create_entity():
     require_admin()
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-        raise RecordInvalid("send an entity declaration with a `name` and `fields`", [{"field": "name", "message": "required"}])
+        raise RecordInvalid(
+            "send an entity declaration with a `name` and `fields`",
+            [{"field": "name", "message": "required"}],
+        )
     name = body["name"]
 
     def mutate(overlay):
         entities = overlay.setdefault("entities", {})
         if name in entities:
-            raise RecordInvalid(f"entity '{name}' already exists in this tenant", [{"field": "name", "message": "already exists"}])
+            raise RecordInvalid(
+                f"entity '{name}' already exists in this tenant",
+                [{"field": "name", "message": "already exists"}],
+            )
         entities[name] = body
         return overlay
 
@@ -72,7 +87,10 @@ def add_field(entity: str):
     _entity_or_404(entity)
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-        raise RecordInvalid("send a field declaration with a `name` and a `type`", [{"field": "name", "message": "required"}])
+        raise RecordInvalid(
+            "send a field declaration with a `name` and a `type`",
+            [{"field": "name", "message": "required"}],
+        )
     decl = {k: v for k, v in body.items() if k != "name"}
     fname = body["name"]
 
@@ -108,7 +126,10 @@ def modify_field(entity: str, field: str):
             else:
                 target = overlay["extend"][entity]["fields"][field]
             if "type" in changes and changes["type"] != target["type"]:
-                raise RecordInvalid("a field's type cannot change; add a new field instead", [{"field": "type", "message": "immutable"}])
+                raise RecordInvalid(
+                    "a field's type cannot change; add a new field instead",
+                    [{"field": "type", "message": "immutable"}],
+                )
             target.update(changes)
         else:
             ext = overlay.setdefault("extend", {}).setdefault(entity, {})
@@ -127,4 +148,9 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/meta/entities", "meta_create_entity", create_entity, methods=["POST"])
     bp.add_url_rule("/meta/entities/<entity>", "meta_entity", get_entity, methods=["GET"])
     bp.add_url_rule("/meta/entities/<entity>/fields", "meta_add_field", add_field, methods=["POST"])
-    bp.add_url_rule("/meta/entities/<entity>/fields/<field>", "meta_modify_field", modify_field, methods=["PATCH"])
+    bp.add_url_rule(
+        "/meta/entities/<entity>/fields/<field>",
+        "meta_modify_field",
+        modify_field,
+        methods=["PATCH"],
+    )

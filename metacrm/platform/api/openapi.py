@@ -10,7 +10,11 @@ from metacrm.metadata.model import Entity, Field, Model, label_text
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SYSTEM_PROPS = {
     "id": {"type": "integer", "readOnly": True},
-    "version": {"type": "integer", "readOnly": True, "description": "optimistic lock; send it back on PATCH"},
+    "version": {
+        "type": "integer",
+        "readOnly": True,
+        "description": "optimistic lock; send it back on PATCH",
+    },
     "owner_id": {"type": ["integer", "null"], "readOnly": True},
     "created_at": {"type": "string", "format": "date-time", "readOnly": True},
     "created_by": {"type": ["integer", "null"], "readOnly": True},
@@ -54,9 +58,15 @@ def field_schema(f: Field) -> dict:
         s = {"type": "number"}
     else:
         s = {}
-    if t in ("integer", "decimal", "currency", "percent") and getattr(spec, "min", None) is not None:
+    if (
+        t in ("integer", "decimal", "currency", "percent")
+        and getattr(spec, "min", None) is not None
+    ):
         s["minimum"] = spec.min
-    if t in ("integer", "decimal", "currency", "percent") and getattr(spec, "max", None) is not None:
+    if (
+        t in ("integer", "decimal", "currency", "percent")
+        and getattr(spec, "max", None) is not None
+    ):
         s["maximum"] = spec.max
     if s.get("type"):
         s["type"] = [s["type"], "null"]
@@ -69,25 +79,53 @@ def field_schema(f: Field) -> dict:
 
 
 def _entity_schemas(spec: APISpec, e: Entity) -> None:
-    props = {n: field_schema(f) for n, f in e.fields.items() if f.stored or f.type == "many_to_many"}
-    spec.components.schema(f"{e.name}", {"type": "object", "title": label_text(e.label), "properties": {**SYSTEM_PROPS, **props}})
-    writable = {n: {k: v for k, v in field_schema(f).items() if k != "readOnly"} for n, f in e.fields.items() if f.writable}
+    props = {
+        n: field_schema(f) for n, f in e.fields.items() if f.stored or f.type == "many_to_many"
+    }
+    spec.components.schema(
+        f"{e.name}",
+        {"type": "object", "title": label_text(e.label), "properties": {**SYSTEM_PROPS, **props}},
+    )
+    writable = {
+        n: {k: v for k, v in field_schema(f).items() if k != "readOnly"}
+        for n, f in e.fields.items()
+        if f.writable
+    }
     required = [n for n, f in e.fields.items() if f.writable and f.required and f.default is None]
     spec.components.schema(
         f"{e.name}_input",
-        {"type": "object", "properties": writable, "additionalProperties": False, **({"required": required} if required else {})},
+        {
+            "type": "object",
+            "properties": writable,
+            "additionalProperties": False,
+            **({"required": required} if required else {}),
+        },
     )
     spec.components.schema(
         f"{e.name}_patch",
-        {"type": "object", "properties": {**writable, "version": {"type": "integer"}}, "additionalProperties": False},
+        {
+            "type": "object",
+            "properties": {**writable, "version": {"type": "integer"}},
+            "additionalProperties": False,
+        },
     )
 
 
 def _responses(ok: dict, *codes: int) -> dict:
     out = dict(ok)
-    texts = {400: "Bad query", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 409: "Conflict", 422: "Validation failed"}
+    texts = {
+        400: "Bad query",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        422: "Validation failed",
+    }
     for code in codes:
-        out[str(code)] = {"description": texts[code], "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+        out[str(code)] = {
+            "description": texts[code],
+            "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+        }
     return out
 
 
@@ -113,23 +151,53 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 "title": {"type": "string"},
                 "status": {"type": "integer"},
                 "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}}}},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": ["string", "null"]},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
             },
             "required": ["title", "status"],
         },
     )
-    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    id_param = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
     for e in model.entities.values():
         _entity_schemas(spec, e)
         ref = {"$ref": f"#/components/schemas/{e.name}"}
         filter_params = [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": f"filter: {n} equals"}
+            {
+                "name": n,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": f"filter: {n} equals",
+            }
             for n, f in e.fields.items()
-            if f.stored and f.type not in ("json", "tags", "multi_select", "attachment", "many_to_many")
+            if f.stored
+            and f.type not in ("json", "tags", "multi_select", "attachment", "many_to_many")
         ]
         list_params = [
-            {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "comma separated, '-' for descending"},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {
+                "name": "sort",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "comma separated, '-' for descending",
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+            },
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             {"name": "fields", "in": "query", "schema": {"type": "string"}},
             *filter_params,
@@ -143,8 +211,19 @@ def build_openapi(model: Model, tenant: str) -> dict:
                     "tags": [tag],
                     "parameters": list_params,
                     "responses": _responses(
-                        {"200": _json({"type": "object", "properties": {"data": {"type": "array", "items": ref}, "next_cursor": {"type": ["string", "null"]}}})},
-                        400, 401,
+                        {
+                            "200": _json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "data": {"type": "array", "items": ref},
+                                        "next_cursor": {"type": ["string", "null"]},
+                                    },
+                                }
+                            )
+                        },
+                        400,
+                        401,
                     ),
                 },
                 "post": {
@@ -152,14 +231,46 @@ def build_openapi(model: Model, tenant: str) -> dict:
                     "tags": [tag],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"oneOf": [
-                            {"$ref": f"#/components/schemas/{e.name}_input"},
-                            {"type": "array", "items": {"$ref": f"#/components/schemas/{e.name}_input"}, "minItems": 1, "maxItems": 1000},
-                        ]}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": f"#/components/schemas/{e.name}_input"},
+                                        {
+                                            "type": "array",
+                                            "items": {
+                                                "$ref": f"#/components/schemas/{e.name}_input"
+                                            },
+                                            "minItems": 1,
+                                            "maxItems": 1000,
+                                        },
+                                    ]
+                                }
+                            }
+                        },
                     },
                     "responses": _responses(
-                        {"201": _json({"oneOf": [ref, {"type": "object", "properties": {"data": {"type": "array", "items": ref}, "count": {"type": "integer"}}}]}, "Created")},
-                        400, 401, 409, 422,
+                        {
+                            "201": _json(
+                                {
+                                    "oneOf": [
+                                        ref,
+                                        {
+                                            "type": "object",
+                                            "properties": {
+                                                "data": {"type": "array", "items": ref},
+                                                "count": {"type": "integer"},
+                                            },
+                                        },
+                                    ]
+                                },
+                                "Created",
+                            )
+                        },
+                        400,
+                        401,
+                        409,
+                        422,
                     ),
                 },
             },
@@ -168,34 +279,115 @@ def build_openapi(model: Model, tenant: str) -> dict:
             path=f"/records/{e.name}/{{id}}",
             parameters=[id_param],
             operations={
-                "get": {"operationId": f"get_{e.name}", "tags": [tag], "responses": _responses({"200": _json(ref)}, 401, 404)},
+                "get": {
+                    "operationId": f"get_{e.name}",
+                    "tags": [tag],
+                    "responses": _responses({"200": _json(ref)}, 401, 404),
+                },
                 "patch": {
                     "operationId": f"update_{e.name}",
                     "tags": [tag],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{e.name}_patch"}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{e.name}_patch"}
+                            }
+                        },
+                    },
                     "responses": _responses({"200": _json(ref)}, 400, 401, 404, 409, 422),
                 },
-                "delete": {"operationId": f"delete_{e.name}", "tags": [tag], "responses": _responses({"204": {"description": "Deleted (moved to the recycle bin)"}}, 401, 404, 409)},
+                "delete": {
+                    "operationId": f"delete_{e.name}",
+                    "tags": [tag],
+                    "responses": _responses(
+                        {"204": {"description": "Deleted (moved to the recycle bin)"}},
+                        401,
+                        404,
+                        409,
+                    ),
+                },
             },
         )
     meta_entity = {"type": "object", "additionalProperties": True}
-    spec.path(path="/meta/entities", operations={
-        "get": {"operationId": "meta_list_entities", "tags": ["Metadata"], "responses": _responses({"200": _json({"type": "object", "properties": {"data": {"type": "array", "items": meta_entity}}})}, 401)},
-        "post": {"operationId": "meta_create_entity", "tags": ["Metadata"], "requestBody": {"required": True, "content": {"application/json": {"schema": meta_entity}}},
-                 "responses": _responses({"201": _json(meta_entity, "Created")}, 400, 401, 403, 409, 422)},
-    })
+    spec.path(
+        path="/meta/entities",
+        operations={
+            "get": {
+                "operationId": "meta_list_entities",
+                "tags": ["Metadata"],
+                "responses": _responses(
+                    {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {"data": {"type": "array", "items": meta_entity}},
+                            }
+                        )
+                    },
+                    401,
+                ),
+            },
+            "post": {
+                "operationId": "meta_create_entity",
+                "tags": ["Metadata"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": meta_entity}},
+                },
+                "responses": _responses(
+                    {"201": _json(meta_entity, "Created")}, 400, 401, 403, 409, 422
+                ),
+            },
+        },
+    )
     entity_param = {"name": "entity", "in": "path", "required": True, "schema": {"type": "string"}}
-    spec.path(path="/meta/entities/{entity}", parameters=[entity_param], operations={
-        "get": {"operationId": "meta_get_entity", "tags": ["Metadata"], "responses": _responses({"200": _json(meta_entity)}, 401, 404)},
-    })
-    spec.path(path="/meta/entities/{entity}/fields", parameters=[entity_param], operations={
-        "post": {"operationId": "meta_add_field", "tags": ["Metadata"], "requestBody": {"required": True, "content": {"application/json": {"schema": meta_entity}}},
-                 "responses": _responses({"201": _json(meta_entity, "Created")}, 400, 401, 403, 404, 409, 422)},
-    })
-    spec.path(path="/meta/entities/{entity}/fields/{field}", parameters=[entity_param, {"name": "field", "in": "path", "required": True, "schema": {"type": "string"}}], operations={
-        "patch": {"operationId": "meta_modify_field", "tags": ["Metadata"], "requestBody": {"required": True, "content": {"application/json": {"schema": meta_entity}}},
-                  "responses": _responses({"200": _json(meta_entity)}, 400, 401, 403, 404, 409, 422)},
-    })
+    spec.path(
+        path="/meta/entities/{entity}",
+        parameters=[entity_param],
+        operations={
+            "get": {
+                "operationId": "meta_get_entity",
+                "tags": ["Metadata"],
+                "responses": _responses({"200": _json(meta_entity)}, 401, 404),
+            },
+        },
+    )
+    spec.path(
+        path="/meta/entities/{entity}/fields",
+        parameters=[entity_param],
+        operations={
+            "post": {
+                "operationId": "meta_add_field",
+                "tags": ["Metadata"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": meta_entity}},
+                },
+                "responses": _responses(
+                    {"201": _json(meta_entity, "Created")}, 400, 401, 403, 404, 409, 422
+                ),
+            },
+        },
+    )
+    spec.path(
+        path="/meta/entities/{entity}/fields/{field}",
+        parameters=[
+            entity_param,
+            {"name": "field", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        operations={
+            "patch": {
+                "operationId": "meta_modify_field",
+                "tags": ["Metadata"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": meta_entity}},
+                },
+                "responses": _responses({"200": _json(meta_entity)}, 400, 401, 403, 404, 409, 422),
+            },
+        },
+    )
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
     return doc

@@ -46,5 +46,9 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])
     bp.add_url_rule("/records/<entity>/<int:record_id>", "get_record", get_route, methods=["GET"])
-    bp.add_url_rule("/records/<entity>/<int:record_id>", "update_record", update_route, methods=["PATCH"])
-    bp.add_url_rule("/records/<entity>/<int:record_id>", "delete_record", delete_route, methods=["DELETE"])
+    bp.add_url_rule(
+        "/records/<entity>/<int:record_id>", "update_record", update_route, methods=["PATCH"]
+    )
+    bp.add_url_rule(
+        "/records/<entity>/<int:record_id>", "delete_record", delete_route, methods=["DELETE"]
+    )

@@ -1,0 +1,34 @@
+from click.testing import CliRunner
+
+from metacrm.platform.cli import main
+from tests.metadata.helpers import BASE, write_package
+
+
+def test_validate_ok_exits_zero():
+    result = CliRunner().invoke(main, ["metadata", "validate", str(BASE)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 4 entities")
+
+
+def test_validate_lists_every_error_and_exits_one(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "entities/a.yaml": "name: a1\nfields:\n  x: {type: nope}\n",
+            "entities/b.yaml": "name: b1\nfields:\n  id: {type: text}\n  r: {type: reference, entity: ghost}\n",
+        },
+    )
+    result = CliRunner().invoke(main, ["metadata", "validate", str(pkg)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == "3 error(s)"
+    assert any(line.startswith("pack/entities/a.yaml:3 fields.x.type: 'nope' is not one of") for line in lines)
+    assert any(line.startswith("pack/entities/b.yaml:3 fields.id: 'id' is a reserved name") for line in lines)
+    assert any(line.startswith("pack/entities/b.yaml:4 fields.r.entity: unknown entity 'ghost'") for line in lines)
+
+
+def test_validate_alone_reports_missing_dependency(tmp_path):
+    pkg = write_package(tmp_path, files={"entities/x.yaml": "extend: lead\nfields:\n  a: {type: text}\n"})
+    result = CliRunner().invoke(main, ["metadata", "validate", "--alone", str(pkg)])
+    assert result.exit_code == 1
+    assert "depends on package 'crm', which is not installed" in result.output
