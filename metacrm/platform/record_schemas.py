@@ -35,6 +35,13 @@ class DigitsLimit(validate.Validator):
         return value
 
 
+class UtcDateTime(fields.AwareDateTime):
+    """Aware datetimes, stored in UTC (SQLite keeps no offset, so convert before writing)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+
+
 def _range(spec) -> list:
     if spec.min is None and spec.max is None:
         return []
@@ -43,7 +50,7 @@ def _range(spec) -> list:
 
 def marshmallow_field(f: Field) -> fields.Field:
     spec, t = f.spec, f.type
-    kw: dict[str, Any] = {"allow_none": not f.required}
+    kw: dict[str, Any] = {"allow_none": not f.required, "required": f.required}
     if t == "text":
         checks = [validate.Length(max=spec.max_length)]
         if spec.pattern:
@@ -72,7 +79,7 @@ def marshmallow_field(f: Field) -> fields.Field:
     if t == "date":
         return fields.Date(**kw)
     if t == "datetime":
-        return fields.AwareDateTime(default_timezone=UTC, **kw)
+        return UtcDateTime(default_timezone=UTC, **kw)
     if t == "email":
         return fields.Email(validate=[validate.Length(max=254)], **kw)
     if t == "url":
@@ -209,7 +216,7 @@ def parse_value(f: Field, raw: str):
     if t == "date":
         return fields.Date().deserialize(raw)
     if t == "datetime":
-        return fields.AwareDateTime(default_timezone=UTC).deserialize(raw)
+        return UtcDateTime(default_timezone=UTC).deserialize(raw)
     if t in ("multi_select", "tags", "json", "attachment", "many_to_many"):
         raise ValidationError(f"a {t} field cannot be filtered with field=value")
     return raw
