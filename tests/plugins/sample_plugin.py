@@ -1,0 +1,42 @@
+"""A plugin as an integrator would write one (loaded by dotted name in tests)."""
+
+from pathlib import Path
+
+from flask import Blueprint, jsonify
+
+from metacrm.platform.errors import RecordInvalid
+from metacrm.plugins.hookspecs import hookimpl
+
+EVENTS: list[tuple] = []
+PACK = Path(__file__).parent / "sample_pack"
+
+
+@hookimpl
+def metacrm_metadata_packages():
+    return [PACK]
+
+
+@hookimpl
+def metacrm_register_blueprints(app, runtime):
+    bp = Blueprint("sample", __name__)
+    bp.add_url_rule("/sample/ping", "ping", lambda: jsonify({"pong": True, "tenants": runtime.tenants.names()}))
+    app.register_blueprint(bp)
+
+
+@hookimpl
+def metacrm_before_save(entity, record, previous, context):
+    if entity.name == "lead" and record.get("company"):
+        record["company"] = record["company"].strip().upper()
+    if entity.name == "lead" and record.get("last_name") == "Forbidden":
+        raise RecordInvalid("rejected by plugin", [{"field": "last_name", "message": "this name is not allowed"}])
+
+
+@hookimpl
+def metacrm_after_commit(entity, record, previous, operation, context):
+    EVENTS.append((entity.name, operation, (record or previous)["id"], context.username))
+
+
+@hookimpl
+def metacrm_demo_data(runtime, tenant, service, context):
+    service.create("lead", {"last_name": "Plugin", "company": "demo co"})
+    return {"plugin_lead": 1}
