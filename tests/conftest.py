@@ -26,7 +26,9 @@ def _postgres_or_skip() -> str:
     if PG_URL:
         return PG_URL
     if os.environ.get("CI"):
-        pytest.fail("CI=true but METACRM_TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
+        pytest.fail(
+            "CI=true but METACRM_TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI"
+        )
     pytest.skip("PostgreSQL not available (set METACRM_TEST_DATABASE_URL)")
 
 
@@ -43,10 +45,13 @@ def make_settings(tmp_path: Path, backend: str, packages: tuple[Path, ...] = ())
 def drop_schemas(settings) -> None:
     if settings.is_sqlite:
         return
-    engine = create_engine(settings.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = create_engine(
+        settings.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    )
     with engine.begin() as conn:
         names = conn.execute(
-            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": settings.schema_prefix + "%"}
+            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+            {"p": settings.schema_prefix + "%"},
         ).scalars()
         for name in list(names):
             conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))

@@ -54,7 +54,7 @@ def init(demo: bool, tenant: str | None) -> None:
             state, "admin", password, is_admin=True, display_name="Administrator"
         )
         click.echo(
-            f"created user 'admin'"
+            "created user 'admin'"
             + (
                 f" with password: {password}"
                 if generated

@@ -243,7 +243,7 @@ def plan_migration(
         _plan_entity(
             entity, table, live[entity.table], prev_fields, allow_destructive, stamp, steps, refused
         )
-    for name, table in tables.items():
+    for name in tables:
         if name not in model.entities and name not in live:
             steps.append(Step("create_table", name, detail="link table"))
     managed = set(tables)

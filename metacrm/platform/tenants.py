@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, func, select
 
-from metacrm.metadata.compiler import compile_model
 from metacrm.metadata.model import Model
 from metacrm.platform import database, migrations
 from metacrm.platform import tables as tbl

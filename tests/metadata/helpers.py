@@ -8,7 +8,13 @@ from pathlib import Path
 from metacrm.default_app import PACKAGE_DIR
 
 
-def write_package(root: Path, name: str = "pack", files: dict[str, str] | None = None, depends_on=("crm",), version="1.0.0") -> Path:
+def write_package(
+    root: Path,
+    name: str = "pack",
+    files: dict[str, str] | None = None,
+    depends_on=("crm",),
+    version="1.0.0",
+) -> Path:
     pkg = root / name
     pkg.mkdir(parents=True, exist_ok=True)
     deps = f"depends_on: [{', '.join(depends_on)}]\n" if depends_on else ""

@@ -33,7 +33,9 @@ def test_default_app_compiles_into_an_immutable_model():
 def test_hash_is_stable_and_changes_with_content(tmp_path):
     a = load_and_compile([BASE]).content_hash
     assert load_and_compile([BASE]).content_hash == a
-    pkg = write_package(tmp_path, files={"entities/x.yaml": "extend: lead\nfields:\n  extra: {type: text}\n"})
+    pkg = write_package(
+        tmp_path, files={"entities/x.yaml": "extend: lead\nfields:\n  extra: {type: text}\n"}
+    )
     assert load_and_compile([BASE, pkg]).content_hash != a
 
 
@@ -56,9 +58,17 @@ def test_schema_errors_name_file_line_and_path_and_all_are_reported(tmp_path):
         },
     )
     errors = errors_of(BASE, pkg)
-    assert any(e.startswith("pack/entities/a.yaml:4 fields.amount.type: 'money' is not one of") for e in errors)
-    assert any(e.startswith("pack/entities/a.yaml:5 fields.code:") and "'bogus' was unexpected" in e for e in errors)
-    assert any(e.startswith("pack/entities/b.yaml:3 fields.size:") and "max_length" in e for e in errors)
+    assert any(
+        e.startswith("pack/entities/a.yaml:4 fields.amount.type: 'money' is not one of")
+        for e in errors
+    )
+    assert any(
+        e.startswith("pack/entities/a.yaml:5 fields.code:") and "'bogus' was unexpected" in e
+        for e in errors
+    )
+    assert any(
+        e.startswith("pack/entities/b.yaml:3 fields.size:") and "max_length" in e for e in errors
+    )
 
 
 def test_semantic_errors(tmp_path):
@@ -125,12 +135,28 @@ def test_extension_adds_and_modifies_but_never_deletes_or_retypes(tmp_path):
     assert "on_hold" in opp.fields["stage"].spec.values
     assert opp.fields["name"].spec.max_length == 300
 
-    retype = write_package(tmp_path, "retype", files={"entities/opp.yaml": "extend: opportunity\nmodify:\n  amount: {type: text}\n"})
+    retype = write_package(
+        tmp_path,
+        "retype",
+        files={"entities/opp.yaml": "extend: opportunity\nmodify:\n  amount: {type: text}\n"},
+    )
     errors = errors_of(BASE, retype)
-    assert any("retype/entities/opp.yaml:3 modify.amount: Additional properties are not allowed ('type' was unexpected)" in e for e in errors)
-    again = write_package(tmp_path, "again", files={"entities/opp.yaml": "extend: opportunity\nfields:\n  amount: {type: text}\n"})
+    assert any(
+        "retype/entities/opp.yaml:3 modify.amount: Additional properties are not allowed ('type' was unexpected)"
+        in e
+        for e in errors
+    )
+    again = write_package(
+        tmp_path,
+        "again",
+        files={"entities/opp.yaml": "extend: opportunity\nfields:\n  amount: {type: text}\n"},
+    )
     errors = errors_of(BASE, again)
-    assert any("again/entities/opp.yaml:3 fields.amount: field 'amount' already exists on 'opportunity'" in e for e in errors)
+    assert any(
+        "again/entities/opp.yaml:3 fields.amount: field 'amount' already exists on 'opportunity'"
+        in e
+        for e in errors
+    )
 
 
 def test_extension_semantics(tmp_path):
@@ -149,16 +175,30 @@ def test_extension_semantics(tmp_path):
         },
     )
     errors = errors_of(BASE, bad)
-    assert any("modify.stage.options: an extension may add or relabel options but not remove them" in e for e in errors)
+    assert any(
+        "modify.stage.options: an extension may add or relabel options but not remove them" in e
+        for e in errors
+    )
     assert any("modify.name.max_length: max_length can only grow (200 -> 10" in e for e in errors)
     assert any("modify.ghost: cannot modify 'ghost'" in e for e in errors)
-    assert any("bad/entities/other.yaml:1 extend: extends unknown entity 'nowhere'" in e for e in errors)
+    assert any(
+        "bad/entities/other.yaml:1 extend: extends unknown entity 'nowhere'" in e for e in errors
+    )
 
 
 def test_extend_requires_depends_on(tmp_path):
-    pkg = write_package(tmp_path, "loose", depends_on=(), files={"entities/x.yaml": "extend: lead\nfields:\n  a: {type: text}\n"})
+    pkg = write_package(
+        tmp_path,
+        "loose",
+        depends_on=(),
+        files={"entities/x.yaml": "extend: lead\nfields:\n  a: {type: text}\n"},
+    )
     errors = errors_of(BASE, pkg)
-    assert any("extends unknown entity 'lead' (it is defined by package:crm, which is not in depends_on)" in e for e in errors)
+    assert any(
+        "extends unknown entity 'lead' (it is defined by package:crm, which is not in depends_on)"
+        in e
+        for e in errors
+    )
 
 
 def test_dependencies_missing_and_cycles(tmp_path):
@@ -171,28 +211,46 @@ def test_dependencies_missing_and_cycles(tmp_path):
 
 
 def test_entity_defined_twice(tmp_path):
-    pkg = write_package(tmp_path, files={"entities/lead.yaml": "name: lead\nfields:\n  a: {type: text}\n"})
+    pkg = write_package(
+        tmp_path, files={"entities/lead.yaml": "name: lead\nfields:\n  a: {type: text}\n"}
+    )
     errors = errors_of(BASE, pkg)
-    assert any("entity 'lead' is already defined by package:crm" in e and "use `extend: lead`" in e for e in errors)
+    assert any(
+        "entity 'lead' is already defined by package:crm" in e and "use `extend: lead`" in e
+        for e in errors
+    )
 
 
 def test_overlay_is_applied_last_and_checked(tmp_path):
     overlay = {
-        "extend": {"lead": {"fields": {"wechat": {"type": "text"}}, "modify": {"company": {"hidden": True}}}},
-        "entities": {"visit": {"name": "visit", "fields": {"lead": {"type": "reference", "entity": "lead"}}}},
+        "extend": {
+            "lead": {
+                "fields": {"wechat": {"type": "text"}},
+                "modify": {"company": {"hidden": True}},
+            }
+        },
+        "entities": {
+            "visit": {"name": "visit", "fields": {"lead": {"type": "reference", "entity": "lead"}}}
+        },
     }
     packages, _ = read_packages([BASE])
     model = compile_model(packages, overlay)
     assert model.entities["lead"].fields["wechat"].origin == "overlay"
     assert model.entities["lead"].fields["company"].hidden
     assert model.entities["visit"].origin == "overlay"
-    errors = errors_of(BASE, overlay={"extend": {"lead": {"modify": {"company": {"type": "integer"}}}}})
+    errors = errors_of(
+        BASE, overlay={"extend": {"lead": {"modify": {"company": {"type": "integer"}}}}}
+    )
     assert any(e.startswith("tenant overlay extend.lead.modify.company") for e in errors)
 
 
 def test_overlay_conflict_with_upgraded_base_is_reported(tmp_path):
     """A tenant added `plant`; a later base version adds `plant` too: reported, not dropped."""
-    upgraded = write_package(tmp_path, "pack", files={"entities/x.yaml": "extend: lead\nfields:\n  plant: {type: integer}\n"})
+    upgraded = write_package(
+        tmp_path,
+        "pack",
+        files={"entities/x.yaml": "extend: lead\nfields:\n  plant: {type: integer}\n"},
+    )
     overlay = {"extend": {"lead": {"fields": {"plant": {"type": "text"}}}}}
     errors = errors_of(BASE, upgraded, overlay=overlay)
     assert any("tenant overlay extend.lead.fields.plant" in e and "conflict" in e for e in errors)
@@ -220,8 +278,12 @@ def test_pipeline_and_view_checks(tmp_path):
         },
     )
     errors = errors_of(BASE, pkg)
-    assert any("pack/pipelines/p.yaml:5 stages[0].requires[0]: unknown field 'nope'" in e for e in errors)
-    assert any("pack/pipelines/p.yaml:6 stages[1].name: stage 'gone' is not an option" in e for e in errors)
+    assert any(
+        "pack/pipelines/p.yaml:5 stages[0].requires[0]: unknown field 'nope'" in e for e in errors
+    )
+    assert any(
+        "pack/pipelines/p.yaml:6 stages[1].name: stage 'gone' is not an option" in e for e in errors
+    )
     assert any("stages[1].transitions[0]: unknown stage 'missing'" in e for e in errors)
     assert any("pack/views/v.yaml:4 columns[1]: unknown field 'nope'" in e for e in errors)
     assert any("pack/views/v.yaml:5 sort[0]: unknown field 'ghost'" in e for e in errors)
@@ -232,7 +294,9 @@ def test_every_field_type_compiles():
 
     model = load_and_compile([BASE, FIXTURES / "types_pkg"])
     gadget = model.entities["gadget"]
-    types = {f.type for f in gadget.fields.values()} | {f.type for f in model.entities["account"].fields.values()}
+    types = {f.type for f in gadget.fields.values()} | {
+        f.type for f in model.entities["account"].fields.values()
+    }
     from metacrm.metadata.schema_check import json_schema
 
     declared = set(json_schema("entity")["$defs"]["field_common"]["properties"]["type"]["enum"])

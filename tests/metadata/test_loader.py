@@ -2,7 +2,9 @@ from metacrm.metadata.loader import format_path, load_text
 
 
 def test_lines_are_recorded_for_keys_and_list_items():
-    doc, errors = load_text("name: x\nfields:\n  amount:\n    type: currency\n  stage:\n    options: [a, b]\n", "f.yaml")
+    doc, errors = load_text(
+        "name: x\nfields:\n  amount:\n    type: currency\n  stage:\n    options: [a, b]\n", "f.yaml"
+    )
     assert errors == []
     assert doc.line_of(("fields", "amount", "type")) == 4
     assert doc.line_of(("fields", "stage", "options", 1)) == 6
@@ -33,7 +35,9 @@ def test_empty_document_is_an_error():
 
 
 def test_json_is_loaded_with_lines():
-    doc, errors = load_text('{\n "name": "x",\n "fields": {\n  "a": {"type": "text"}\n }\n}', "e.json")
+    doc, errors = load_text(
+        '{\n "name": "x",\n "fields": {\n  "a": {"type": "text"}\n }\n}', "e.json"
+    )
     assert errors == [] and doc.line_of(("fields", "a")) == 4
 
 

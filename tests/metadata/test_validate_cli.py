@@ -22,13 +22,24 @@ def test_validate_lists_every_error_and_exits_one(tmp_path):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert lines[-1] == "3 error(s)"
-    assert any(line.startswith("pack/entities/a.yaml:3 fields.x.type: 'nope' is not one of") for line in lines)
-    assert any(line.startswith("pack/entities/b.yaml:3 fields.id: 'id' is a reserved name") for line in lines)
-    assert any(line.startswith("pack/entities/b.yaml:4 fields.r.entity: unknown entity 'ghost'") for line in lines)
+    assert any(
+        line.startswith("pack/entities/a.yaml:3 fields.x.type: 'nope' is not one of")
+        for line in lines
+    )
+    assert any(
+        line.startswith("pack/entities/b.yaml:3 fields.id: 'id' is a reserved name")
+        for line in lines
+    )
+    assert any(
+        line.startswith("pack/entities/b.yaml:4 fields.r.entity: unknown entity 'ghost'")
+        for line in lines
+    )
 
 
 def test_validate_alone_reports_missing_dependency(tmp_path):
-    pkg = write_package(tmp_path, files={"entities/x.yaml": "extend: lead\nfields:\n  a: {type: text}\n"})
+    pkg = write_package(
+        tmp_path, files={"entities/x.yaml": "extend: lead\nfields:\n  a: {type: text}\n"}
+    )
     result = CliRunner().invoke(main, ["metadata", "validate", "--alone", str(pkg)])
     assert result.exit_code == 1
     assert "depends on package 'crm', which is not installed" in result.output

@@ -13,7 +13,13 @@ from tests.metadata.helpers import write_package
 def run(args, tmp_path, env_extra=None, check=True):
     env = {**os.environ, "METACRM_DATA_DIR": str(tmp_path / "instance"), **(env_extra or {})}
     env.pop("METACRM_DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-m", "metacrm", *args], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "metacrm", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check and result.returncode != 0:
         raise AssertionError(result.stdout + result.stderr)
     return result
@@ -45,17 +51,27 @@ def test_init_demo_fills_realistic_data(tmp_path):
 
 def test_metadata_plan_and_apply_after_a_package_upgrade(tmp_path):
     run(["init"], tmp_path)
-    pkg = write_package(tmp_path / "pkgs", "industry", files={"entities/lead.yaml": "extend: lead\nfields:\n  plant: {type: text}\n"})
+    pkg = write_package(
+        tmp_path / "pkgs",
+        "industry",
+        files={"entities/lead.yaml": "extend: lead\nfields:\n  plant: {type: text}\n"},
+    )
     env = {"METACRM_PACKAGES": str(pkg)}
     plan = run(["metadata", "plan"], tmp_path, env).stdout
     assert "add_column      lead.plant" in plan
-    assert "add_column      lead.plant" in run(["metadata", "plan"], tmp_path, env).stdout  # plan applied nothing
+    assert (
+        "add_column      lead.plant" in run(["metadata", "plan"], tmp_path, env).stdout
+    )  # plan applied nothing
     applied = run(["metadata", "apply"], tmp_path, env).stdout
     assert "applied" in applied
     assert "no schema changes" in run(["metadata", "plan"], tmp_path, env).stdout
     # removing the pack again would drop a column: refused, with the reason
     refused = run(["metadata", "apply"], tmp_path, check=False)
-    assert refused.returncode == 1 and "lead.plant: the field was removed but its column holds data" in refused.stdout + refused.stderr
+    assert (
+        refused.returncode == 1
+        and "lead.plant: the field was removed but its column holds data"
+        in refused.stdout + refused.stderr
+    )
 
 
 def test_export_overlay_as_a_package_that_validates(tmp_path):
@@ -65,16 +81,24 @@ def test_export_overlay_as_a_package_that_validates(tmp_path):
 
     app = create_app(settings_from_env({"METACRM_DATA_DIR": str(tmp_path / "instance")}))
     runtime = app.extensions["metacrm"]
-    overlay = {"extend": {"lead": {"fields": {"wechat": {"type": "text"}}}}, "entities": {"visit": {"name": "visit", "fields": {"subject": {"type": "text"}}}}}
+    overlay = {
+        "extend": {"lead": {"fields": {"wechat": {"type": "text"}}}},
+        "entities": {"visit": {"name": "visit", "fields": {"subject": {"type": "text"}}}},
+    }
     runtime.tenants.update_overlay("default", lambda _: overlay)
     runtime.close()
     out_dir = tmp_path / "export"
-    assert "exported 2 document(s)" in run(["metadata", "export", "--tenant", "default", str(out_dir)], tmp_path).stdout
+    assert (
+        "exported 2 document(s)"
+        in run(["metadata", "export", "--tenant", "default", str(out_dir)], tmp_path).stdout
+    )
     assert (out_dir / "entities" / "lead.extend.yaml").read_text().startswith("extend: lead")
     assert run(["metadata", "validate", str(out_dir)], tmp_path).stdout.startswith("ok: 5 entities")
 
 
-@pytest.mark.parametrize("args", [["user", "create", "bob", "--password", "short"], ["tenant", "create", "Bad-Name"]])
+@pytest.mark.parametrize(
+    "args", [["user", "create", "bob", "--password", "short"], ["tenant", "create", "Bad-Name"]]
+)
 def test_cli_errors_are_clear(tmp_path, args):
     run(["init"], tmp_path)
     result = run(args, tmp_path, check=False)
@@ -83,5 +107,8 @@ def test_cli_errors_are_clear(tmp_path, args):
 
 def test_user_create(tmp_path):
     run(["init"], tmp_path)
-    assert "user 'bob' created" in run(["user", "create", "bob", "--password", "long-enough-pw"], tmp_path).stdout
+    assert (
+        "user 'bob' created"
+        in run(["user", "create", "bob", "--password", "long-enough-pw"], tmp_path).stdout
+    )
     assert Path(tmp_path / "instance" / "tenants" / "default.sqlite3").exists()

@@ -5,12 +5,25 @@ from sqlalchemy import inspect
 
 def test_add_field_migrates_and_the_next_get_shows_it(env):
     api = env.api
-    response = api.post("/api/v1/meta/entities/lead/fields", json={"name": "wechat", "type": "text", "label": {"en": "WeChat", "zh-CN": "微信"}, "indexed": True})
+    response = api.post(
+        "/api/v1/meta/entities/lead/fields",
+        json={
+            "name": "wechat",
+            "type": "text",
+            "label": {"en": "WeChat", "zh-CN": "微信"},
+            "indexed": True,
+        },
+    )
     assert response.status_code == 201, response.json
     assert [s["op"] for s in response.json["plan"]["steps"]] == ["add_column", "add_index"]
     fields = {f["name"]: f for f in api.get("/api/v1/meta/entities/lead").json["fields"]}
-    assert fields["wechat"]["label"] == {"en": "WeChat", "zh-CN": "微信"} and fields["wechat"]["origin"] == "overlay"
-    lead = api.post("/api/v1/records/lead", json={"last_name": "Li", "company": "C", "wechat": "li_wx"})
+    assert (
+        fields["wechat"]["label"] == {"en": "WeChat", "zh-CN": "微信"}
+        and fields["wechat"]["origin"] == "overlay"
+    )
+    lead = api.post(
+        "/api/v1/records/lead", json={"last_name": "Li", "company": "C", "wechat": "li_wx"}
+    )
     assert lead.status_code == 201 and lead.json["wechat"] == "li_wx"
     assert api.get("/api/v1/records/lead?wechat=li_wx").json["data"][0]["id"] == lead.json["id"]
     with env.engine().connect() as conn:
@@ -20,7 +33,9 @@ def test_add_field_migrates_and_the_next_get_shows_it(env):
 
     other = create_app(env.settings)
     try:
-        assert "wechat" in other.extensions["metacrm"].tenant("default").model.entities["lead"].fields
+        assert (
+            "wechat" in other.extensions["metacrm"].tenant("default").model.entities["lead"].fields
+        )
     finally:
         other.extensions["metacrm"].close()
 
@@ -40,22 +55,36 @@ def test_bad_field_is_422_and_changes_nothing(env):
         assert response.mimetype == "application/problem+json"
         assert response.json["errors"][0]["path"] == where, response.json
     assert api.post("/api/v1/meta/entities/lead/fields", json={"type": "text"}).status_code == 422
-    assert api.post("/api/v1/meta/entities/ghost/fields", json={"name": "a", "type": "text"}).status_code == 404
+    assert (
+        api.post(
+            "/api/v1/meta/entities/ghost/fields", json={"name": "a", "type": "text"}
+        ).status_code
+        == 404
+    )
     assert api.get("/api/v1/meta/entities").json["content_hash"] == before
 
 
 def test_dry_run_shows_the_plan_without_applying(env):
-    response = env.api.post("/api/v1/meta/entities/lead/fields?dry_run=true", json={"name": "trial", "type": "integer"})
+    response = env.api.post(
+        "/api/v1/meta/entities/lead/fields?dry_run=true", json={"name": "trial", "type": "integer"}
+    )
     assert response.status_code == 200 and response.json["dry_run"] is True
     assert response.json["plan"]["steps"][0]["op"] == "add_column"
-    assert "trial" not in {f["name"] for f in env.api.get("/api/v1/meta/entities/lead").json["fields"]}
+    assert "trial" not in {
+        f["name"] for f in env.api.get("/api/v1/meta/entities/lead").json["fields"]
+    }
 
 
 def test_modify_base_field_and_overlay_field(env):
     api = env.api
-    r = api.patch("/api/v1/meta/entities/lead/fields/company", json={"label": "Organisation", "required": False})
+    r = api.patch(
+        "/api/v1/meta/entities/lead/fields/company",
+        json={"label": "Organisation", "required": False},
+    )
     assert r.status_code == 200, r.json
-    assert r.json["field"]["label"] == {"en": "Organisation"} and r.json["field"]["required"] is False
+    assert (
+        r.json["field"]["label"] == {"en": "Organisation"} and r.json["field"]["required"] is False
+    )
     assert api.post("/api/v1/records/lead", json={"last_name": "NoCompany"}).status_code == 201
     r = api.patch("/api/v1/meta/entities/lead/fields/status", json={"options": ["new", "working"]})
     assert r.status_code == 422 and "not remove them" in r.json["errors"][0]["message"]
@@ -64,12 +93,22 @@ def test_modify_base_field_and_overlay_field(env):
     r = api.patch("/api/v1/meta/entities/lead/fields/company", json={"max_length": 500})
     assert r.status_code == 200 and r.json["field"]["max_length"] == 500
     # a field the tenant added can be changed, but not retyped; narrowing is refused by the plan
-    api.post("/api/v1/meta/entities/lead/fields", json={"name": "code", "type": "text", "max_length": 50})
-    assert api.patch("/api/v1/meta/entities/lead/fields/code", json={"type": "integer"}).status_code == 422
+    api.post(
+        "/api/v1/meta/entities/lead/fields", json={"name": "code", "type": "text", "max_length": 50}
+    )
+    assert (
+        api.patch("/api/v1/meta/entities/lead/fields/code", json={"type": "integer"}).status_code
+        == 422
+    )
     r = api.patch("/api/v1/meta/entities/lead/fields/code", json={"max_length": 10})
     assert r.status_code == 409 and "narrows" in r.json["detail"]
-    assert api.patch("/api/v1/meta/entities/lead/fields/code", json={"max_length": 80}).status_code == 200
-    assert api.patch("/api/v1/meta/entities/lead/fields/nope", json={"label": "x"}).status_code == 404
+    assert (
+        api.patch("/api/v1/meta/entities/lead/fields/code", json={"max_length": 80}).status_code
+        == 200
+    )
+    assert (
+        api.patch("/api/v1/meta/entities/lead/fields/nope", json={"label": "x"}).status_code == 404
+    )
 
 
 def test_create_custom_entity(env):
@@ -85,11 +124,21 @@ def test_create_custom_entity(env):
     }
     r = api.post("/api/v1/meta/entities", json=body)
     assert r.status_code == 201, r.json
-    assert [(s["op"], s["table"]) for s in r.json["plan"]["steps"]] == [("create_table", "site_visit")]
+    assert [(s["op"], s["table"]) for s in r.json["plan"]["steps"]] == [
+        ("create_table", "site_visit")
+    ]
     acct = api.post("/api/v1/records/account", json={"name": "A"}).json["id"]
-    visit = api.post("/api/v1/records/site_visit", json={"subject": "Kickoff", "account": acct, "visited_on": "2026-11-01"})
+    visit = api.post(
+        "/api/v1/records/site_visit",
+        json={"subject": "Kickoff", "account": acct, "visited_on": "2026-11-01"},
+    )
     assert visit.status_code == 201
-    assert api.post("/api/v1/meta/entities/site_visit/fields", json={"name": "notes", "type": "long_text"}).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/meta/entities/site_visit/fields", json={"name": "notes", "type": "long_text"}
+        ).status_code
+        == 201
+    )
     assert api.post("/api/v1/meta/entities", json=body).status_code == 422  # already exists
     assert api.post("/api/v1/meta/entities", json={**body, "name": "lead"}).status_code == 422
     paths = api.get("/api/v1/openapi.json").json["paths"]

@@ -20,7 +20,10 @@ def account(env):
 
 def test_create_get_update_delete(env, account):
     api = env.api
-    created = api.post("/api/v1/records/opportunity", json={"name": "Big deal", "account": account, "amount": "1234.567"})
+    created = api.post(
+        "/api/v1/records/opportunity",
+        json={"name": "Big deal", "account": account, "amount": "1234.567"},
+    )
     assert created.status_code == 201, created.json
     rec = created.json
     assert created.headers["Location"] == f"/api/v1/records/opportunity/{rec['id']}"
@@ -30,8 +33,14 @@ def test_create_get_update_delete(env, account):
     assert rec["code"].startswith("OPP-") and rec["code"].endswith("00001")
     assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json == rec
 
-    updated = api.patch(f"/api/v1/records/opportunity/{rec['id']}", json={"stage": "proposal", "version": 1})
-    assert updated.status_code == 200 and updated.json["stage"] == "proposal" and updated.json["version"] == 2
+    updated = api.patch(
+        f"/api/v1/records/opportunity/{rec['id']}", json={"stage": "proposal", "version": 1}
+    )
+    assert (
+        updated.status_code == 200
+        and updated.json["stage"] == "proposal"
+        and updated.json["version"] == 2
+    )
 
     assert api.delete(f"/api/v1/records/opportunity/{rec['id']}").status_code == 204
     gone = api.get(f"/api/v1/records/opportunity/{rec['id']}")
@@ -41,13 +50,20 @@ def test_create_get_update_delete(env, account):
     from sqlalchemy import text
 
     with env.engine().connect() as conn:
-        assert conn.execute(text(f"SELECT deleted_at IS NOT NULL FROM opportunity WHERE id = {rec['id']}")).scalar()
+        assert conn.execute(
+            text(f"SELECT deleted_at IS NOT NULL FROM opportunity WHERE id = {rec['id']}")
+        ).scalar()
 
 
 def test_stale_version_is_a_409(env, account):
     api = env.api
     rec = api.post("/api/v1/records/opportunity", json={"name": "D", "account": account}).json
-    assert api.patch(f"/api/v1/records/opportunity/{rec['id']}", json={"amount": 1, "version": 1}).status_code == 200
+    assert (
+        api.patch(
+            f"/api/v1/records/opportunity/{rec['id']}", json={"amount": 1, "version": 1}
+        ).status_code
+        == 200
+    )
     stale = api.patch(f"/api/v1/records/opportunity/{rec['id']}", json={"amount": 2, "version": 1})
     assert stale.status_code == 409 and stale.mimetype == PROBLEM
     assert stale.json["current_version"] == 2
@@ -57,7 +73,14 @@ def test_stale_version_is_a_409(env, account):
 def test_unknown_and_system_fields_are_rejected_and_listed(env, account):
     response = env.api.post(
         "/api/v1/records/opportunity",
-        json={"name": "D", "account": account, "colour": "red", "id": 5, "code": "X", "shoe_size": 3},
+        json={
+            "name": "D",
+            "account": account,
+            "colour": "red",
+            "id": 5,
+            "code": "X",
+            "shoe_size": 3,
+        },
     )
     assert response.status_code == 422
     errors = errors_by_field(response)
@@ -69,7 +92,9 @@ def test_unknown_and_system_fields_are_rejected_and_listed(env, account):
 
 
 def test_required_options_and_references(env):
-    response = env.api.post("/api/v1/records/opportunity", json={"stage": "won-ish", "account": 999, "amount": -5})
+    response = env.api.post(
+        "/api/v1/records/opportunity", json={"stage": "won-ish", "account": 999, "amount": -5}
+    )
     assert response.status_code == 422
     errors = errors_by_field(response)
     assert "name" in errors and "Missing data" in errors["name"][0]
@@ -77,7 +102,9 @@ def test_required_options_and_references(env):
     assert "greater than or equal to 0" in errors["amount"][0]
     ok = env.api.post("/api/v1/records/opportunity", json={"name": "x", "account": 999})
     assert errors_by_field(ok) == {"account": ["no account record with id 999"]}
-    null_required = env.api.post("/api/v1/records/opportunity", json={"name": None, "account": None})
+    null_required = env.api.post(
+        "/api/v1/records/opportunity", json={"name": None, "account": None}
+    )
     assert set(errors_by_field(null_required)) == {"name", "account"}
 
 
@@ -119,7 +146,9 @@ def test_every_field_type_validates(types_env, field, value, message):
 def test_every_field_type_round_trips(types_env):
     api = types_env.api
     acct = api.post("/api/v1/records/account", json={"name": "Maker"}).json["id"]
-    contacts = [api.post("/api/v1/records/contact", json={"last_name": n}).json["id"] for n in ("A", "B")]
+    contacts = [
+        api.post("/api/v1/records/contact", json={"last_name": n}).json["id"] for n in ("A", "B")
+    ]
     body = {
         "title": "Widget 1",
         "notes": "long\ntext",
@@ -149,7 +178,19 @@ def test_every_field_type_round_trips(types_env):
     assert rec["launch"] == "2026-01-31"
     assert rec["related"] == sorted(contacts)
     assert rec["serial"].endswith("-0001") and rec["serial"].startswith("GD-")
-    for key in ("notes", "contact_email", "phone", "homepage", "color", "sizes", "maker", "handler", "manual", "extra", "labels"):
+    for key in (
+        "notes",
+        "contact_email",
+        "phone",
+        "homepage",
+        "color",
+        "sizes",
+        "maker",
+        "handler",
+        "manual",
+        "extra",
+        "labels",
+    ):
         assert rec[key] == body[key], key
     patched = api.patch(f"/api/v1/records/gadget/{rec['id']}", json={"related": [contacts[0]]}).json
     assert patched["related"] == [contacts[0]]
@@ -157,15 +198,31 @@ def test_every_field_type_round_trips(types_env):
 
 def test_unique_fields(types_env):
     api = types_env.api
-    assert api.post("/api/v1/records/gadget", json={"title": "A", "contact_email": "x@example.com"}).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/records/gadget", json={"title": "A", "contact_email": "x@example.com"}
+        ).status_code
+        == 201
+    )
     dup = api.post("/api/v1/records/gadget", json={"title": "B", "contact_email": "x@example.com"})
     assert dup.status_code == 422 and "must be unique" in errors_by_field(dup)["contact_email"][0]
-    both = api.post("/api/v1/records/gadget", json=[{"title": "C", "contact_email": "y@example.com"}, {"title": "D", "contact_email": "y@example.com"}])
+    both = api.post(
+        "/api/v1/records/gadget",
+        json=[
+            {"title": "C", "contact_email": "y@example.com"},
+            {"title": "D", "contact_email": "y@example.com"},
+        ],
+    )
     assert both.status_code == 422 and "appears twice" in both.json["errors"][0]["message"]
     # a deleted record frees its unique value
     gid = api.get("/api/v1/records/gadget").json["data"][0]["id"]
     assert api.delete(f"/api/v1/records/gadget/{gid}").status_code == 204
-    assert api.post("/api/v1/records/gadget", json={"title": "E", "contact_email": "x@example.com"}).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/records/gadget", json={"title": "E", "contact_email": "x@example.com"}
+        ).status_code
+        == 201
+    )
 
 
 def test_bulk_create_is_all_or_nothing_and_names_each_bad_item(env, account):
@@ -175,16 +232,27 @@ def test_bulk_create_is_all_or_nothing_and_names_each_bad_item(env, account):
     bodies.append("not an object")
     response = env.api.post("/api/v1/records/opportunity", json=bodies)
     assert response.status_code == 422
-    assert sorted((e["index"], e["field"]) for e in response.json["errors"]) == [(1, "stage"), (3, "name"), (5, None)]
+    assert sorted((e["index"], e["field"]) for e in response.json["errors"]) == [
+        (1, "stage"),
+        (3, "name"),
+        (5, None),
+    ]
     assert env.api.get("/api/v1/records/opportunity").json["data"] == []
-    good = env.api.post("/api/v1/records/opportunity", json=[{"name": f"D{i}", "account": account} for i in range(300)])
+    good = env.api.post(
+        "/api/v1/records/opportunity",
+        json=[{"name": f"D{i}", "account": account} for i in range(300)],
+    )
     assert good.status_code == 201 and good.json["count"] == 300
     codes = [r["code"] for r in good.json["data"]]
     assert len(set(codes)) == 300 and codes[0].endswith("00001") and codes[-1].endswith("00300")
 
 
 def test_bad_bodies(env):
-    r = env.api.post("/api/v1/records/opportunity", data="{not json", headers={"Content-Type": "application/json"})
+    r = env.api.post(
+        "/api/v1/records/opportunity",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and r.mimetype == PROBLEM
     r = env.api.post("/api/v1/records/opportunity", data="x=1")
     assert r.status_code == 400 and "Content-Type" in r.json["detail"]
@@ -224,9 +292,16 @@ def test_list_filters_sort_and_fields(env, account):
     ]
     api.post("/api/v1/records/opportunity", json=rows)
     names = lambda r: [x["name"] for x in r.json["data"]]  # noqa: E731
-    assert names(api.get("/api/v1/records/opportunity?stage=proposal&sort=-amount")) in (["A", "B", "D"], ["D", "A", "B"])
+    assert names(api.get("/api/v1/records/opportunity?stage=proposal&sort=-amount")) in (
+        ["A", "B", "D"],
+        ["D", "A", "B"],
+    )
     assert names(api.get("/api/v1/records/opportunity?sort=name&amount__gte=200")) == ["A", "C"]
-    assert names(api.get("/api/v1/records/opportunity?sort=name&stage__in=negotiation,proposal&amount__isnull=true")) == ["D"]
+    assert names(
+        api.get(
+            "/api/v1/records/opportunity?sort=name&stage__in=negotiation,proposal&amount__isnull=true"
+        )
+    ) == ["D"]
     assert names(api.get("/api/v1/records/opportunity?sort=name&stage__ne=proposal")) == ["C"]
     only = api.get("/api/v1/records/opportunity?fields=name,amount&sort=name&limit=1").json
     assert list(only["data"][0]) == ["id", "version", "name", "amount"] and only["next_cursor"]
@@ -255,16 +330,24 @@ def test_bad_list_queries_are_400(env, query, param):
 
 def test_keyset_pagination_is_complete_and_stable_under_inserts(env, account):
     api = env.api
-    bodies = [{"name": f"N{i:03d}", "account": account, "amount": (i * 37) % 50 if i % 7 else None} for i in range(120)]
+    bodies = [
+        {"name": f"N{i:03d}", "account": account, "amount": (i * 37) % 50 if i % 7 else None}
+        for i in range(120)
+    ]
     api.post("/api/v1/records/opportunity", json=bodies)
     seen, cursor, pages = [], None, 0
     while True:
-        url = "/api/v1/records/opportunity?sort=-amount,name&limit=25" + (f"&cursor={cursor}" if cursor else "")
+        url = "/api/v1/records/opportunity?sort=-amount,name&limit=25" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
         page = api.get(url).json
         seen += [r["name"] for r in page["data"]]
         pages += 1
         if pages == 2:  # rows inserted mid-way never shift or repeat what is already paged
-            api.post("/api/v1/records/opportunity", json=[{"name": f"Z{i}", "account": account, "amount": 1000} for i in range(5)])
+            api.post(
+                "/api/v1/records/opportunity",
+                json=[{"name": f"Z{i}", "account": account, "amount": 1000} for i in range(5)],
+            )
         cursor = page["next_cursor"]
         if not cursor:
             break
@@ -272,16 +355,36 @@ def test_keyset_pagination_is_complete_and_stable_under_inserts(env, account):
     assert sorted(n for n in seen if n.startswith("N")) == [b["name"] for b in bodies]
     # cursor bound to its sort: reusing it with another sort is refused
     first = api.get("/api/v1/records/opportunity?sort=name&limit=5").json["next_cursor"]
-    assert api.get(f"/api/v1/records/opportunity?sort=-name&limit=5&cursor={first}").status_code == 400
+    assert (
+        api.get(f"/api/v1/records/opportunity?sort=-name&limit=5&cursor={first}").status_code == 400
+    )
 
 
 def test_auth_is_required(env):
     client = env.app.test_client()
     assert client.get("/healthz").status_code == 200
     r = client.get("/api/v1/records/account")
-    assert r.status_code == 401 and r.mimetype == PROBLEM and r.headers["WWW-Authenticate"] == "Bearer"
-    assert client.get("/api/v1/records/account", headers={"Authorization": "Bearer mct.default.wrong"}).status_code == 401
-    assert client.get("/api/v1/records/account", headers={"Authorization": "Bearer mct.other.x"}).status_code == 401
+    assert (
+        r.status_code == 401 and r.mimetype == PROBLEM and r.headers["WWW-Authenticate"] == "Bearer"
+    )
+    assert (
+        client.get(
+            "/api/v1/records/account", headers={"Authorization": "Bearer mct.default.wrong"}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.get(
+            "/api/v1/records/account", headers={"Authorization": "Bearer mct.other.x"}
+        ).status_code
+        == 401
+    )
     token = env.api.token
-    assert client.get("/api/v1/records/account", headers={"Authorization": f"Bearer {token}", "X-Tenant": "other"}).status_code == 401
+    assert (
+        client.get(
+            "/api/v1/records/account",
+            headers={"Authorization": f"Bearer {token}", "X-Tenant": "other"},
+        ).status_code
+        == 401
+    )
     assert client.get("/api/v1/openapi.json").status_code == 401

@@ -19,7 +19,9 @@ def metacrm_metadata_packages():
 @hookimpl
 def metacrm_register_blueprints(app, runtime):
     bp = Blueprint("sample", __name__)
-    bp.add_url_rule("/sample/ping", "ping", lambda: jsonify({"pong": True, "tenants": runtime.tenants.names()}))
+    bp.add_url_rule(
+        "/sample/ping", "ping", lambda: jsonify({"pong": True, "tenants": runtime.tenants.names()})
+    )
     app.register_blueprint(bp)
 
 
@@ -28,7 +30,9 @@ def metacrm_before_save(entity, record, previous, context):
     if entity.name == "lead" and record.get("company"):
         record["company"] = record["company"].strip().upper()
     if entity.name == "lead" and record.get("last_name") == "Forbidden":
-        raise RecordInvalid("rejected by plugin", [{"field": "last_name", "message": "this name is not allowed"}])
+        raise RecordInvalid(
+            "rejected by plugin", [{"field": "last_name", "message": "this name is not allowed"}]
+        )
 
 
 @hookimpl

@@ -16,7 +16,9 @@ from tests.plugins import sample_plugin
 
 @pytest.fixture
 def plugin_env(tmp_path):
-    settings = make_settings(tmp_path, "sqlite").with_overrides(plugins=("tests.plugins.sample_plugin",))
+    settings = make_settings(tmp_path, "sqlite").with_overrides(
+        plugins=("tests.plugins.sample_plugin",)
+    )
     app = create_app(settings)
     runtime = app.extensions["metacrm"]
     state = runtime.tenants.create("default")
@@ -29,7 +31,9 @@ def plugin_env(tmp_path):
 def test_metadata_package_hook_layers_an_industry_pack(plugin_env):
     _, runtime, api = plugin_env
     assert "sample_score" in runtime.tenant().model.entities["lead"].fields
-    bad = api.post("/api/v1/records/lead", json={"last_name": "A", "company": "c", "sample_score": 11})
+    bad = api.post(
+        "/api/v1/records/lead", json={"last_name": "A", "company": "c", "sample_score": 11}
+    )
     assert bad.status_code == 422
 
 
@@ -38,7 +42,10 @@ def test_before_save_can_adjust_and_veto(plugin_env):
     lead = api.post("/api/v1/records/lead", json={"last_name": "A", "company": "  acme "}).json
     assert lead["company"] == "ACME"
     vetoed = api.post("/api/v1/records/lead", json={"last_name": "Forbidden", "company": "x"})
-    assert vetoed.status_code == 422 and vetoed.json["errors"][0]["message"] == "this name is not allowed"
+    assert (
+        vetoed.status_code == 422
+        and vetoed.json["errors"][0]["message"] == "this name is not allowed"
+    )
     assert len(api.get("/api/v1/records/lead").json["data"]) == 1
 
 
@@ -47,8 +54,12 @@ def test_after_commit_sees_each_committed_change(plugin_env):
     rec = api.post("/api/v1/records/lead", json={"last_name": "A", "company": "c"}).json
     api.patch(f"/api/v1/records/lead/{rec['id']}", json={"status": "working"})
     api.delete(f"/api/v1/records/lead/{rec['id']}")
-    api.post("/api/v1/records/lead", json={"last_name": "Forbidden", "company": "x"})  # vetoed: no event
-    assert sample_plugin.EVENTS == [("lead", op, rec["id"], "admin") for op in ("create", "update", "delete")]
+    api.post(
+        "/api/v1/records/lead", json={"last_name": "Forbidden", "company": "x"}
+    )  # vetoed: no event
+    assert sample_plugin.EVENTS == [
+        ("lead", op, rec["id"], "admin") for op in ("create", "update", "delete")
+    ]
 
 
 def test_register_blueprints_adds_routes(plugin_env):
@@ -60,17 +71,26 @@ def test_demo_data_hook(plugin_env):
     _, runtime, _ = plugin_env
     state = runtime.tenant()
     service = RecordService(state, Context.system("default", 1), runtime.pm)
-    results = runtime.pm.hook.metacrm_demo_data(runtime=runtime, tenant="default", service=service, context=service.context)
+    results = runtime.pm.hook.metacrm_demo_data(
+        runtime=runtime, tenant="default", service=service, context=service.context
+    )
     merged = {k: v for r in results for k, v in (r or {}).items()}
     assert merged["plugin_lead"] == 1 and merged["opportunity"] == 200
 
 
 def test_every_hookspec_has_a_test_and_a_docstring():
     """Meta-test (as Datasette's): a new hook without a test or docstring fails here."""
-    specs = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("metacrm_")]
+    specs = [
+        name
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("metacrm_")
+    ]
     assert specs
     tests_text = "".join(p.read_text() for p in Path(__file__).parent.glob("*.py"))
     for name in specs:
         assert getattr(hookspecs, name).__doc__, f"{name} has no docstring"
         assert f"def {name}(" in tests_text, f"{name} is not implemented by the sample plugin"
-        assert f"_{name.removeprefix('metacrm_')}" in tests_text or name.removeprefix("metacrm_") in tests_text
+        assert (
+            f"_{name.removeprefix('metacrm_')}" in tests_text
+            or name.removeprefix("metacrm_") in tests_text
+        )
