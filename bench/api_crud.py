@@ -8,6 +8,7 @@ Usage: .venv/bin/python bench/api_crud.py [--creates 2000] [--bulk 20000]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -46,10 +47,8 @@ class RssSampler(threading.Thread):
         procs = [self.proc, *self.proc.children(recursive=True)]
         total = 0
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def run(self):
