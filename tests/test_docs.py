@@ -15,7 +15,9 @@ DOC = Path(__file__).parents[1] / "docs" / "metadata.md"
 
 def write_example(root: Path) -> Path:
     text = DOC.read_text()
-    blocks = re.findall(r"`(package\.yaml|entities/[a-z_]+\.yaml)`:\n\n```yaml\n(.*?)```", text, re.S)
+    blocks = re.findall(
+        r"`(package\.yaml|entities/[a-z_]+\.yaml)`:\n\n```yaml\n(.*?)```", text, re.S
+    )
     assert len(blocks) == 3
     pkg = root / "field_service"
     for name, body in blocks:
