@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from metacrm.platform.tenants import TenantState
@@ -129,17 +129,24 @@ def token_tenant(token: str) -> str | None:
     return parts[1]
 
 
-def user_for_token(state: TenantState, token: str) -> User | None:
-    tokens, users = state.system["api_tokens"], state.system["users"]
-    query = (
-        select(users.c.id, users.c.username, users.c.is_admin, users.c.is_active)
-        .join(tokens, tokens.c.user_id == users.c.id)
-        .where(
-            tokens.c.token_hash == _digest(token),
-            tokens.c.revoked_at.is_(None),
-            users.c.is_active.is_(True),
+def _token_query(state: TenantState):
+    query = state.cache.get("auth:token_query")
+    if query is None:
+        tokens, users = state.system["api_tokens"], state.system["users"]
+        query = state.cache["auth:token_query"] = (
+            select(users.c.id, users.c.username, users.c.is_admin, users.c.is_active)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(
+                tokens.c.token_hash == bindparam("token_hash"),
+                tokens.c.revoked_at.is_(None),
+                users.c.is_active.is_(True),
+            )
         )
-    )
+    return query
+
+
+def user_for_token(state: TenantState, token: str) -> User | None:
+    """The active user of an unrevoked token (looked up on every request: revocation is immediate)."""
     with state.engine.connect() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_token_query(state), {"token_hash": _digest(token)}).first()
     return User(row.id, row.username, row.is_admin, row.is_active) if row else None

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
-from metacrm.metadata.compiler import load_and_compile
-from metacrm.metadata.errors import MetadataInvalid
+# Imports of the app and metadata engine are inside the commands, so `metacrm serve`'s
+# gunicorn master stays small (workers import the app when they boot).
 
 
 def _runtime():
@@ -31,6 +30,7 @@ def main() -> None:
 @click.option("--tenant", default=None, help="Tenant to create (default: 'default').")
 def init(demo: bool, tenant: str | None) -> None:
     """Create the database, apply metadata and create the user `admin`."""
+    from metacrm.metadata.errors import MetadataInvalid
     from metacrm.platform import auth
     from metacrm.platform.context import Context
     from metacrm.platform.records import RecordService
@@ -89,9 +89,9 @@ def init(demo: bool, tenant: str | None) -> None:
 )
 def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
     """Serve the app (gunicorn, production mode)."""
-    from metacrm.platform.app import create_app
-
     if dev:
+        from metacrm.platform.app import create_app
+
         create_app().run(host=host, port=port, debug=True)
         return
     from gunicorn.app.base import BaseApplication
@@ -106,6 +106,8 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
             self.cfg.set("graceful_timeout", 5)
 
         def load(self):
+            from metacrm.platform.app import create_app
+
             return create_app()
 
     click.echo(f"metacrm serving on http://{host}:{port}")
@@ -129,6 +131,8 @@ def metadata() -> None:
 )
 def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
     """Validate package folders; list every error as file:line path: message."""
+    from metacrm.metadata.compiler import load_and_compile
+    from metacrm.metadata.errors import MetadataInvalid
     from metacrm.plugins.manager import make_plugin_manager
 
     base: list[Path] = []
@@ -150,6 +154,7 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
 
 
 def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
+    from metacrm.metadata.errors import MetadataInvalid
     from metacrm.platform import migrations
     from metacrm.platform.database import write_engine
     from metacrm.platform.tenants import latest_overlay
@@ -213,6 +218,8 @@ def apply_cmd(tenant: str | None, allow_destructive: bool) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 def export_cmd(tenant: str, out_dir: Path) -> None:
     """Write the tenant overlay as a package folder (package.yaml + entities/*.yaml)."""
+    import yaml
+
     rt = _runtime()
     state = rt.tenant(tenant)
     overlay = state.overlay

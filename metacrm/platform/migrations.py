@@ -12,8 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy import Connection, MetaData, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -283,6 +281,11 @@ def apply_plan(conn: Connection, plan: Plan, model: Model) -> None:
     """Issue the DDL of `plan` on `conn` (inside the caller's transaction)."""
     if plan.refused:
         raise MigrationRefused(plan)
+    # alembic is imported here, not at module level: serving processes that
+    # never migrate do not pay its ~10 MiB.
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
     metadata, tables = tbl.model_tables(model)
     ops = Operations(MigrationContext.configure(connection=conn))
     is_sqlite = conn.dialect.name == "sqlite"

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy import and_, bindparam, false, or_, select, true
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
 from metacrm.platform.errors import BadQuery
@@ -65,8 +65,18 @@ def _coerce(entity: Entity, name: str, raw: str):
     return parse_value(f, raw)
 
 
-def build_filters(entity: Entity, table, params: dict[str, list[str]]) -> list:
-    conditions, errors = [], []
+@dataclass(frozen=True)
+class FilterSpec:
+    name: str
+    op: str
+    bind: str
+    value: object  # coerced value (a list for `in`, a bool for `isnull`)
+
+
+def parse_filters(entity: Entity, params: dict[str, list[str]]) -> list[FilterSpec]:
+    """`field=value` / `field__op=value` parameters -> typed filter specs (400 on any problem)."""
+    specs: list[FilterSpec] = []
+    errors = []
     for key, values in params.items():
         if key in RESERVED_PARAMS:
             continue
@@ -95,35 +105,50 @@ def build_filters(entity: Entity, table, params: dict[str, list[str]]) -> list:
                 }
             )
             continue
-        column = table.c[name]
         for raw in values:
             try:
                 if op == "isnull":
                     if raw not in ("true", "false"):
                         raise ValidationError("use true or false")
-                    conditions.append(column.is_(None) if raw == "true" else column.is_not(None))
+                    value: object = raw == "true"
                 elif op == "in":
-                    conditions.append(
-                        column.in_([_coerce(entity, name, v) for v in raw.split(",") if v != ""])
-                    )
+                    value = [_coerce(entity, name, v) for v in raw.split(",") if v != ""]
                 else:
                     value = _coerce(entity, name, raw)
-                    conditions.append(
-                        {
-                            "eq": column == value,
-                            "ne": or_(column != value, column.is_(None)),
-                            "gt": column > value,
-                            "gte": column >= value,
-                            "lt": column < value,
-                            "lte": column <= value,
-                        }[op]
-                    )
             except ValidationError as exc:
                 msg = exc.messages[0] if isinstance(exc.messages, list) else str(exc.messages)
                 errors.append({"field": name, "message": f"bad value {raw!r}: {msg}", "param": key})
+                continue
+            specs.append(FilterSpec(name, op, f"f{len(specs)}", value))
     if errors:
         raise BadQuery("bad filter: " + "; ".join(e["message"] for e in errors), errors)
-    return conditions
+    return specs
+
+
+def filter_condition(table, spec: FilterSpec):
+    column = table.c[spec.name]
+    if spec.op == "isnull":
+        return column.is_(None) if spec.value else column.is_not(None)
+    if spec.op == "in":
+        return column.in_(bindparam(spec.bind, expanding=True))
+    value = bindparam(spec.bind, type_=column.type)
+    if spec.op == "ne":
+        return or_(column != value, column.is_(None))
+    return {
+        "eq": column == value,
+        "gt": column > value,
+        "gte": column >= value,
+        "lt": column < value,
+        "lte": column <= value,
+    }[spec.op]
+
+
+def build_filters(entity: Entity, table, params: dict[str, list[str]]) -> tuple[list, dict]:
+    """Conditions (with bound parameters) and their values, for callers outside the list path."""
+    specs = parse_filters(entity, params)
+    return [filter_condition(table, s) for s in specs], {
+        s.bind: s.value for s in specs if s.op != "isnull"
+    }
 
 
 def encode_cursor(sort: list[SortKey], values: list) -> str:
@@ -150,7 +175,10 @@ def decode_cursor(entity: Entity, sort: list[SortKey], cursor: str) -> list:
 
 
 def keyset_condition(table, sort: list[SortKey], values: list, nulls_high: bool):
-    """Rows strictly after `values` in the order of `sort` (native NULL order)."""
+    """Rows strictly after `values` in the order of `sort` (native NULL order).
+
+    Values are bound parameters `k0, k1, ...`; only which of them are NULL shapes the SQL.
+    """
     clauses = []
     for i, key in enumerate(sort):
         col, v = table.c[key.name], values[i]
@@ -158,10 +186,13 @@ def keyset_condition(table, sort: list[SortKey], values: list, nulls_high: bool)
         if v is None:
             after = false() if nulls_after else col.is_not(None)
         else:
-            cmp = col < v if key.descending else col > v
+            param = bindparam(f"k{i}", type_=col.type)
+            cmp = col < param if key.descending else col > param
             after = or_(cmp, col.is_(None)) if nulls_after else cmp
         prefix = [
-            table.c[k.name].is_(None) if values[j] is None else table.c[k.name] == values[j]
+            table.c[k.name].is_(None)
+            if values[j] is None
+            else table.c[k.name] == bindparam(f"k{j}", type_=table.c[k.name].type)
             for j, k in enumerate(sort[:i])
         ]
         clauses.append(and_(*prefix, after) if prefix else after)
@@ -200,7 +231,11 @@ def parse_fields(entity: Entity, raw: str | None, default: list[str]) -> list[st
 
 
 def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dict:
-    """GET /records/{entity}: {"data": [...], "next_cursor": str | None}."""
+    """GET /records/{entity}: {"data": [...], "next_cursor": str | None}.
+
+    The SELECT is built once per query *shape* (filters, operators, sort, fields,
+    limit, which cursor values are NULL) and cached with bound parameters.
+    """
     entity = service.entity(entity_name)
     table = service.state.tables[entity.name]
     single = {k: v[-1] for k, v in params.items()}
@@ -217,21 +252,38 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
     sort = parse_sort(entity, single.get("sort"))
     limit = parse_limit(single.get("limit"))
     columns = parse_fields(entity, single.get("fields"), service.columns(entity))
-    conditions = [table.c.deleted_at.is_(None), *build_filters(entity, table, params)]
-    dialect = service.state.engine.dialect.name
-    if single.get("cursor"):
-        values = decode_cursor(entity, sort, single["cursor"])
-        conditions.append(keyset_condition(table, sort, values, nulls_high=dialect != "sqlite"))
-    order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sort]
-    sort_cols = [k.name for k in sort if k.name not in columns]
-    query = (
-        select(*[table.c[c] for c in columns + sort_cols])
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit + 1)
+    specs = parse_filters(entity, params)
+    binds = {s.bind: s.value for s in specs if s.op != "isnull"}
+    cursor_values = decode_cursor(entity, sort, single["cursor"]) if single.get("cursor") else None
+    if cursor_values is not None:
+        binds.update({f"k{i}": v for i, v in enumerate(cursor_values) if v is not None})
+    shape = (
+        "list",
+        entity.name,
+        tuple((s.name, s.op, s.value if s.op == "isnull" else None) for s in specs),
+        tuple(sort),
+        tuple(columns),
+        limit,
+        None if cursor_values is None else tuple(v is None for v in cursor_values),
     )
+    query = service.state.cache.get(shape)
+    if query is None:
+        conditions = [table.c.deleted_at.is_(None), *(filter_condition(table, s) for s in specs)]
+        if cursor_values is not None:
+            nulls_high = service.state.engine.dialect.name != "sqlite"
+            conditions.append(keyset_condition(table, sort, cursor_values, nulls_high))
+        order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sort]
+        sort_cols = [k.name for k in sort if k.name not in columns]
+        query = (
+            select(*[table.c[c] for c in columns + sort_cols])
+            .where(*conditions)
+            .order_by(*order)
+            .limit(limit + 1)
+        )
+        if len(service.state.cache) < 2000:
+            service.state.cache[shape] = query
     with service.state.engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = conn.execute(query, binds).all()
     serialize = service.serializer(entity, columns)
     data = [serialize(r) for r in rows[:limit]]
     next_cursor = None

@@ -146,9 +146,11 @@ class RecordSchema:
 
 
 def _iso_datetime(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is None:  # SQLite hands back naive values, stored as UTC
+        return value.isoformat() + "Z"
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def _number(value: decimal.Decimal):
@@ -170,6 +172,7 @@ def output_converter(f_type: str):
 
 def row_serializer(entity: Entity, columns: list[str]):
     """A fast function row -> JSON-able dict for the selected columns."""
+    names = tuple(columns)
     converters = []
     for name in columns:
         if name in ("created_at", "updated_at", "deleted_at"):
@@ -179,13 +182,15 @@ def row_serializer(entity: Entity, columns: list[str]):
             conv = output_converter(f.spec.result_type if f.type == "formula" else f.type)
         else:
             conv = None
-        converters.append((name, conv))
+        if conv is not None:
+            converters.append((name, conv))
 
     def serialize(row) -> dict:
-        out = {}
-        for i, (name, conv) in enumerate(converters):
-            value = row[i]
-            out[name] = conv(value) if conv is not None and value is not None else value
+        out = dict(zip(names, row, strict=False))
+        for name, conv in converters:
+            value = out[name]
+            if value is not None:
+                out[name] = conv(value)
         return out
 
     return serialize

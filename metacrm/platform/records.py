@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -108,11 +108,9 @@ class RecordService:
                     wanted[target].add(v)
         existing: dict[str, set[int]] = {}
         for target, ids in wanted.items():
-            table = self.state.system["users"] if target == "_users" else self.state.tables[target]
-            cond = table.c.id.in_(sorted(ids))
-            if target != "_users":
-                cond = and_(cond, table.c.deleted_at.is_(None))
-            existing[target] = {r[0] for r in conn.execute(select(table.c.id).where(cond))}
+            existing[target] = {
+                r[0] for r in conn.execute(self._exists_query(target), {"ids": sorted(ids)})
+            }
         for index, data in items:
             for name, f in entity.fields.items():
                 value = data.get(name)
@@ -126,6 +124,27 @@ class RecordService:
                         if index is not None:
                             err["index"] = index
                         errors.append(err)
+
+    def _insert_stmt(self, entity: Entity):
+        key = f"insert:{entity.name}"
+        stmt = self.state.cache.get(key)
+        if stmt is None:
+            table = self.state.tables[entity.name]
+            stmt = self.state.cache[key] = table.insert().returning(
+                table.c.id, sort_by_parameter_order=True
+            )
+        return stmt
+
+    def _exists_query(self, target: str):
+        key = f"exists:{target}"
+        query = self.state.cache.get(key)
+        if query is None:
+            table = self.state.system["users"] if target == "_users" else self.state.tables[target]
+            cond = table.c.id.in_(bindparam("ids", expanding=True))
+            if target != "_users":
+                cond = and_(cond, table.c.deleted_at.is_(None))
+            query = self.state.cache[key] = select(table.c.id).where(cond)
+        return query
 
     def _check_unique(
         self,
@@ -169,15 +188,20 @@ class RecordService:
 
     # -- auto numbers -----------------------------------------------------------
     def _reserve(self, conn: Connection, name: str, count: int) -> int:
-        t = self.state.system["sequences"]
-        insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-        stmt = (
-            insert(t)
-            .values(name=name, value=count)
-            .on_conflict_do_update(index_elements=[t.c.name], set_={"value": t.c.value + count})
-            .returning(t.c.value)
-        )
-        return conn.execute(stmt).scalar_one()
+        """Atomically take `count` numbers of sequence `name`; returns the last one."""
+        stmt = self.state.cache.get("reserve")
+        if stmt is None:
+            t = self.state.system["sequences"]
+            insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+            stmt = self.state.cache["reserve"] = (
+                insert(t)
+                .values(name=bindparam("seq_name"), value=bindparam("count"))
+                .on_conflict_do_update(
+                    index_elements=[t.c.name], set_={"value": t.c.value + bindparam("count")}
+                )
+                .returning(t.c.value)
+            )
+        return conn.execute(stmt, {"seq_name": name, "count": count}).scalar_one()
 
     def _assign_auto_numbers(self, conn: Connection, entity: Entity, rows: list[dict]) -> None:
         now = self.context.now

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from apispec import APISpec
 from flask import Blueprint, g, jsonify
 
 from metacrm.metadata.model import Entity, Field, Model, label_text
@@ -78,7 +77,7 @@ def field_schema(f: Field) -> dict:
     return s
 
 
-def _entity_schemas(spec: APISpec, e: Entity) -> None:
+def _entity_schemas(spec, e: Entity) -> None:
     props = {
         n: field_schema(f) for n, f in e.fields.items() if f.stored or f.type == "many_to_many"
     }
@@ -134,6 +133,8 @@ def _json(schema: dict, description: str = "OK") -> dict:
 
 
 def build_openapi(model: Model, tenant: str) -> dict:
+    from apispec import APISpec  # only processes that serve the document load it
+
     spec = APISpec(
         title=f"metacrm API ({tenant})",
         version=model.content_hash[:12],
