@@ -141,17 +141,21 @@ def workload(
         list(pool.map(worker, [per_thread] * 8))
     out["list_8_threads_req_per_s"] = round(8 * per_thread / (time.perf_counter() - t0), 1)
     if meta_field:
-        t = time.perf_counter()
-        r = session.post(
-            base + "/api/v1/meta/entities/opportunity/fields",
-            json={"name": "bench_region", "type": "select", "options": ["north", "south"]},
-        )
-        out["add_field_ms"] = round((time.perf_counter() - t) * 1000, 1)
-        assert r.status_code == 201, r.text
-        assert (
-            "bench_region"
-            in session.get(base + "/api/v1/records/opportunity?limit=1").json()["data"][0]
-        )
+        # The first schema change in a worker process also imports alembic (kept out of
+        # serving processes until needed): the first and the later ones are reported apart.
+        times = []
+        for i in range(6):
+            t = time.perf_counter()
+            r = session.post(
+                base + "/api/v1/meta/entities/opportunity/fields",
+                json={"name": f"bench_region_{i}", "type": "select", "options": ["north", "south"]},
+            )
+            times.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 201, r.text
+            first = session.get(base + "/api/v1/records/opportunity?limit=1").json()["data"][0]
+            assert f"bench_region_{i}" in first
+        out["add_field_first_ms"] = round(times[0], 1)
+        out["add_field_ms"] = round(statistics.median(times[1:]), 1)
     return out
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, MetaData, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
-from metacrm.metadata.serialize import field_to_dict, model_to_dict
+from metacrm.metadata.serialize import field_to_dict
 from metacrm.platform import tables as tbl
 
 ARCHIVE_PREFIX = "_archived_"
@@ -225,9 +225,11 @@ def plan_migration(
     live: dict[str, LiveTable],
     previous: dict | None,
     allow_destructive: bool = False,
+    tables: dict | None = None,
 ) -> Plan:
     """Diff `model` against the live schema; pure, so it can be shown before it runs."""
-    metadata, tables = tbl.model_tables(model)
+    if tables is None:
+        _, tables = tbl.model_tables(model)
     steps: list[Step] = []
     refused: list[str] = []
     stamp = model.content_hash[:8]
@@ -277,7 +279,7 @@ def _field(model: Model, table: str, column: str) -> Field:
     return model.entities[table].fields[column]
 
 
-def apply_plan(conn: Connection, plan: Plan, model: Model) -> None:
+def apply_plan(conn: Connection, plan: Plan, model: Model, tables: dict | None = None) -> None:
     """Issue the DDL of `plan` on `conn` (inside the caller's transaction)."""
     if plan.refused:
         raise MigrationRefused(plan)
@@ -286,7 +288,8 @@ def apply_plan(conn: Connection, plan: Plan, model: Model) -> None:
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
-    metadata, tables = tbl.model_tables(model)
+    if tables is None:
+        _, tables = tbl.model_tables(model)
     ops = Operations(MigrationContext.configure(connection=conn))
     is_sqlite = conn.dialect.name == "sqlite"
     for step in plan.steps:
@@ -338,6 +341,28 @@ def ensure_system_tables(conn: Connection) -> dict:
     return system
 
 
+def schema_summary(model: Model) -> dict:
+    """What later plans need of an applied version: each stored field's storage shape."""
+    keys = ("name", "type", "max_length", "precision", "scale", "result_type")
+    entities = {}
+    for entity in model.entities.values():
+        fields = []
+        for f in entity.fields.values():
+            spec = f.spec
+            d = {"name": f.name, "type": f.type}
+            for key in keys[2:]:
+                value = getattr(spec, key, None)
+                if value is not None:
+                    d[key] = value
+            fields.append(d)
+        entities[entity.name] = {"origin": entity.origin, "fields": fields}
+    return {
+        "content_hash": model.content_hash,
+        "packages": [list(p) for p in model.packages],
+        "entities": entities,
+    }
+
+
 def sync_model(
     conn: Connection,
     model: Model,
@@ -345,21 +370,24 @@ def sync_model(
     allow_destructive: bool = False,
     applied_by: str | None = None,
     dry_run: bool = False,
+    tables: dict | None = None,
 ) -> Plan:
     """Plan and (unless dry_run) apply `model` in the caller's transaction; record the version."""
     system = ensure_system_tables(conn)
     previous = latest_version(conn, system)
-    plan = plan_migration(model, inspect_live(conn), previous, allow_destructive)
+    if tables is None:
+        _, tables = tbl.model_tables(model)
+    plan = plan_migration(model, inspect_live(conn), previous, allow_destructive, tables)
     if dry_run:
         return plan
-    apply_plan(conn, plan, model)
+    apply_plan(conn, plan, model, tables)
     if previous is None or previous.get("content_hash") != model.content_hash:
         conn.execute(
             system["meta_versions"]
             .insert()
             .values(
                 content_hash=model.content_hash,
-                model=model_to_dict(model),
+                model=schema_summary(model),
                 plan=plan.to_dict(),
                 applied_at=dt.datetime.now(dt.UTC),
                 applied_by=applied_by,
@@ -380,5 +408,6 @@ __all__ = [
     "inspect_live",
     "latest_version",
     "plan_migration",
+    "schema_summary",
     "sync_model",
 ]

@@ -189,11 +189,13 @@ class TenantRegistry:
                     current = latest_overlay(conn, state.system)
                     new_overlay = mutate(copy.deepcopy(current))
                     model = self.runtime.compile(new_overlay)
+                    _, tables = tbl.model_tables(model)
                     plan = migrations.sync_model(
                         conn,
                         model,
                         applied_by=f"user:{actor_id}" if actor_id else None,
                         dry_run=dry_run,
+                        tables=tables,
                     )
                     if dry_run:
                         transaction.rollback()
@@ -213,7 +215,6 @@ class TenantRegistry:
                     if transaction.is_active:
                         transaction.rollback()
                     raise
-            _, tables = tbl.model_tables(model)
             new_state = TenantState(
                 name, state.engine, model, tables, state.system, new_overlay, version_id
             )
