@@ -144,15 +144,29 @@ class RecordService:
                             err["index"] = index
                         errors.append(err)
 
-    def _insert_stmt(self, entity: Entity):
+    def _insert_rows(self, conn: Connection, entity: Entity, rows: list[dict]) -> list[int]:
+        """Insert `rows`; return their ids in order.
+
+        PostgreSQL batches INSERT ... RETURNING. SQLite cannot guarantee RETURNING
+        order for a multi-row insert, so SQLAlchemy would send one statement per row;
+        instead, holding the write lock (BEGIN IMMEDIATE), we number the rows
+        ourselves after the current maximum id and send one executemany.
+        """
+        table = self.state.tables[entity.name]
+        if conn.dialect.name == "sqlite" and len(rows) > 1:
+            start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one() + 1
+            ids = list(range(start, start + len(rows)))
+            for rid, row in zip(ids, rows, strict=True):
+                row["id"] = rid
+            conn.execute(table.insert(), rows)
+            return ids
         key = f"insert:{entity.name}"
         stmt = self.state.cache.get(key)
         if stmt is None:
-            table = self.state.tables[entity.name]
             stmt = self.state.cache[key] = table.insert().returning(
                 table.c.id, sort_by_parameter_order=True
             )
-        return stmt
+        return [r[0] for r in conn.execute(stmt, rows)]
 
     def _exists_query(self, target: str):
         key = f"exists:{target}"
@@ -304,7 +318,6 @@ class RecordService:
                 items.append((None, data))
         if errors:
             raise RecordInvalid(self._summary(entity, errors), errors)
-        table = self.state.tables[entity.name]
         m2m = self._m2m_fields(entity)
         now, actor = self.context.now, self.context.user_id
         with self.state.write.begin() as conn:
@@ -340,10 +353,7 @@ class RecordService:
             keys = sorted({k for row in rows for k in row})
             full = [{k: row.get(k) for k in keys} for row in rows]
             try:
-                result = conn.execute(
-                    table.insert().returning(table.c.id, sort_by_parameter_order=True), full
-                )
-                ids = [r[0] for r in result]
+                ids = self._insert_rows(conn, entity, full)
             except IntegrityError as exc:
                 raise Conflict(f"the database refused the write: {exc.orig}") from exc
             for f in m2m:
