@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from metacrm.metadata import build
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
-from metacrm.metadata.loader import SourceDoc, load_text
+from metacrm.metadata.loader import SourceDoc
 from metacrm.metadata.model import Model
 from metacrm.metadata.packages import (
     PackageSource,
@@ -25,7 +25,7 @@ from metacrm.metadata.packages import (
     order_packages,
     read_package,
 )
-from metacrm.metadata.schema_check import check_document
+from metacrm.metadata.schema_check import check_document, check_fragment
 from metacrm.metadata.semantics import check_semantics
 
 OVERLAY_FILE = "tenant overlay"
@@ -223,21 +223,59 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
 
 
 def overlay_document(overlay: dict | None) -> SourceDoc:
-    """The stored overlay as a SourceDoc, positions by JSON path (it has no lines)."""
-    text = json.dumps(overlay or {}, indent=1, sort_keys=False)
-    doc, _ = load_text(text, OVERLAY_FILE)
-    assert doc is not None
-    doc.lines = {}  # line numbers of generated JSON would mislead; paths say it all
-    return doc
+    """The stored overlay as a SourceDoc: positions are JSON paths (it has no lines)."""
+    return SourceDoc(OVERLAY_FILE, overlay or {}, {})
 
 
-def _add_overlay(drafts: Drafts, overlay: dict, errors):
+def _check_overlay(
+    checked: dict, doc: SourceDoc, known_valid: set[str] | None
+) -> list[MetadataError]:
+    """Schema-check the overlay piece by piece, skipping pieces already known valid.
+
+    Editing one field re-checks only the entity it touches, so the time of an
+    add-field does not grow with the size of the tenant's overlay.
+    """
+    sections_ok = isinstance(checked, dict) and not set(checked) - {"entities", "extend"}
+    sections_ok = sections_ok and all(
+        isinstance(checked.get(k, {}), dict) for k in ("entities", "extend")
+    )
+    if known_valid is None or not sections_ok:
+        return check_document(doc, "overlay")
+    errors: list[MetadataError] = []
+    for section in ("entities", "extend"):
+        for name, data in checked.get(section, {}).items():
+            fields = data.get("fields") if isinstance(data, dict) else None
+            if isinstance(fields, dict) and fields:
+                # fields one by one, so the unchanged ones are skipped
+                for fname, fdata in fields.items():
+                    key = json.dumps(["field", fname, fdata], sort_keys=True, default=str)
+                    if key in known_valid:
+                        continue
+                    prefix = (section, name, "fields", fname)
+                    field_errors = check_fragment(doc, fname, "common.json#/$defs/name", prefix)
+                    field_errors += check_fragment(doc, fdata, "entity.json#/$defs/field", prefix)
+                    errors += field_errors
+                    if not field_errors:
+                        known_valid.add(key)
+                data = {**data, "fields": {}}
+            key = json.dumps([section, name, data], sort_keys=True, default=str)
+            if key in known_valid:
+                continue
+            piece = SourceDoc(OVERLAY_FILE, {section: {name: data}}, {})
+            piece_errors = check_document(piece, "overlay")
+            errors += piece_errors
+            if not piece_errors:
+                known_valid.add(key)
+    return errors
+
+
+def _add_overlay(drafts: Drafts, overlay: dict, errors, known_valid: set[str] | None = None):
     checked = copy.deepcopy(overlay)
     for name, data in (checked.get("extend") or {}).items() if isinstance(checked, dict) else ():
         if isinstance(data, dict):
             data.setdefault("extend", name)
     doc = overlay_document(checked)
-    errors += check_document(doc, "overlay")
+    errors += _check_overlay(checked, doc, known_valid)
     if errors:
         return
     for name, data in overlay.get("entities", {}).items():
@@ -269,7 +307,9 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
     }
 
 
-def compile_model(packages: list[PackageSource], overlay: dict | None = None) -> Model:
+def compile_model(
+    packages: list[PackageSource], overlay: dict | None = None, known_valid: set[str] | None = None
+) -> Model:
     """Merge packages (in dependency order) and the overlay; raise MetadataInvalid with every error."""
     errors: list[MetadataError] = []
     ordered, order_errors = order_packages(packages)
@@ -279,7 +319,7 @@ def compile_model(packages: list[PackageSource], overlay: dict | None = None) ->
     for pkg in ordered:
         _add_package(drafts, pkg, by_name, errors)
     if overlay:
-        _add_overlay(drafts, overlay, errors)
+        _add_overlay(drafts, overlay, errors, known_valid)
     errors += check_semantics(drafts)
     if errors:
         raise MetadataInvalid(errors)

@@ -34,6 +34,25 @@ def validator(kind: str) -> Draft202012Validator:
     )
 
 
+@cache
+def fragment_validator(ref: str) -> Draft202012Validator:
+    """A validator for one definition, e.g. `entity.json#/$defs/field`."""
+    return Draft202012Validator(
+        {"$ref": _BASE + ref},
+        registry=_registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def check_fragment(doc: SourceDoc, data, ref: str, prefix: tuple) -> list[MetadataError]:
+    """Errors of `data` (found at `prefix` inside `doc`) against one schema definition."""
+    out = []
+    for error in fragment_validator(ref).iter_errors(data):
+        for leaf in _leaf_errors(error):
+            out.append(doc.error(prefix + tuple(leaf.absolute_path), leaf.message))
+    return out
+
+
 def json_schema(kind: str) -> dict:
     return _registry().contents(_BASE + f"{kind}.json")
 

@@ -16,7 +16,6 @@ from sqlalchemy import Connection, MetaData, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
-from metacrm.metadata.serialize import field_to_dict
 from metacrm.platform import tables as tbl
 
 ARCHIVE_PREFIX = "_archived_"
@@ -156,7 +155,7 @@ def _plan_entity(
     for f in entity.fields.values():
         if not f.stored:
             continue
-        new = field_to_dict(f)
+        new = storage_dict(f)
         if f.name in live_cols:
             prev = prev_fields.get(f.name)
         elif f.renamed_from and f.renamed_from in live_cols:
@@ -341,21 +340,25 @@ def ensure_system_tables(conn: Connection) -> dict:
     return system
 
 
+STORAGE_KEYS = ("max_length", "precision", "scale", "result_type")
+
+
+def storage_dict(f: Field) -> dict:
+    """The parts of a field that decide its column: name, type, length, precision, scale."""
+    d = {"name": f.name, "type": f.type}
+    for key in STORAGE_KEYS:
+        value = getattr(f.spec, key, None)
+        if value is not None:
+            d[key] = value
+    return d
+
+
 def schema_summary(model: Model) -> dict:
     """What later plans need of an applied version: each stored field's storage shape."""
-    keys = ("name", "type", "max_length", "precision", "scale", "result_type")
-    entities = {}
-    for entity in model.entities.values():
-        fields = []
-        for f in entity.fields.values():
-            spec = f.spec
-            d = {"name": f.name, "type": f.type}
-            for key in keys[2:]:
-                value = getattr(spec, key, None)
-                if value is not None:
-                    d[key] = value
-            fields.append(d)
-        entities[entity.name] = {"origin": entity.origin, "fields": fields}
+    entities = {
+        e.name: {"origin": e.origin, "fields": [storage_dict(f) for f in e.fields.values()]}
+        for e in model.entities.values()
+    }
     return {
         "content_hash": model.content_hash,
         "packages": [list(p) for p in model.packages],

@@ -23,6 +23,7 @@ class Runtime:
         self.pm = plugin_manager or make_plugin_manager(settings.plugins)
         self._packages = None
         self._compiled: dict[str, Model] = {}
+        self._valid_overlay_pieces: set[str] = set()  # schema-checked overlay pieces
         self._lock = threading.Lock()
         self.tenants = TenantRegistry(self)
 
@@ -50,7 +51,9 @@ class Runtime:
         key = json.dumps(overlay or {}, sort_keys=True)
         model = self._compiled.get(key)
         if model is None:
-            model = compile_model(self.packages(), overlay or None)
+            if len(self._valid_overlay_pieces) > 10_000:
+                self._valid_overlay_pieces.clear()
+            model = compile_model(self.packages(), overlay or None, self._valid_overlay_pieces)
             if len(self._compiled) > 64:
                 self._compiled.clear()
             self._compiled[key] = model
