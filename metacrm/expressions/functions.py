@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    extract,
     func,
     literal,
     null,
@@ -151,7 +152,7 @@ def _sql_days_between(dialect, ctx, a, b):
 def _sql_add_days(dialect, ctx, a, n):
     if dialect == "sqlite":
         return type_coerce(func.date(a, func.printf("%+d days", n)), Date)
-    return cast(cast(a, Date) + n, Date)
+    return cast(cast(a, Date) + cast(n, Integer), Date)
 
 
 def _sql_add_months(dialect, ctx, a, n):
@@ -162,14 +163,14 @@ def _sql_add_months(dialect, ctx, a, n):
         )
         month_end = func.date(a, "start of month", func.printf("%+d months", n + 1), "-1 day")
         return type_coerce(func.min(shifted, month_end), Date)
-    return cast(cast(a, Date) + func.make_interval(0, n), Date)
+    return cast(cast(a, Date) + func.make_interval(0, cast(n, Integer)), Date)
 
 
 def _sql_part(part: str, sqlite_fmt: str):
     def build(dialect, ctx, a):
         if dialect == "sqlite":
             return cast(func.strftime(sqlite_fmt, a), Integer)
-        return cast(func.extract(part, a), Integer)
+        return cast(extract(part, a), Integer)
 
     return build
 
@@ -219,6 +220,8 @@ def _sql_ceil(dialect, ctx, a):
 def _sql_fold(pick: str):
     def build(dialect, ctx, *args):
         if dialect != "sqlite":
+            if isinstance(args[0].type, String):  # code-point order, as in Python
+                args = [a.collate("C") for a in args]
             return (func.least if pick == "min" else func.greatest)(*args)
         result = args[0]
         for arg in args[1:]:  # SQLite's min()/max() return NULL if any argument is NULL

@@ -22,11 +22,9 @@ from sqlalchemy import (
     String,
     case,
     cast,
-    false,
     literal,
     not_,
     null,
-    true,
     type_coerce,
 )
 from sqlalchemy.sql import ColumnElement
@@ -70,7 +68,7 @@ class _SqlCompiler(n.NodeVisitor):
         if node.value is None:
             return null()
         if node.kind == "boolean":
-            return true() if node.value else false()
+            return literal(node.value, Boolean())  # a bound value: true()/false() do not compare
         if node.kind == "number":
             return literal(
                 node.value, Integer() if isinstance(node.value, int) else Numeric(asdecimal=True)
@@ -109,6 +107,13 @@ class _SqlCompiler(n.NodeVisitor):
     def visit_Compare(self, node: n.Compare):
         left = self._as_datetime(node.left, node.right, self.visit(node.left))
         right = self._as_datetime(node.right, node.left, self.visit(node.right))
+        if (
+            self.dialect == "postgresql"
+            and node.op not in ("=", "!=")
+            and self.types.visit(node.left) == T.TEXT
+        ):
+            # text order is code-point order in both back ends, whatever the database collation
+            left, right = left.collate("C"), right.collate("C")
         return {
             "=": left == right,
             "!=": left != right,

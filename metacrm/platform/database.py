@@ -50,7 +50,7 @@ def _sqlite_engine(path: Path) -> Engine:
 def _postgres_engine(url: str, schema: str) -> Engine:
     return create_engine(
         make_url(url).set(drivername="postgresql+psycopg"),
-        connect_args={"options": f"-csearch_path={schema}"},
+        connect_args={"options": f"-csearch_path={schema} -ctimezone=UTC"},
         pool_size=5,
         max_overflow=10,
         pool_pre_ping=False,
