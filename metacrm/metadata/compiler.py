@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata import build
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
+from metacrm.metadata.expression_checks import check_expressions
 from metacrm.metadata.loader import SourceDoc
 from metacrm.metadata.model import Model
 from metacrm.metadata.packages import (
@@ -308,9 +310,16 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
 
 
 def compile_model(
-    packages: list[PackageSource], overlay: dict | None = None, known_valid: set[str] | None = None
+    packages: list[PackageSource],
+    overlay: dict | None = None,
+    known_valid: set[str] | None = None,
+    registry: Registry | None = None,
 ) -> Model:
-    """Merge packages (in dependency order) and the overlay; raise MetadataInvalid with every error."""
+    """Merge packages (in dependency order) and the overlay; raise MetadataInvalid with every error.
+
+    `registry` holds the expression functions (built-ins plus plugins') that
+    expressions may call; every expression is type-checked against it.
+    """
     errors: list[MetadataError] = []
     ordered, order_errors = order_packages(packages)
     errors += order_errors
@@ -331,7 +340,7 @@ def compile_model(
         )
         for name, d in drafts.entities.items()
     }
-    return Model(
+    model = Model(
         entities=MappingProxyType(entities),
         pipelines=MappingProxyType(
             {n: build.build_pipeline(d) for n, (d, _) in drafts.pipelines.items()}
@@ -340,6 +349,10 @@ def compile_model(
         packages=tuple((p.name, p.version) for p in ordered),
         content_hash=digest,
     )
+    errors = check_expressions(model, drafts, registry or builtin_registry())
+    if errors:
+        raise MetadataInvalid(errors)
+    return model
 
 
 def read_packages(paths: list[Path]) -> tuple[list[PackageSource], list[MetadataError]]:
@@ -352,11 +365,13 @@ def read_packages(paths: list[Path]) -> tuple[list[PackageSource], list[Metadata
     return packages, errors
 
 
-def load_and_compile(paths: list[Path], overlay: dict | None = None) -> Model:
+def load_and_compile(
+    paths: list[Path], overlay: dict | None = None, registry: Registry | None = None
+) -> Model:
     """Read package folders and compile them; every error of every file at once."""
     packages, errors = read_packages(paths)
     try:
-        model = compile_model(packages, overlay)
+        model = compile_model(packages, overlay, registry=registry)
     except MetadataInvalid as exc:
         errors += exc.errors
         model = None

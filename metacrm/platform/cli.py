@@ -67,7 +67,7 @@ def init(demo: bool, tenant: str | None) -> None:
     if demo and existed:
         click.echo("demo data skipped: the tenant already existed")
     elif demo:
-        service = RecordService(state, Context.system(name, admin_id), rt.pm)
+        service = RecordService(state, Context.system(name, admin_id), rt.pm, rt.registry)
         counts: dict = {}
         for result in rt.pm.hook.metacrm_demo_data(
             runtime=rt, tenant=name, service=service, context=service.context

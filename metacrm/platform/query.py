@@ -230,20 +230,38 @@ def parse_fields(entity: Entity, raw: str | None, default: list[str]) -> list[st
     return ["id", "version", *[n for n in names if n not in ("id", "version")]]
 
 
+def compile_filter(service, entity: Entity, resolver, source: str):
+    """`filter=` text -> a SQL condition (400 with the position on any problem)."""
+    from metacrm.expressions import ExpressionError
+
+    try:
+        return resolver.compile(source, "boolean")
+    except ExpressionError as exc:
+        where = f" at {exc.line}:{exc.column}" if exc.line else ""
+        raise BadQuery(
+            f"bad filter: {exc.message}{where}",
+            [
+                {
+                    "field": None,
+                    "message": exc.message,
+                    "param": "filter",
+                    "line": exc.line,
+                    "column": exc.column,
+                }
+            ],
+        ) from None
+
+
 def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dict:
     """GET /records/{entity}: {"data": [...], "next_cursor": str | None}.
 
-    The SELECT is built once per query *shape* (filters, operators, sort, fields,
-    limit, which cursor values are NULL) and cached with bound parameters.
+    The SELECT is built once per query *shape* (filters, operators, `filter=`
+    text, sort, fields, limit, which cursor values are NULL) and cached with
+    bound parameters. Virtual formulas and rollups are computed in the query.
     """
     entity = service.entity(entity_name)
     table = service.state.tables[entity.name]
     single = {k: v[-1] for k, v in params.items()}
-    if single.get("filter"):
-        raise BadQuery(
-            "filter= expressions are not available yet; use field=value filters",
-            [{"field": None, "message": "unsupported", "param": "filter"}],
-        )
     if single.get("q"):
         raise BadQuery(
             "q= full-text search is not available yet",
@@ -251,36 +269,50 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         )
     sort = parse_sort(entity, single.get("sort"))
     limit = parse_limit(single.get("limit"))
-    columns = parse_fields(entity, single.get("fields"), service.columns(entity))
+    columns = parse_fields(entity, single.get("fields"), service.readable(entity))
     specs = parse_filters(entity, params)
     binds = {s.bind: s.value for s in specs if s.op != "isnull"}
     cursor_values = decode_cursor(entity, sort, single["cursor"]) if single.get("cursor") else None
     if cursor_values is not None:
         binds.update({f"k{i}": v for i, v in enumerate(cursor_values) if v is not None})
+    filter_text = single.get("filter") or None
+    time_key = service.time_key(entity)
+    if filter_text and ("now" in filter_text or "today" in filter_text):
+        time_key = (
+            None if time_key is None or "now" in filter_text else service.eval_ctx.today.isoformat()
+        )
     shape = (
         "list",
         entity.name,
         tuple((s.name, s.op, s.value if s.op == "isnull" else None) for s in specs),
+        filter_text,
         tuple(sort),
         tuple(columns),
         limit,
         None if cursor_values is None else tuple(v is None for v in cursor_values),
+        time_key,
     )
-    query = service.state.cache.get(shape)
+    query = service.state.cache.get(shape) if time_key is not None else None
     if query is None:
+        resolver = service.resolver(entity)
         conditions = [table.c.deleted_at.is_(None), *(filter_condition(table, s) for s in specs)]
+        if filter_text:
+            conditions.append(compile_filter(service, entity, resolver, filter_text))
         if cursor_values is not None:
             nulls_high = service.state.engine.dialect.name != "sqlite"
             conditions.append(keyset_condition(table, sort, cursor_values, nulls_high))
         order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sort]
-        sort_cols = [k.name for k in sort if k.name not in columns]
+        stored = set(service.columns(entity))
+        selected = [table.c[c] if c in stored else resolver((c,)).label(c) for c in columns]
+        selected += [table.c[k.name].label(f"_sort_{k.name}") for k in sort]
         query = (
-            select(*[table.c[c] for c in columns + sort_cols])
+            select(*selected)
+            .select_from(resolver.apply(table))
             .where(*conditions)
             .order_by(*order)
             .limit(limit + 1)
         )
-        if len(service.state.cache) < 2000:
+        if time_key is not None and len(service.state.cache) < 2000:
             service.state.cache[shape] = query
     with service.state.engine.connect() as conn:
         rows = conn.execute(query, binds).all()
@@ -291,7 +323,7 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         last = rows[limit - 1]._mapping
         values = []
         for k in sort:
-            v = last[k.name]
+            v = last[f"_sort_{k.name}"]
             values.append(
                 v.isoformat()
                 if hasattr(v, "isoformat")

@@ -51,7 +51,11 @@ def _range(spec) -> list:
 
 def marshmallow_field(f: Field) -> fields.Field:
     spec, t = f.spec, f.type
-    kw: dict[str, Any] = {"allow_none": not f.required, "required": f.required}
+    # a field with an expression default gets its value after marshmallow, so it is not required here
+    kw: dict[str, Any] = {
+        "allow_none": not f.required,
+        "required": f.required and not f.default_expression,
+    }
     if t == "text":
         checks = [validate.Length(max=spec.max_length)]
         if spec.pattern:

@@ -18,9 +18,12 @@ from sqlalchemy import Connection, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity
+from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, NotFound, RecordInvalid, field_errors
+from metacrm.platform.record_rules import apply_rules
 from metacrm.platform.record_schemas import RecordSchema, row_serializer
 from metacrm.platform.tables import link_table_name
 from metacrm.platform.tenants import TenantState
@@ -30,11 +33,15 @@ SYSTEM_OUT = ("id", "version", "owner_id", "created_at", "created_by", "updated_
 
 
 class RecordService:
-    def __init__(self, state: TenantState, context: Context, pm=None):
+    def __init__(
+        self, state: TenantState, context: Context, pm=None, registry: Registry | None = None
+    ):
         self.state = state
         self.model = state.model
         self.context = context
         self.pm = pm
+        self.registry = registry or state.registry or builtin_registry()
+        self.eval_ctx = EvalContext(now=context.now, timezone=context.timezone)
 
     # -- helpers ------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -51,7 +58,85 @@ class RecordService:
         return schema
 
     def columns(self, entity: Entity) -> list[str]:
+        """System columns and stored fields: what the entity's table holds."""
         return list(SYSTEM_OUT) + [f.name for f in entity.fields.values() if f.stored]
+
+    def virtual(self, entity: Entity) -> list[str]:
+        """Fields computed on read in SQL: virtual formulas and rollups."""
+        return [
+            f.name
+            for f in entity.fields.values()
+            if not f.stored and f.type in ("formula", "rollup")
+        ]
+
+    def readable(self, entity: Entity) -> list[str]:
+        return self.columns(entity) + self.virtual(entity)
+
+    def resolver(self, entity: Entity, table=None) -> SqlResolver:
+        return SqlResolver(
+            self.state,
+            entity.name,
+            table if table is not None else self.state.tables[entity.name],
+            self.eval_ctx,
+            self.registry,
+        )
+
+    def time_key(self, entity: Entity) -> str | None:
+        """Part of a cache key for queries whose virtual fields read today()/now(); None = do not cache."""
+        calls = set()
+        for name in self.virtual(entity):
+            f = entity.fields[name]
+            sources = [f.spec.expression] if f.type == "formula" else [f.spec.filter or ""]
+            for source in sources:
+                if source and ("now" in source or "today" in source):
+                    calls |= {"now", "today"} & set(source.replace("(", " ").split())
+        if "now" in calls:
+            return None
+        return self.eval_ctx.today.isoformat() if "today" in calls else ""
+
+    def _raw(self, conn: Connection, entity: Entity, record_id: int) -> dict:
+        table = self.state.tables[entity.name]
+        columns = self.columns(entity)
+        query = select(*[table.c[c] for c in columns]).where(
+            table.c.id == record_id, table.c.deleted_at.is_(None)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"{entity.name} {record_id} does not exist (or was deleted)")
+        return dict(zip(columns, row, strict=True))
+
+    def _virtual_values(self, entity: Entity, ids: list[int]) -> dict[int, dict]:
+        """Virtual formulas and rollups of freshly written records (computed by the database)."""
+        names = self.virtual(entity)
+        if not names or not ids:
+            return {}
+        table = self.state.tables[entity.name]
+        resolver = self.resolver(entity)
+        selected = [resolver((name,)).label(name) for name in names]
+        query = (
+            select(table.c.id, *selected)
+            .select_from(resolver.apply(table))
+            .where(table.c.id.in_(ids))
+        )
+        serialize = self.serializer(entity, names)
+        with self.state.engine.connect() as conn:
+            return {row[0]: serialize(tuple(row[1:])) for row in conn.execute(query)}
+
+    def _rules(
+        self, conn: Connection, entity: Entity, items: list[tuple], errors: list[dict]
+    ) -> None:
+        apply_rules(
+            conn,
+            self.state,
+            entity,
+            items,
+            self.eval_ctx,
+            self.registry,
+            self.context.locale,
+            errors,
+        )
 
     def serializer(self, entity: Entity, columns: list[str]):
         key = f"ser:{entity.name}:{','.join(columns)}"
@@ -258,15 +343,27 @@ class RecordService:
     # -- reads ------------------------------------------------------------------
     def get(self, entity_name: str, record_id: int, conn: Connection | None = None) -> dict:
         entity = self.entity(entity_name)
-        table = self.state.tables[entity.name]
-        columns = self.columns(entity)
-        query = select(*[table.c[c] for c in columns]).where(
-            table.c.id == record_id, table.c.deleted_at.is_(None)
-        )
         if conn is None:
             with self.state.engine.connect() as c:
                 return self.get(entity_name, record_id, c)
-        row = conn.execute(query).first()
+        columns = self.readable(entity)
+        time_key = self.time_key(entity)
+        key = f"get:{entity.name}:{time_key}"
+        query = self.state.cache.get(key) if time_key is not None else None
+        if query is None:
+            table = self.state.tables[entity.name]
+            resolver = self.resolver(entity)
+            selected = [table.c[c] for c in self.columns(entity)] + [
+                resolver((c,)).label(c) for c in self.virtual(entity)
+            ]
+            query = (
+                select(*selected)
+                .select_from(resolver.apply(table))
+                .where(table.c.id == bindparam("record_id"), table.c.deleted_at.is_(None))
+            )
+            if time_key is not None:
+                self.state.cache[key] = query
+        row = conn.execute(query, {"record_id": record_id}).first()
         if row is None:
             raise NotFound(f"{entity.name} {record_id} does not exist (or was deleted)")
         record = self.serializer(entity, columns)(row)
@@ -321,6 +418,15 @@ class RecordService:
         m2m = self._m2m_fields(entity)
         now, actor = self.context.now, self.context.user_id
         with self.state.write.begin() as conn:
+            provided = [
+                set(bodies[i or 0]) if isinstance(bodies[i or 0], dict) else set() for i, _ in items
+            ]
+            self._rules(
+                conn,
+                entity,
+                [(i, data, keys, None) for (i, data), keys in zip(items, provided, strict=True)],
+                errors,
+            )
             self._check_references(conn, entity, items, errors)
             self._check_unique(conn, entity, items, errors)
             if errors:
@@ -367,8 +473,10 @@ class RecordService:
         out = []
         columns = self.columns(entity)
         serialize = self.serializer(entity, columns)
+        virtual = self._virtual_values(entity, ids)
         for rid, row, (_, data) in zip(ids, full, items, strict=True):
             record = serialize([rid if c == "id" else row.get(c) for c in columns])
+            record.update(virtual.get(rid, {}))
             for f in m2m:
                 record[f.name] = sorted(set(data.get(f.name) or []))
             out.append(record)
@@ -396,12 +504,14 @@ class RecordService:
         table = self.state.tables[entity.name]
         m2m = {f.name: f for f in self._m2m_fields(entity)}
         with self.state.write.begin() as conn:
+            raw = self._raw(conn, entity, record_id)
             previous = self.get(entity_name, record_id, conn)
             if expected is not None and expected != previous["version"]:
                 raise Conflict(
                     f"{entity.name} {record_id} was changed by someone else (your version {expected}, current {previous['version']}); reload and retry",
                     current_version=previous["version"],
                 )
+            self._rules(conn, entity, [(None, data, set(body), raw)], errors)
             self._check_references(conn, entity, [(None, data)], errors)
             self._check_unique(conn, entity, [(None, data)], errors, exclude_id=record_id)
             if errors:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
@@ -25,7 +26,13 @@ class Runtime:
         self._compiled: dict[str, Model] = {}
         self._valid_overlay_pieces: set[str] = set()  # schema-checked overlay pieces
         self._lock = threading.Lock()
+        self.registry = self._expression_registry()
         self.tenants = TenantRegistry(self)
+
+    def _expression_registry(self) -> Registry:
+        """Built-in expression functions plus the ones plugins contribute (names must be unique)."""
+        extra = [f for result in self.pm.hook.metacrm_expression_functions() for f in result or ()]
+        return builtin_registry().extended(extra) if extra else builtin_registry()
 
     def package_paths(self) -> list[Path]:
         paths: list[Path] = []
@@ -53,7 +60,9 @@ class Runtime:
         if model is None:
             if len(self._valid_overlay_pieces) > 10_000:
                 self._valid_overlay_pieces.clear()
-            model = compile_model(self.packages(), overlay or None, self._valid_overlay_pieces)
+            model = compile_model(
+                self.packages(), overlay or None, self._valid_overlay_pieces, self.registry
+            )
             if len(self._compiled) > 64:
                 self._compiled.clear()
             self._compiled[key] = model

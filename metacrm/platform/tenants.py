@@ -52,6 +52,7 @@ class TenantState:
     system: dict[str, Table]
     overlay: dict
     version_id: int
+    registry: Any = None  # the runtime's expression functions (built-ins + plugins)
     checked_at: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(
         default_factory=dict
@@ -157,7 +158,9 @@ class TenantRegistry:
             except migrations.MigrationRefused as exc:
                 raise TenantNeedsMigration(f"tenant '{name}': {exc}") from exc
         _, tables = tbl.model_tables(model)
-        return TenantState(name, engine, model, tables, system, overlay, version_id)
+        return TenantState(
+            name, engine, model, tables, system, overlay, version_id, self.runtime.registry
+        )
 
     def state(self, name: str) -> TenantState:
         state = self._states.get(name)
@@ -216,7 +219,14 @@ class TenantRegistry:
                         transaction.rollback()
                     raise
             new_state = TenantState(
-                name, state.engine, model, tables, state.system, new_overlay, version_id
+                name,
+                state.engine,
+                model,
+                tables,
+                state.system,
+                new_overlay,
+                version_id,
+                state.registry,
             )
             self._states[name] = new_state
             return new_state, plan

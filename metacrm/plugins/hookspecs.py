@@ -14,6 +14,11 @@ def metacrm_metadata_packages():
 
 
 @hookspec
+def metacrm_expression_functions():
+    """Return a list of metacrm.expressions.Function that expressions may call."""
+
+
+@hookspec
 def metacrm_register_blueprints(app, runtime):
     """Register extra Flask blueprints (routes) on the app."""
 

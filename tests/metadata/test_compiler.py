@@ -302,3 +302,42 @@ def test_every_field_type_compiles():
     declared = set(json_schema("entity")["$defs"]["field_common"]["properties"]["type"]["enum"])
     assert declared <= types
     assert not gadget.fields["related"].stored and gadget.fields["total"].stored
+
+
+def test_every_expression_is_type_checked_with_file_and_line(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "entities/deal.yaml": """
+                name: deal
+                fields:
+                  amount: {type: currency}
+                  qty: {type: integer}
+                  total: {type: formula, expression: "amout * qty", result_type: currency}
+                  label: {type: formula, expression: "amount > 1", result_type: text}
+                  due: {type: date, default_expression: "'tomorrow'"}
+                  note: {type: text, visible_if: "qty", required_if: "account.industry = 'x'"}
+                  account: {type: reference, entity: account}
+                  a: {type: formula, expression: "b + 1", result_type: integer}
+                  b: {type: formula, expression: "a + 1", result_type: integer}
+                validation_rules:
+                  - {name: positive, expression: "amount >= 0 and", message: Amount cannot be negative}
+                  - {name: ok, expression: "amount >= 0 and account.industry in ['retail']", message: fine}
+                """,
+            "views/v.yaml": 'name: deals\nentity: deal\nkind: list\ncolumns: [amount]\nfilter: "foo(1)"\n',
+        },
+    )
+    errors = errors_of(BASE, pkg)
+    f = "pack/entities/deal.yaml"
+    expected = [
+        f"{f}:5 fields.total.expression: unknown field 'amout' (at 1:1)",
+        f"{f}:6 fields.label.expression: the result must be text, but this expression gives boolean",
+        f"{f}:7 fields.due.default_expression: the result must be date, but this expression gives text",
+        f"{f}:8 fields.note.visible_if: a condition must be true or false, but this expression gives integer",
+        f"{f}:10 fields.a.expression: formula cycle: deal.a -> deal.b -> deal.a",
+        f"{f}:13 validation_rules[0].expression: the expression ends too early (at 1:13)",
+        "pack/views/v.yaml:5 filter: unknown function 'foo'",
+    ]
+    for want in expected:
+        assert any(e.startswith(want) for e in errors), (want, errors)
+    assert not any("validation_rules[1]" in e or "required_if" in e for e in errors)

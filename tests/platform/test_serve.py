@@ -48,9 +48,9 @@ def test_init_then_serve_answers_the_api(tmp_path, backend):
     try:
         for _ in range(200):
             try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                if requests.get(base + "/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 time.sleep(0.1)
         else:
             raise AssertionError("server did not answer /healthz")

@@ -17,6 +17,27 @@ def metacrm_metadata_packages():
 
 
 @hookimpl
+def metacrm_expression_functions():
+    from decimal import Decimal
+
+    from metacrm.expressions import Function
+    from metacrm.expressions.functions import fixed
+
+    def sql(dialect, ctx, amount):
+        return amount * Decimal("0.2")
+
+    return [
+        Function(
+            "vat",
+            "20% VAT of an amount",
+            fixed("vat", [{"decimal", "integer"}], "decimal"),
+            lambda a: a * Decimal("0.2"),
+            sql,
+        )
+    ]
+
+
+@hookimpl
 def metacrm_register_blueprints(app, runtime):
     bp = Blueprint("sample", __name__)
     bp.add_url_rule(

@@ -62,6 +62,18 @@ def test_after_commit_sees_each_committed_change(plugin_env):
     ]
 
 
+def test_expression_functions_from_plugins_work_in_formulas_and_filters(plugin_env):
+    _, _, api = plugin_env
+    lead = api.post(
+        "/api/v1/records/lead", json={"last_name": "A", "company": "c", "estimated_budget": 100}
+    ).json
+    assert lead["sample_vat"] == 20 and lead["sample_vat_live"] == 21
+    found = api.get(
+        "/api/v1/records/lead", query_string={"filter": "vat(estimated_budget) > 19"}
+    ).json["data"]
+    assert [r["id"] for r in found] == [lead["id"]]
+
+
 def test_register_blueprints_adds_routes(plugin_env):
     app, _, _ = plugin_env
     assert app.test_client().get("/sample/ping").json == {"pong": True, "tenants": ["default"]}

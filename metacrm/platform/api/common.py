@@ -62,12 +62,14 @@ def resolve_request():
         username=user.username,
         is_admin=user.is_admin,
         locale=request.accept_languages.best_match(["en", "zh-CN"]) or "en",
+        timezone=rt.settings.timezone,
     )
     return None
 
 
 def service() -> RecordService:
-    return RecordService(g.metacrm_state, g.metacrm_context, runtime().pm)
+    rt = runtime()
+    return RecordService(g.metacrm_state, g.metacrm_context, rt.pm, rt.registry)
 
 
 def require_admin() -> None:

@@ -1,0 +1,140 @@
+"""Type-check every expression of the compiled model, with file and line for each error.
+
+Rules, formulas, defaults, visible_if/required_if, rollup filters, pipeline
+conditions and view filters; plus cycles between formula fields.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from metacrm.expressions import ExpressionError, Registry, check
+from metacrm.expressions import nodes as n
+from metacrm.expressions import types as T
+from metacrm.metadata.errors import MetadataError
+from metacrm.metadata.model import Model
+from metacrm.metadata.scope import EntityScope, field_expression_type
+
+if TYPE_CHECKING:
+    from metacrm.metadata.compiler import Drafts
+
+
+def _message(exc: ExpressionError) -> str:
+    where = f" (at {exc.line}:{exc.column})" if exc.line else ""
+    return f"{exc.message}{where}"
+
+
+def _formula_cycles(model: Model) -> list[tuple[str, str, list[str]]]:
+    """(entity, field, cycle path) for each virtual/stored formula that depends on itself."""
+    found = []
+
+    def deps(entity: str, field: str) -> set[tuple[str, str]]:
+        f = model.entities[entity].fields[field]
+        out: set[tuple[str, str]] = set()
+        try:
+            node = check(f.spec.expression, EntityScope(model, entity)).node
+        except (ExpressionError, KeyError):
+            return out
+        for path in n.field_paths(node):
+            try:
+                steps = EntityScope(model, entity).walk(path)
+            except KeyError:
+                continue
+            ent, target, name = steps[-1]
+            if target is not None and target.type == "formula":
+                out.add((ent.name, name))
+        return out
+
+    for entity in model.entities.values():
+        for f in entity.fields.values():
+            if f.type != "formula":
+                continue
+            start = (entity.name, f.name)
+            stack = [(start, [f"{entity.name}.{f.name}"])]
+            seen = set()
+            while stack:
+                node, trail = stack.pop()
+                for dep in deps(*node):
+                    if dep == start:
+                        found.append((entity.name, f.name, [*trail, f"{dep[0]}.{dep[1]}"]))
+                        stack = []
+                        break
+                    if dep not in seen:
+                        seen.add(dep)
+                        stack.append((dep, [*trail, f"{dep[0]}.{dep[1]}"]))
+    return found
+
+
+def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[MetadataError]:
+    errors: list[MetadataError] = []
+
+    def run(source, entity, expect, doc, path):
+        try:
+            check(source, EntityScope(model, entity), registry, expect)
+        except ExpressionError as exc:
+            errors.append(doc.error(path, _message(exc)))
+
+    for name, draft in drafts.entities.items():
+        entity = model.entities[name]
+        for fname, fd in draft.fields.items():
+            f = entity.fields[fname]
+            if f.type == "formula":
+                run(
+                    f.spec.expression,
+                    name,
+                    field_expression_type(f),
+                    fd.doc,
+                    fd.path + ("expression",),
+                )
+            if f.default_expression:
+                expected = field_expression_type(f)
+                if expected is None or expected == T.LIST:
+                    errors.append(
+                        fd.doc.error(
+                            fd.path + ("default_expression",),
+                            f"a {f.type} field cannot have an expression default",
+                        )
+                    )
+                else:
+                    run(
+                        f.default_expression,
+                        name,
+                        expected,
+                        fd.doc,
+                        fd.path + ("default_expression",),
+                    )
+            for key in ("visible_if", "required_if"):
+                source = getattr(f, key)
+                if source:
+                    run(source, name, T.BOOLEAN, fd.doc, fd.path + (key,))
+            if f.type == "rollup" and f.spec.filter:
+                run(f.spec.filter, f.spec.entity, T.BOOLEAN, fd.doc, fd.path + ("filter",))
+        for i, rule in enumerate(draft.data.get("validation_rules", ())):
+            run(
+                rule["expression"],
+                name,
+                T.BOOLEAN,
+                draft.doc,
+                draft.path + ("validation_rules", i, "expression"),
+            )
+    for data, doc in drafts.pipelines.values():
+        if data.get("applies_if"):
+            run(data["applies_if"], data["entity"], T.BOOLEAN, doc, ("applies_if",))
+        for i, stage in enumerate(data["stages"]):
+            for j, rule in enumerate(stage.get("entry_rules", ())):
+                run(
+                    rule["expression"],
+                    data["entity"],
+                    T.BOOLEAN,
+                    doc,
+                    ("stages", i, "entry_rules", j, "expression"),
+                )
+    for data, doc in drafts.views.values():
+        if data.get("filter"):
+            run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",))
+    for entity, field, trail in _formula_cycles(model):
+        fd = drafts.entities[entity].fields[field]
+        errors.append(
+            fd.doc.error(fd.path + ("expression",), f"formula cycle: {' -> '.join(trail)}")
+        )
+    return errors
