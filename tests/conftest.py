@@ -144,3 +144,12 @@ def pg_env(tmp_path):
     yield e
     e.runtime.close()
     drop_schemas(e.settings)
+
+
+@pytest.fixture
+def rules_env(tmp_path, backend):
+    """The default app plus the `rules` test package (formulas, rollups, rules)."""
+    e = build_env(tmp_path, backend, (FIXTURES / "rules_pkg",))
+    yield e
+    e.runtime.close()
+    drop_schemas(e.settings)

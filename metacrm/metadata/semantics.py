@@ -38,6 +38,11 @@ AUTO_NUMBER_TOKEN = re.compile(r"\{([^{}]*)\}")
 AUTO_NUMBER_PARTS = re.compile(r"^(YYYY|YY|MM|DD|seq(:0?[1-9][0-9]?)?)$")
 
 
+def _numeric_type(data: dict) -> str:
+    """The field's type, or a formula's result type (what a rollup would sum)."""
+    return data.get("result_type", "") if data["type"] == "formula" else data["type"]
+
+
 def _option_values(data: dict) -> list[str]:
     return [o if isinstance(o, str) else o["value"] for o in data.get("options", [])]
 
@@ -96,7 +101,7 @@ def _check_field(ent: EntityDraft, fname: str, drafts: Drafts, out: list[Metadat
                         f"rollup {data['function']} needs `field:` naming a field of '{child.name}'",
                     )
                 )
-            elif data["function"] in ("sum", "avg") and target.data["type"] not in NUMERIC:
+            elif data["function"] in ("sum", "avg") and _numeric_type(target.data) not in NUMERIC:
                 out.append(
                     doc.error(
                         path + ("field",),

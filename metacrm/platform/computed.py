@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Numeric, and_, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from metacrm.expressions import (
@@ -106,7 +106,8 @@ class SqlResolver:
                 spec.function
             ](column)
         query = select(measure).select_from(inner.apply(child)).where(*conditions).scalar_subquery()
-        return func.coalesce(query, 0) if spec.function in ("count", "sum") else query
+        result = func.coalesce(query, 0) if spec.function in ("count", "sum") else query
+        return type_coerce(result, Numeric(asdecimal=True))
 
     def apply(self, from_clause):
         """`from_clause` with the outer joins the resolved paths need."""

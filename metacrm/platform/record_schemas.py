@@ -177,8 +177,12 @@ def _number(value: decimal.Decimal):
 
 
 def output_converter(f_type: str):
-    if f_type in ("decimal", "currency", "percent"):
-        return lambda v: None if v is None else _number(v)
+    if f_type in ("decimal", "currency", "percent", "rollup"):
+        return lambda v: (
+            None
+            if v is None
+            else _number(decimal.Decimal(v) if not isinstance(v, decimal.Decimal) else v)
+        )
     if f_type == "date":
         return lambda v: None if v is None else (v.isoformat() if isinstance(v, dt.date) else v)
     if f_type == "datetime":

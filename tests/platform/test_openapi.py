@@ -35,3 +35,13 @@ def test_every_field_type_has_a_valid_schema(types_env):
         "m",
         "l",
     ]
+
+
+def test_computed_fields_and_filter_are_documented(rules_env):
+    doc = rules_env.api.get("/api/v1/openapi.json").json
+    validate(doc)
+    deal = doc["components"]["schemas"]["deal"]["properties"]
+    assert deal["size"]["readOnly"] is True and deal["size"]["type"] == ["string", "null"]
+    assert doc["components"]["schemas"]["account"]["properties"]["won_total"]["readOnly"] is True
+    params = {p["name"] for p in doc["paths"]["/records/deal"]["get"]["parameters"]}
+    assert "filter" in params

@@ -78,9 +78,7 @@ def field_schema(f: Field) -> dict:
 
 
 def _entity_schemas(spec, e: Entity) -> None:
-    props = {
-        n: field_schema(f) for n, f in e.fields.items() if f.stored or f.type == "many_to_many"
-    }
+    props = {n: field_schema(f) for n, f in e.fields.items()}
     spec.components.schema(
         f"{e.name}",
         {"type": "object", "title": label_text(e.label), "properties": {**SYSTEM_PROPS, **props}},
@@ -201,6 +199,12 @@ def build_openapi(model: Model, tenant: str) -> dict:
             },
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             {"name": "fields", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "filter",
+                "in": "query",
+                "schema": {"type": "string", "maxLength": 4000},
+                "description": "an expression, e.g. amount > 1000 and account.industry = 'retail'",
+            },
             *filter_params,
         ]
         tag = label_text(e.plural)
