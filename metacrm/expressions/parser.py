@@ -10,7 +10,7 @@ import datetime as dt
 import decimal
 from functools import cache
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -112,21 +112,20 @@ def _unescape(raw: str, token: Token) -> str:
     return "".join(out)
 
 
-@v_args(meta=True)
 class _ToNodes(Transformer):
-    def start(self, meta, children):
+    def start(self, children):
         return children[0]
 
-    def number(self, meta, children):
+    def number(self, children):
         tok = children[0]
         value = int(tok) if "." not in tok else decimal.Decimal(str(tok))
         return n.Literal(value, "number", **_pos(tok))
 
-    def string(self, meta, children):
+    def string(self, children):
         tok = children[0]
         return n.Literal(_unescape(str(tok), tok), "text", **_pos(tok))
 
-    def date(self, meta, children):
+    def date(self, children):
         tok = children[0]
         try:
             value = dt.date.fromisoformat(str(tok)[1:])
@@ -134,67 +133,68 @@ class _ToNodes(Transformer):
             raise ExpressionError(f"invalid date {tok}", tok.line, tok.column) from None
         return n.Literal(value, "date", **_pos(tok))
 
-    def true(self, meta, children):
+    def true(self, children):
         return n.Literal(True, "boolean", **_pos(children[0]))
 
-    def false(self, meta, children):
+    def false(self, children):
         return n.Literal(False, "boolean", **_pos(children[0]))
 
-    def null(self, meta, children):
+    def null(self, children):
         return n.Literal(None, "null", **_pos(children[0]))
 
-    def path(self, meta, children):
+    def path(self, children):
         return n.FieldRef(tuple(str(c) for c in children), **_pos(children[0]))
 
-    def args(self, meta, children):
+    def args(self, children):
         return tuple(children)
 
-    def list(self, meta, children):
+    def list(self, children):
         return children[0] if children and children[0] is not None else ()
 
-    def call(self, meta, children):
+    def call(self, children):
         name, args = (
             children[0],
             children[1] if len(children) > 1 and children[1] is not None else (),
         )
         return n.Call(str(name).lower(), tuple(args), **_pos(name))
 
-    def negate(self, meta, children):
-        return n.Negate(children[0], **_pos(meta))
+    def negate(self, children):
+        return n.Negate(children[0], **_pos(children[0]))
 
-    def not_op(self, meta, children):
+    def not_op(self, children):
         return n.Not(children[1], **_pos(children[0]))
 
-    def arithmetic(self, meta, children):
+    def arithmetic(self, children):
         left, op, right = children
         return n.Arithmetic(str(op), left, right, **_pos(op))
 
-    def compare(self, meta, children):
+    def compare(self, children):
         left, op, right = children
         return n.Compare(COMPARE_OPS[str(op)], left, right, **_pos(op))
 
-    def and_op(self, meta, children):
+    def and_op(self, children):
         return n.Logical("and", children[0], children[2], **_pos(children[1]))
 
-    def or_op(self, meta, children):
+    def or_op(self, children):
         return n.Logical("or", children[0], children[2], **_pos(children[1]))
 
-    def in_op(self, meta, children):
+    def in_op(self, children):
         return n.InList(children[0], tuple(children[2]), False, **_pos(children[1]))
 
-    def not_in_op(self, meta, children):
+    def not_in_op(self, children):
         return n.InList(children[0], tuple(children[3]), True, **_pos(children[1]))
 
-    def is_null(self, meta, children):
+    def is_null(self, children):
         return n.IsNull(children[0], False, **_pos(children[1]))
 
-    def is_not_null(self, meta, children):
+    def is_not_null(self, children):
         return n.IsNull(children[0], True, **_pos(children[1]))
 
 
 @cache
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    # the transformer runs inside the LALR parser: no intermediate parse tree is built
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True, transformer=_ToNodes())
 
 
 def _nesting_depth(text: str) -> int:
@@ -243,8 +243,7 @@ def parse(text: str) -> n.Node:
     if _nesting_depth(text) > MAX_DEPTH:
         raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH} levels")
     try:
-        tree = _parser().parse(text)
-        return _ToNodes().transform(tree)
+        return _parser().parse(text)
     except UnexpectedInput as exc:
         raise ExpressionError(
             _describe(exc),
