@@ -194,7 +194,13 @@ class _ToNodes(Transformer):
 @cache
 def _parser() -> Lark:
     # the transformer runs inside the LALR parser: no intermediate parse tree is built
-    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True, transformer=_ToNodes())
+    return Lark(
+        GRAMMAR,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        transformer=_ToNodes(),
+    )
 
 
 def _nesting_depth(text: str) -> int:

@@ -314,6 +314,50 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 },
             },
         )
+    for e in model.entities.values():
+        spec.path(
+            path=f"/aggregate/{e.name}",
+            operations={
+                "get": {
+                    "operationId": f"aggregate_{e.name}",
+                    "tags": [label_text(e.plural)],
+                    "parameters": [
+                        {
+                            "name": "group_by",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "fields, dates as field:day|month|quarter|year",
+                        },
+                        {
+                            "name": "measures",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "count, sum:f, avg:f, min:f, max:f",
+                        },
+                        {
+                            "name": "filter",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": 4000},
+                        },
+                    ],
+                    "responses": _responses(
+                        {
+                            "200": _json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "data": {"type": "array", "items": {"type": "object"}},
+                                        "truncated": {"type": "boolean"},
+                                    },
+                                }
+                            )
+                        },
+                        400,
+                        401,
+                    ),
+                }
+            },
+        )
     meta_entity = {"type": "object", "additionalProperties": True}
     spec.path(
         path="/meta/entities",

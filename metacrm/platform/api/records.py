@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from metacrm.platform.aggregate import aggregate
 from metacrm.platform.api.common import json_body, service
 from metacrm.platform.errors import RecordInvalid
 from metacrm.platform.query import list_records
@@ -42,7 +43,13 @@ def delete_route(entity: str, record_id: int):
     return "", 204
 
 
+def aggregate_route(entity: str):
+    params = {k: request.args.getlist(k) for k in request.args}
+    return jsonify(aggregate(service(), entity, params))
+
+
 def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/aggregate/<entity>", "aggregate", aggregate_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])
     bp.add_url_rule("/records/<entity>/<int:record_id>", "get_record", get_route, methods=["GET"])
