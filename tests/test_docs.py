@@ -50,3 +50,11 @@ def test_every_field_type_is_documented():
     types = json_schema("entity")["$defs"]["field_common"]["properties"]["type"]["enum"]
     for t in types:
         assert f"| `{t}` |" in text, f"field type {t} is missing from docs/metadata.md"
+
+
+def test_every_expression_function_is_documented():
+    from metacrm.expressions import builtin_registry
+
+    text = (DOC.parent / "expressions.md").read_text()
+    for name in builtin_registry():
+        assert f"`{name}(" in text, f"function {name} is missing from docs/expressions.md"
