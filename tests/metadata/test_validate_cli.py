@@ -43,3 +43,18 @@ def test_validate_alone_reports_missing_dependency(tmp_path):
     result = CliRunner().invoke(main, ["metadata", "validate", "--alone", str(pkg)])
     assert result.exit_code == 1
     assert "depends on package 'crm', which is not installed" in result.output
+
+
+def test_validate_type_checks_expressions(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "entities/x.yaml": 'extend: lead\nfields:\n  score: {type: formula, expression: "estimated_budgt * 2", result_type: decimal}\n'
+        },
+    )
+    result = CliRunner().invoke(main, ["metadata", "validate", str(pkg)])
+    assert result.exit_code == 1
+    assert (
+        "pack/entities/x.yaml:3 fields.score.expression: unknown field 'estimated_budgt' (at 1:1)"
+        in result.output
+    )
