@@ -119,37 +119,32 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def env(tmp_path, backend):
-    """The default CRM app, admin and non-admin API clients, on each backend."""
-    e = build_env(tmp_path, backend)
+def _env_fixture(tmp_path, backend, packages=()):
+    e = build_env(tmp_path, backend, packages)
     yield e
     e.runtime.close()
     drop_schemas(e.settings)
+
+
+@pytest.fixture
+def env(tmp_path, backend):
+    """The default CRM app, admin and non-admin API clients, on each backend."""
+    yield from _env_fixture(tmp_path, backend)
 
 
 @pytest.fixture
 def types_env(tmp_path, backend):
     """The default app plus the `types` test package (every field type)."""
-    e = build_env(tmp_path, backend, (FIXTURES / "types_pkg",))
-    yield e
-    e.runtime.close()
-    drop_schemas(e.settings)
-
-
-@pytest.fixture
-def pg_env(tmp_path):
-    """The default app on PostgreSQL only (for PostgreSQL-specific checks)."""
-    e = build_env(tmp_path, "postgres")
-    yield e
-    e.runtime.close()
-    drop_schemas(e.settings)
+    yield from _env_fixture(tmp_path, backend, (FIXTURES / "types_pkg",))
 
 
 @pytest.fixture
 def rules_env(tmp_path, backend):
     """The default app plus the `rules` test package (formulas, rollups, rules)."""
-    e = build_env(tmp_path, backend, (FIXTURES / "rules_pkg",))
-    yield e
-    e.runtime.close()
-    drop_schemas(e.settings)
+    yield from _env_fixture(tmp_path, backend, (FIXTURES / "rules_pkg",))
+
+
+@pytest.fixture
+def pg_env(tmp_path):
+    """The default app on PostgreSQL only (for PostgreSQL-specific checks)."""
+    yield from _env_fixture(tmp_path, "postgres")
