@@ -28,7 +28,12 @@ def main() -> None:
 @main.command()
 @click.option("--demo", is_flag=True, help="Add realistic demo data.")
 @click.option("--tenant", default=None, help="Tenant to create (default: 'default').")
-def init(demo: bool, tenant: str | None) -> None:
+@click.option(
+    "--timezone",
+    default=None,
+    help="The tenant's IANA timezone (default: METACRM_TIMEZONE or UTC).",
+)
+def init(demo: bool, tenant: str | None, timezone: str | None) -> None:
     """Create the database, apply metadata and create the user `admin`."""
     from metacrm.metadata.errors import MetadataInvalid
     from metacrm.platform import auth
@@ -39,9 +44,11 @@ def init(demo: bool, tenant: str | None) -> None:
     name = tenant or rt.settings.default_tenant
     existed = rt.tenants.exists(name)
     try:
-        state = rt.tenants.create(name, applied_by="init")
+        state = rt.tenants.create(name, applied_by="init", timezone=timezone)
     except MetadataInvalid as exc:
         raise click.ClickException(f"the installed metadata is invalid:\n{exc}") from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"tenant '{name}' ready ({len(state.model.entities)} entities, metadata {state.model.content_hash[:12]})"
     )
@@ -257,10 +264,16 @@ def tenant() -> None:
 
 @tenant.command("create")
 @click.argument("name")
-def tenant_create(name: str) -> None:
+@click.option(
+    "--timezone",
+    default=None,
+    help="IANA timezone for today()/now() (default: METACRM_TIMEZONE or UTC).",
+)
+def tenant_create(name: str, timezone: str | None) -> None:
+    """Create an isolated tenant (a PostgreSQL schema, or a SQLite file)."""
     rt = _runtime()
     try:
-        rt.tenants.create(name, applied_by="cli")
+        rt.tenants.create(name, applied_by="cli", timezone=timezone)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"tenant '{name}' created")

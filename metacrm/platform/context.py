@@ -16,7 +16,6 @@ class Context:
     username: str | None = None
     is_admin: bool = False
     locale: str = "en"
-    timezone: str = "UTC"
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @classmethod

@@ -41,7 +41,7 @@ class RecordService:
         self.context = context
         self.pm = pm
         self.registry = registry or state.registry or builtin_registry()
-        self.eval_ctx = EvalContext(now=context.now, timezone=context.timezone)
+        self.eval_ctx = EvalContext(now=context.now, timezone=state.timezone)
 
     # -- helpers ------------------------------------------------------------
     def entity(self, name: str) -> Entity:

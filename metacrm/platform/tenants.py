@@ -14,8 +14,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, func, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    func,
+    inspect,
+    select,
+    text,
+)
 
 from metacrm.metadata.model import Model
 from metacrm.platform import database, migrations
@@ -32,6 +44,7 @@ tenants_table = Table(
     control_metadata,
     Column("name", String(31), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
 )
 
 
@@ -53,6 +66,7 @@ class TenantState:
     overlay: dict
     version_id: int
     registry: Any = None  # the runtime's expression functions (built-ins + plugins)
+    timezone: str = "UTC"  # what today() and now() mean for this tenant
     checked_at: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(
         default_factory=dict
@@ -82,9 +96,28 @@ class TenantRegistry:
         self.settings = runtime.settings
         self.control = database.control_engine(self.settings)
         control_metadata.create_all(self.control, checkfirst=True)
+        self._upgrade_control()
         self._engines: dict[str, Engine] = {}
         self._states: dict[str, TenantState] = {}
         self._lock = threading.RLock()
+
+    def _upgrade_control(self) -> None:
+        """Bring a control database made by an earlier version up to date (add-only)."""
+        with database.write_engine(self.control).begin() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("tenants")}
+            if "timezone" not in columns:
+                conn.execute(
+                    text(
+                        "ALTER TABLE tenants ADD COLUMN timezone VARCHAR(64) NOT NULL DEFAULT 'UTC'"
+                    )
+                )
+
+    def timezone(self, name: str) -> str:
+        with self.control.connect() as conn:
+            row = conn.execute(
+                select(tenants_table.c.timezone).where(tenants_table.c.name == name)
+            ).first()
+        return row.timezone if row else self.settings.timezone
 
     # -- control database -------------------------------------------------
     def names(self) -> list[str]:
@@ -111,12 +144,21 @@ class TenantRegistry:
                 self._engines[name] = database.tenant_engine(self.settings, name, create=create)
             return self._engines[name]
 
-    def create(self, name: str, applied_by: str | None = None) -> TenantState:
+    def create(
+        self, name: str, applied_by: str | None = None, timezone: str | None = None
+    ) -> TenantState:
         """Create the tenant's database/schema, its system tables and the base model's tables."""
         if not database.TENANT_NAME.match(name):
             raise ValueError(
                 f"invalid tenant name {name!r}: use a-z, 0-9 and _, starting with a letter (max 31)"
             )
+        timezone = timezone or self.settings.timezone
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {timezone!r} (use an IANA name such as Asia/Shanghai)"
+            ) from None
         engine = self.engine(name, create=True)
         model = self.runtime.compile({})
         with database.write_engine(engine).begin() as conn:
@@ -129,7 +171,9 @@ class TenantRegistry:
                 is None
             ):
                 conn.execute(
-                    tenants_table.insert().values(name=name, created_at=dt.datetime.now(dt.UTC))
+                    tenants_table.insert().values(
+                        name=name, created_at=dt.datetime.now(dt.UTC), timezone=timezone
+                    )
                 )
         with self._lock:
             self._states.pop(name, None)
@@ -159,7 +203,15 @@ class TenantRegistry:
                 raise TenantNeedsMigration(f"tenant '{name}': {exc}") from exc
         _, tables = tbl.model_tables(model)
         return TenantState(
-            name, engine, model, tables, system, overlay, version_id, self.runtime.registry
+            name,
+            engine,
+            model,
+            tables,
+            system,
+            overlay,
+            version_id,
+            self.runtime.registry,
+            self.timezone(name),
         )
 
     def state(self, name: str) -> TenantState:
@@ -227,6 +279,7 @@ class TenantRegistry:
                 new_overlay,
                 version_id,
                 state.registry,
+                state.timezone,
             )
             self._states[name] = new_state
             return new_state, plan

@@ -160,3 +160,25 @@ def test_filter_injection_never_reaches_sql_as_text(rules_env, attack):
         for fragment in ("DROP", "DELETE", "union", "1=1", "Robert", "system"):
             assert fragment not in statement
     assert api.get("/api/v1/records/deal").json["data"][0]["name"] == "Alpha"  # table intact
+
+
+def test_today_follows_each_tenants_timezone(env):
+    from zoneinfo import ZoneInfo
+
+    from metacrm.platform import auth
+    from tests.conftest import Api
+
+    runtime = env.runtime
+    results = {}
+    for tenant, zone in (("east", "Pacific/Kiritimati"), ("west", "Pacific/Pago_Pago")):
+        state = runtime.tenants.create(tenant, timezone=zone)
+        admin = auth.create_user(state, "admin", "admin-password", is_admin=True)
+        api = Api(env.app.test_client(), auth.create_token(state, admin), tenant)
+        field = {"name": "opened_on", "type": "date", "default_expression": "today()"}
+        assert api.post("/api/v1/meta/entities/lead/fields", json=field).status_code == 201
+        lead = api.post("/api/v1/records/lead", json={"last_name": "L", "company": "C"}).json
+        results[tenant] = lead["opened_on"]
+        assert lead["opened_on"] == dt.datetime.now(ZoneInfo(zone)).date().isoformat()
+    assert results["east"] > results["west"]  # 25 hours apart: never the same date
+    with pytest.raises(ValueError, match="unknown timezone"):
+        runtime.tenants.create("mars", timezone="Mars/Olympus")

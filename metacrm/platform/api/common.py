@@ -62,7 +62,6 @@ def resolve_request():
         username=user.username,
         is_admin=user.is_admin,
         locale=request.accept_languages.best_match(["en", "zh-CN"]) or "en",
-        timezone=rt.settings.timezone,
     )
     return None
 
