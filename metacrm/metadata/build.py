@@ -171,6 +171,24 @@ def build_pipeline(data: dict) -> m.Pipeline:
     )
 
 
+def build_role(data: dict) -> m.Role:
+    return m.Role(
+        name=data["name"],
+        label=label_of(data.get("label"), data["name"]),
+        admin=data.get("admin", False),
+        entities=MappingProxyType(
+            {
+                name: m.EntityGrant(
+                    actions=frozenset(grant.get("actions", ())),
+                    scope=grant.get("scope"),
+                    fields=MappingProxyType(dict(grant.get("fields", {}))),
+                )
+                for name, grant in data.get("entities", {}).items()
+            }
+        ),
+    )
+
+
 def build_view(data: dict) -> m.View:
     return m.View(
         name=data["name"],

@@ -58,6 +58,7 @@ class Drafts:
     entities: dict[str, EntityDraft] = field(default_factory=dict)
     pipelines: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     views: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+    roles: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
 
 
 def _define_entity(
@@ -211,7 +212,11 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
             _extend_entity(drafts, doc.data, doc, (), pkg.key, allowed, errors)
         else:
             _define_entity(drafts, doc.data, doc, (), pkg.key, pkg.name, errors)
-    for kind, target in (("pipeline", drafts.pipelines), ("view", drafts.views)):
+    for kind, target in (
+        ("pipeline", drafts.pipelines),
+        ("view", drafts.views),
+        ("role", drafts.roles),
+    ):
         for doc in pkg.docs.get(kind, []):
             name = doc.data["name"]
             if name in target:
@@ -306,6 +311,7 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
         },
         "pipelines": {n: d for n, (d, _) in drafts.pipelines.items()},
         "views": {n: d for n, (d, _) in drafts.views.items()},
+        "roles": {n: d for n, (d, _) in drafts.roles.items()},
     }
 
 
@@ -346,6 +352,7 @@ def compile_model(
             {n: build.build_pipeline(d) for n, (d, _) in drafts.pipelines.items()}
         ),
         views=MappingProxyType({n: build.build_view(d) for n, (d, _) in drafts.views.items()}),
+        roles=MappingProxyType({n: build.build_role(d) for n, (d, _) in drafts.roles.items()}),
         packages=tuple((p.name, p.version) for p in ordered),
         content_hash=digest,
     )

@@ -238,12 +238,32 @@ class View:
 
 
 @dataclass(frozen=True)
+class EntityGrant:
+    """What a role grants on one entity (or on every entity, under the name `*`)."""
+
+    actions: frozenset[str]
+    scope: str | None = None  # own | team | all; None = the entity's ownership.scope
+    fields: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # name -> none|read|write
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    label: Label
+    admin: bool = False
+    entities: Mapping[str, EntityGrant] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class Model:
     """A tenant's effective metadata: packages + overlay, compiled."""
 
     entities: Mapping[str, Entity]
     pipelines: Mapping[str, Pipeline] = field(default_factory=lambda: MappingProxyType({}))
     views: Mapping[str, View] = field(default_factory=lambda: MappingProxyType({}))
+    roles: Mapping[str, Role] = field(default_factory=lambda: MappingProxyType({}))
     packages: tuple[tuple[str, str], ...] = ()  # (name, version) in layering order
     content_hash: str = ""
 

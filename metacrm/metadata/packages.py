@@ -11,7 +11,7 @@ from metacrm.metadata.schema_check import check_document
 
 # folder -> schema kind. Folders for later kinds (approvals, automations, roles,
 # reports, dashboards, templates) are read by the engines that own them.
-KIND_FOLDERS = {"entities": "entity", "pipelines": "pipeline", "views": "view"}
+KIND_FOLDERS = {"entities": "entity", "pipelines": "pipeline", "views": "view", "roles": "role"}
 SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -264,6 +264,30 @@ def _check_view(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> No
                 )
 
 
+def _check_role(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
+    for name, grant in data.get("entities", {}).items():
+        if name == "*":
+            if grant.get("fields"):
+                out.append(
+                    doc.error(
+                        ("entities", name, "fields"),
+                        "`*` applies to every entity; name fields under a real entity",
+                    )
+                )
+            continue
+        ent = drafts.entities.get(name)
+        if ent is None:
+            out.append(doc.error(("entities", name), f"unknown entity '{name}'"))
+            continue
+        for fname in grant.get("fields", {}):
+            if fname not in ent.fields:
+                out.append(
+                    doc.error(
+                        ("entities", name, "fields", fname), f"unknown field '{fname}' of '{name}'"
+                    )
+                )
+
+
 def check_semantics(drafts: Drafts) -> list[MetadataError]:
     out: list[MetadataError] = []
     for ent in drafts.entities.values():
@@ -272,4 +296,6 @@ def check_semantics(drafts: Drafts) -> list[MetadataError]:
         _check_pipeline(data, doc, drafts, out)
     for data, doc in drafts.views.values():
         _check_view(data, doc, drafts, out)
+    for data, doc in drafts.roles.values():
+        _check_role(data, doc, drafts, out)
     return out
