@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from metacrm.platform.permissions import SYSTEM_ACCESS, Access
+
 
 @dataclass(frozen=True)
 class Context:
@@ -16,6 +18,7 @@ class Context:
     username: str | None = None
     is_admin: bool = False
     locale: str = "en"
+    access: Access = SYSTEM_ACCESS
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @classmethod

@@ -136,9 +136,14 @@ class RecordSchema:
             name=f"{entity.name}_record",
         )()
 
-    def key_errors(self, body: dict, allowed_system: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    def key_errors(
+        self, body: dict, allowed_system: tuple[str, ...] = (), hidden: frozenset = frozenset()
+    ) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         for key in body:
+            if key in hidden:
+                errors[key] = [f"unknown field of '{self.entity.name}'"]
+                continue
             if key in self.writable or key in allowed_system:
                 continue
             if key in SYSTEM_COLUMNS:

@@ -19,10 +19,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
-from metacrm.metadata.model import Entity
+from metacrm.metadata.model import Entity, label_text
 from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
-from metacrm.platform.errors import Conflict, NotFound, RecordInvalid, field_errors
+from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
+from metacrm.platform.permissions import EntityAccess, scope_binds, scope_condition
 from metacrm.platform.record_rules import apply_rules
 from metacrm.platform.record_schemas import RecordSchema, row_serializer
 from metacrm.platform.tables import link_table_name
@@ -57,16 +58,42 @@ class RecordService:
             schema = self.state.cache[key] = RecordSchema(entity)
         return schema
 
-    def columns(self, entity: Entity) -> list[str]:
+    def grant(self, entity: Entity) -> EntityAccess:
+        return self.context.access.entity(entity.name)
+
+    def require(self, entity: Entity, action: str) -> None:
+        if not self.grant(entity).can(action):
+            if not self.grant(entity).can("read"):
+                raise NotFound(f"unknown entity '{entity.name}'")
+            raise Forbidden(
+                f"your role may not {action} {label_text(entity.plural, self.context.locale)}"
+            )
+
+    def access_key(self, entity: Entity) -> tuple:
+        """What of the user's access shapes a query (part of statement cache keys)."""
+        grant = self.grant(entity)
+        return (grant.scope, tuple(sorted(grant.hidden)))
+
+    def all_columns(self, entity: Entity) -> list[str]:
         """System columns and stored fields: what the entity's table holds."""
         return list(SYSTEM_OUT) + [f.name for f in entity.fields.values() if f.stored]
 
+    def columns(self, entity: Entity) -> list[str]:
+        """The stored columns this user may read."""
+        hidden = self.grant(entity).hidden
+        return [c for c in self.all_columns(entity) if c not in hidden]
+
+    def scope(self, entity: Entity, table=None, for_write: bool = False, shares: bool = True):
+        table = table if table is not None else self.state.tables[entity.name]
+        return scope_condition(self.state, entity, table, self.context.access, for_write, shares)
+
     def virtual(self, entity: Entity) -> list[str]:
         """Fields computed on read in SQL: virtual formulas and rollups."""
+        hidden = self.grant(entity).hidden
         return [
             f.name
             for f in entity.fields.values()
-            if not f.stored and f.type in ("formula", "rollup")
+            if not f.stored and f.type in ("formula", "rollup") and f.name not in hidden
         ]
 
     def readable(self, entity: Entity) -> list[str]:
@@ -94,17 +121,26 @@ class RecordService:
             return None
         return self.eval_ctx.today.isoformat() if "today" in calls else ""
 
-    def _raw(self, conn: Connection, entity: Entity, record_id: int) -> dict:
+    def _raw(
+        self, conn: Connection, entity: Entity, record_id: int, for_delete: bool = False
+    ) -> dict:
+        """The stored row, locked on PostgreSQL, if this user may change it (404/403 otherwise)."""
         table = self.state.tables[entity.name]
-        columns = self.columns(entity)
+        columns = self.all_columns(entity)
         query = select(*[table.c[c] for c in columns]).where(
             table.c.id == record_id, table.c.deleted_at.is_(None)
         )
+        scope = self.scope(
+            entity, table, for_write=True, shares=not for_delete
+        )  # shares never grant deletion
+        if scope is not None:
+            query = query.where(scope)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        row = conn.execute(query).first()
+        row = conn.execute(query, scope_binds(self.context.access)).first()
         if row is None:
-            raise NotFound(f"{entity.name} {record_id} does not exist (or was deleted)")
+            self.get(entity.name, record_id, conn)  # 404 unless the user can read it
+            raise Forbidden(f"you may read {entity.name} {record_id} but not change it")
         return dict(zip(columns, row, strict=True))
 
     def _virtual_values(self, entity: Entity, ids: list[int]) -> dict[int, dict]:
@@ -170,11 +206,25 @@ class RecordService:
         schema = self.schema(entity)
         extra = body.keys() - schema.writable_keys
         errors: list[dict] = []
+        grant = self.grant(entity)
+        if grant.fields:
+            hidden = grant.hidden
+            extra |= {k for k in body if k in hidden}  # hidden fields: as unknown as any other
+            for key in body.keys() & schema.writable_keys:
+                if key not in hidden and grant.level(key) != "write":
+                    errors.append(
+                        {
+                            "field": key,
+                            "message": "is read-only for your role",
+                            **({"index": index} if index is not None else {}),
+                        }
+                    )
         clean = body
         if extra:
             allowed = ("version",) if partial else ()
-            errors = field_errors(schema.key_errors({k: None for k in extra}, allowed), index)
-            clean = {k: v for k, v in body.items() if k in schema.writable_keys}
+            keys = {k: None for k in extra}
+            errors += field_errors(schema.key_errors(keys, allowed, grant.hidden), index)
+            clean = {k: v for k, v in body.items() if k in schema.writable_keys and k not in extra}
         if not partial and schema.defaults:
             clean = dict(clean)
             for name, default in schema.defaults:
@@ -343,12 +393,13 @@ class RecordService:
     # -- reads ------------------------------------------------------------------
     def get(self, entity_name: str, record_id: int, conn: Connection | None = None) -> dict:
         entity = self.entity(entity_name)
+        self.require(entity, "read")
         if conn is None:
             with self.state.engine.connect() as c:
                 return self.get(entity_name, record_id, c)
         columns = self.readable(entity)
         time_key = self.time_key(entity)
-        key = f"get:{entity.name}:{time_key}"
+        key = ("get", entity.name, time_key, self.access_key(entity))
         query = self.state.cache.get(key) if time_key is not None else None
         if query is None:
             table = self.state.tables[entity.name]
@@ -361,9 +412,14 @@ class RecordService:
                 .select_from(resolver.apply(table))
                 .where(table.c.id == bindparam("record_id"), table.c.deleted_at.is_(None))
             )
+            scope = self.scope(entity, table)
+            if scope is not None:
+                query = query.where(scope)
             if time_key is not None:
                 self.state.cache[key] = query
-        row = conn.execute(query, {"record_id": record_id}).first()
+        row = conn.execute(
+            query, {"record_id": record_id, **scope_binds(self.context.access)}
+        ).first()
         if row is None:
             raise NotFound(f"{entity.name} {record_id} does not exist (or was deleted)")
         record = self.serializer(entity, columns)(row)
@@ -392,6 +448,7 @@ class RecordService:
 
     def _create(self, entity_name: str, bodies: list, bulk: bool) -> list[dict]:
         entity = self.entity(entity_name)
+        self.require(entity, "create")
         errors: list[dict] = []
         items: list[tuple[int | None, dict]] = []
         if bulk:
@@ -492,6 +549,7 @@ class RecordService:
 
     def update(self, entity_name: str, record_id: int, body: Any) -> dict:
         entity = self.entity(entity_name)
+        self.require(entity, "update")
         data, errors = self._validate_body(entity, body, partial=True, index=None)
         if errors:
             raise RecordInvalid(self._summary(entity, errors), errors)
@@ -568,7 +626,9 @@ class RecordService:
 
     def delete(self, entity_name: str, record_id: int) -> None:
         entity = self.entity(entity_name)
+        self.require(entity, "delete")
         with self.state.write.begin() as conn:
+            self._raw(conn, entity, record_id, for_delete=True)
             previous = self.get(entity_name, record_id, conn)
             self._delete(conn, entity, [record_id], path=[])
         self._hook(
