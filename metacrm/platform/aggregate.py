@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, String, cast, func, literal, select
 
 from metacrm.platform.errors import BadQuery
+from metacrm.platform.permissions import scope_binds
 from metacrm.platform.query import build_filters, compile_filter
 
 BUCKETS = ("day", "month", "quarter", "year")
@@ -42,6 +43,8 @@ def _field_type(entity, name: str) -> str | None:
 
 def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
     entity = service.entity(entity_name)
+    service.require(entity, "read")
+    hidden = service.grant(entity).hidden
     table = service.state.tables[entity.name]
     dialect = service.state.engine.dialect.name
     single = {k: v[-1] for k, v in params.items()}
@@ -49,7 +52,7 @@ def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
     groups = []
     for raw in [g for g in (single.get("group_by") or "").split(",") if g.strip()]:
         name, _, bucket = raw.strip().partition(":")
-        ftype = _field_type(entity, name)
+        ftype = None if name in hidden else _field_type(entity, name)
         if ftype is None or ftype in UNGROUPABLE:
             errors.append(
                 {"field": name, "message": f"cannot group by '{name}'", "param": "group_by"}
@@ -74,7 +77,7 @@ def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
         if func_name == "count" and not name:
             measures.append(("count", func.count()))
             continue
-        ftype = _field_type(entity, name)
+        ftype = None if name in hidden else _field_type(entity, name)
         allowed = (
             NUMERIC
             if func_name in ("sum", "avg")
@@ -98,7 +101,7 @@ def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
             measures.append((f"{func_name}_{name}", getattr(func, func_name)(table.c[name])))
     filter_params = {k: v for k, v in params.items() if k not in ("group_by", "measures")}
     try:
-        conditions, binds = build_filters(entity, table, filter_params)
+        conditions, binds = build_filters(entity, table, filter_params, hidden)
     except BadQuery as exc:
         errors += exc.errors
         conditions, binds = [], {}
@@ -108,6 +111,10 @@ def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
             conditions.append(compile_filter(service, entity, resolver, single["filter"]))
         except BadQuery as exc:
             errors += exc.errors
+    scope = service.scope(entity, table)
+    if scope is not None:
+        conditions.append(scope)
+        binds.update(scope_binds(service.context.access))
     if errors:
         raise BadQuery("bad aggregate query: " + "; ".join(e["message"] for e in errors), errors)
     columns = [c.label(n) for n, c in groups] + [m.label(n) for n, m in measures]

@@ -102,7 +102,7 @@ def set_password(state: TenantState, username: str, password: str) -> None:
         )
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -114,7 +114,7 @@ def create_token(state: TenantState, user_id: int, name: str | None = None) -> s
             .insert()
             .values(
                 user_id=user_id,
-                token_hash=_digest(token),
+                token_hash=digest(token),
                 name=name,
                 created_at=dt.datetime.now(dt.UTC),
             )
@@ -148,5 +148,5 @@ def _token_query(state: TenantState):
 def user_for_token(state: TenantState, token: str) -> User | None:
     """The active user of an unrevoked token (looked up on every request: revocation is immediate)."""
     with state.engine.connect() as conn:
-        row = conn.execute(_token_query(state), {"token_hash": _digest(token)}).first()
+        row = conn.execute(_token_query(state), {"token_hash": digest(token)}).first()
     return User(row.id, row.username, row.is_admin, row.is_active) if row else None

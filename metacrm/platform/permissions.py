@@ -139,17 +139,35 @@ def scope_condition(
     grant = access.entity(entity.name)
     if access.is_admin or grant.scope == "all":
         return None
-    shares = state.system["shares"]
-    shared = select(shares.c.record_id).where(
-        shares.c.entity == entity.name, shares.c.user_id == bindparam("_uid")
+    share_table = state.system["shares"]
+    shared = select(share_table.c.record_id).where(
+        share_table.c.entity == entity.name, share_table.c.user_id == bindparam("_uid")
     )
     if for_write:
-        shared = shared.where(shares.c.access == "write")
+        shared = shared.where(share_table.c.access == "write")
     if grant.scope == "own":
         owned = table.c.owner_id == bindparam("_uid")
     else:
         owned = table.c.owner_id.in_(bindparam("_team", expanding=True))
     return or_(owned, table.c.id.in_(shared)) if shares else owned
+
+
+class AccessScope:
+    """An expression scope that only knows what the user may read."""
+
+    def __init__(self, model: Model, entity: str, access: Access):
+        from metacrm.metadata.scope import EntityScope
+
+        self.inner = EntityScope(model, entity)
+        self.access = access
+
+    def resolve(self, path: tuple[str, ...]) -> str:
+        steps = self.inner.walk(path)
+        for entity, f, name in steps:
+            grant = self.access.entity(entity.name)
+            if not grant.can("read") or (f is not None and grant.level(name) == "none"):
+                raise KeyError(f"unknown field '{'.'.join(path)}'")
+        return self.inner.resolve(path)
 
 
 def scope_binds(access: Access) -> dict:

@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, false, or_, select, true
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
 from metacrm.platform.errors import BadQuery
+from metacrm.platform.permissions import AccessScope, scope_binds
 from metacrm.platform.record_schemas import parse_value
 
 RESERVED_PARAMS = {"filter", "sort", "limit", "cursor", "fields", "q"}
@@ -31,7 +32,7 @@ class SortKey:
     descending: bool
 
 
-def parse_sort(entity: Entity, raw: str | None) -> list[SortKey]:
+def parse_sort(entity: Entity, raw: str | None, hidden: frozenset = frozenset()) -> list[SortKey]:
     keys: list[SortKey] = []
     for part in (raw or "").split(","):
         part = part.strip()
@@ -39,8 +40,14 @@ def parse_sort(entity: Entity, raw: str | None) -> list[SortKey]:
             continue
         name = part.lstrip("-")
         f = entity.fields.get(name)
-        if name not in SORTABLE_SYSTEM and (
-            f is None or not f.stored or f.type in ("json", "tags", "multi_select", "attachment")
+        if (
+            name in hidden
+            or name not in SORTABLE_SYSTEM
+            and (
+                f is None
+                or not f.stored
+                or f.type in ("json", "tags", "multi_select", "attachment")
+            )
         ):
             raise BadQuery(
                 f"cannot sort by '{name}'",
@@ -73,7 +80,9 @@ class FilterSpec:
     value: object  # coerced value (a list for `in`, a bool for `isnull`)
 
 
-def parse_filters(entity: Entity, params: dict[str, list[str]]) -> list[FilterSpec]:
+def parse_filters(
+    entity: Entity, params: dict[str, list[str]], hidden: frozenset = frozenset()
+) -> list[FilterSpec]:
     """`field=value` / `field__op=value` parameters -> typed filter specs (400 on any problem)."""
     specs: list[FilterSpec] = []
     errors = []
@@ -83,7 +92,7 @@ def parse_filters(entity: Entity, params: dict[str, list[str]]) -> list[FilterSp
         name, _, op = key.partition("__")
         op = op or "eq"
         f = entity.fields.get(name)
-        if (
+        if name in hidden or (
             (f is None and name not in SYSTEM_COLUMNS)
             or name == "deleted_at"
             or (f is not None and not f.stored)
@@ -143,9 +152,11 @@ def filter_condition(table, spec: FilterSpec):
     }[spec.op]
 
 
-def build_filters(entity: Entity, table, params: dict[str, list[str]]) -> tuple[list, dict]:
+def build_filters(
+    entity: Entity, table, params: dict[str, list[str]], hidden: frozenset = frozenset()
+) -> tuple[list, dict]:
     """Conditions (with bound parameters) and their values, for callers outside the list path."""
-    specs = parse_filters(entity, params)
+    specs = parse_filters(entity, params, hidden)
     return [filter_condition(table, s) for s in specs], {
         s.bind: s.value for s in specs if s.op != "isnull"
     }
@@ -231,10 +242,20 @@ def parse_fields(entity: Entity, raw: str | None, default: list[str]) -> list[st
 
 
 def compile_filter(service, entity: Entity, resolver, source: str):
-    """`filter=` text -> a SQL condition (400 with the position on any problem)."""
-    from metacrm.expressions import ExpressionError
+    """`filter=` text -> a SQL condition (400 with the position on any problem).
+
+    Checked first against what the user may read: a hidden field, or a field of
+    an entity their roles do not grant, is as unknown as a misspelt one.
+    """
+    from metacrm.expressions import ExpressionError, check
 
     try:
+        check(
+            source,
+            AccessScope(service.state.model, entity.name, service.context.access),
+            service.registry,
+            "boolean",
+        )
         return resolver.compile(source, "boolean")
     except ExpressionError as exc:
         where = f" at {exc.line}:{exc.column}" if exc.line else ""
@@ -260,6 +281,8 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
     bound parameters. Virtual formulas and rollups are computed in the query.
     """
     entity = service.entity(entity_name)
+    service.require(entity, "read")
+    hidden = service.grant(entity).hidden
     table = service.state.tables[entity.name]
     single = {k: v[-1] for k, v in params.items()}
     if single.get("q"):
@@ -267,11 +290,12 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
             "q= full-text search is not available yet",
             [{"field": None, "message": "unsupported", "param": "q"}],
         )
-    sort = parse_sort(entity, single.get("sort"))
+    sort = parse_sort(entity, single.get("sort"), hidden)
     limit = parse_limit(single.get("limit"))
     columns = parse_fields(entity, single.get("fields"), service.readable(entity))
-    specs = parse_filters(entity, params)
+    specs = parse_filters(entity, params, hidden)
     binds = {s.bind: s.value for s in specs if s.op != "isnull"}
+    binds.update(scope_binds(service.context.access))
     cursor_values = decode_cursor(entity, sort, single["cursor"]) if single.get("cursor") else None
     if cursor_values is not None:
         binds.update({f"k{i}": v for i, v in enumerate(cursor_values) if v is not None})
@@ -291,11 +315,15 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         limit,
         None if cursor_values is None else tuple(v is None for v in cursor_values),
         time_key,
+        service.access_key(entity),
     )
     query = service.state.cache.get(shape) if time_key is not None else None
     if query is None:
         resolver = service.resolver(entity)
         conditions = [table.c.deleted_at.is_(None), *(filter_condition(table, s) for s in specs)]
+        scope = service.scope(entity, table)
+        if scope is not None:
+            conditions.append(scope)
         if filter_text:
             conditions.append(compile_filter(service, entity, resolver, filter_text))
         if cursor_values is not None:

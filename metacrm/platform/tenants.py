@@ -184,8 +184,8 @@ class TenantRegistry:
         if not self.exists(name):
             raise UnknownTenant(name)
         engine = self.engine(name)
-        metadata = MetaData()
-        system = tbl.system_tables(metadata)
+        with database.write_engine(engine).begin() as conn:
+            system = migrations.ensure_system_tables(conn)  # platform tables added by upgrades
         with engine.connect() as conn:
             overlay = latest_overlay(conn, system)
             version_id = _latest_version_id(conn, system)

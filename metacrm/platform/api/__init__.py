@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from metacrm.platform.api import meta, openapi, records
+from metacrm.platform.api import admin, meta, openapi, records
 from metacrm.platform.api.common import install_error_handlers, resolve_request
 
 
@@ -12,6 +12,7 @@ def register_api(app: Flask) -> None:
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
     bp.before_request(resolve_request)
     records.register(bp)
+    admin.register(bp)
     meta.register(bp)
     openapi.register(bp)
     app.register_blueprint(bp)

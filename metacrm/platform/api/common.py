@@ -10,6 +10,7 @@ from metacrm.platform import auth
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Forbidden, ServiceError, Unauthorized
 from metacrm.platform.migrations import MigrationFailed, MigrationRefused
+from metacrm.platform.permissions import load_access
 from metacrm.platform.records import RecordService
 from metacrm.platform.tenants import TenantNeedsMigration, UnknownTenant
 
@@ -56,7 +57,9 @@ def resolve_request():
     if user is None:
         raise Unauthorized("invalid or revoked API token")
     g.metacrm_state = state
+    access = load_access(state, user.id, user.is_admin)
     g.metacrm_context = Context(
+        access=access,
         tenant=tenant,
         user_id=user.id,
         username=user.username,
