@@ -290,20 +290,42 @@ def user() -> None:
 @click.option("--password", default=None, help="Prompted for when omitted.")
 @click.option("--admin", is_flag=True)
 @click.option("--email", default=None)
+@click.option("--role", "roles", multiple=True, help="A role name (repeat for several).")
+@click.option(
+    "--manager", default=None, help="The username of the user's manager (reporting line)."
+)
 @click.option("--tenant", default=None)
-def user_create(
-    username: str, password: str | None, admin: bool, email: str | None, tenant: str | None
-) -> None:
-    from metacrm.platform import auth
+def user_create(username, password, admin, email, roles, manager, tenant) -> None:
+    """Create a user with roles and a manager."""
+    from metacrm.platform import auth, users
+    from metacrm.platform.errors import ServiceError
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     rt = _runtime()
+    state = rt.tenant(tenant)
+    body = {
+        "username": username,
+        "password": password,
+        "is_admin": admin,
+        "email": email,
+        "roles": list(roles),
+    }
+    if manager:
+        found = auth.find_user(state, manager)
+        if found is None:
+            raise click.ClickException(f"no user '{manager}' to be the manager")
+        body["manager"] = found.id
     try:
-        auth.create_user(rt.tenant(tenant), username, password, is_admin=admin, email=email)
-    except auth.AuthError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"user '{username}' created")
+        created = users.create_user(state, body)
+    except ServiceError as exc:
+        raise click.ClickException(
+            "; ".join(e["message"] for e in exc.errors) or exc.detail
+        ) from exc
+    click.echo(
+        f"user '{username}' created"
+        + (f" with roles {', '.join(created['roles'])}" if created["roles"] else "")
+    )
     rt.close()
 
 

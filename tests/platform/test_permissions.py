@@ -214,3 +214,47 @@ def test_admin_endpoints_are_for_admins_and_validate(env, org):
         == 200
     )
     assert apis["agent"].get("/api/v1/records/account").status_code == 401
+
+
+def test_metadata_shows_only_what_the_role_may_read(env, org):
+    ids, apis, accounts = org
+    agent = apis["agent"]
+    names = {e["name"] for e in agent.get("/api/v1/meta/entities").json["data"]}
+    assert names == {"account", "contact"}
+    fields = {f["name"] for f in agent.get("/api/v1/meta/entities/account").json["fields"]}
+    assert "annual_revenue" not in fields and "name" in fields
+    assert agent.get("/api/v1/meta/entities/opportunity").status_code == 404
+
+
+def test_cli_user_create_with_roles_and_manager(tmp_path):
+    from tests.platform.test_cli import run
+
+    run(["init"], tmp_path)
+    assert (
+        "user 'boss' created with roles sales_manager"
+        in run(
+            ["user", "create", "boss", "--password", "boss-password", "--role", "sales_manager"],
+            tmp_path,
+        ).stdout
+    )
+    out = run(
+        [
+            "user",
+            "create",
+            "rep",
+            "--password",
+            "rep-password",
+            "--role",
+            "sales_rep",
+            "--manager",
+            "boss",
+        ],
+        tmp_path,
+    ).stdout
+    assert "with roles sales_rep" in out
+    bad = run(
+        ["user", "create", "x", "--password", "x-password", "--role", "pilot"],
+        tmp_path,
+        check=False,
+    )
+    assert bad.returncode != 0 and "unknown roles ['pilot']" in bad.stderr

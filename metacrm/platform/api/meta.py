@@ -25,21 +25,33 @@ def _entity_or_404(name: str):
     return entity
 
 
+def _visible(entity_dict: dict, entity) -> dict:
+    """The entity as this user may see it: no hidden fields."""
+    hidden = g.metacrm_context.access.entity(entity.name).hidden
+    if hidden:
+        entity_dict["fields"] = [f for f in entity_dict["fields"] if f["name"] not in hidden]
+    return entity_dict
+
+
+def _readable(entity) -> bool:
+    return g.metacrm_context.access.entity(entity.name).can("read")
+
+
 def list_entities():
     model = _state().model
-    return jsonify(
-        {
-            "data": [
-                entity_to_dict(e, model.pipelines.get(e.pipeline)) for e in model.entities.values()
-            ],
-            "content_hash": model.content_hash,
-        }
-    )
+    data = [
+        _visible(entity_to_dict(e, model.pipelines.get(e.pipeline)), e)
+        for e in model.entities.values()
+        if _readable(e)
+    ]
+    return jsonify({"data": data, "content_hash": model.content_hash})
 
 
 def get_entity(entity: str):
     e = _entity_or_404(entity)
-    return jsonify(entity_to_dict(e, _state().model.pipelines.get(e.pipeline)))
+    if not _readable(e):
+        raise NotFound(f"unknown entity '{entity}'")
+    return jsonify(_visible(entity_to_dict(e, _state().model.pipelines.get(e.pipeline)), e))
 
 
 def _dry_run() -> bool:
