@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Numeric, and_, func, select, type_coerce
-from sqlalchemy.orm import aliased
 
 from metacrm.expressions import (
     CompiledPython,
@@ -60,9 +59,7 @@ class SqlResolver:
             prefix = (*prefix, name)
             joined = self.root.joins.get(prefix)
             if joined is None:
-                alias = aliased(
-                    self.state.tables[f.spec.entity], name=f"j{len(self.root.joins) + 1}"
-                )
+                alias = self.state.tables[f.spec.entity].alias(f"j{len(self.root.joins) + 1}")
                 onclause = and_(alias.c.id == table.c[name], alias.c.deleted_at.is_(None))
                 self.root.joins[prefix] = joined = (alias, onclause)
             table = joined[0]
@@ -91,9 +88,7 @@ class SqlResolver:
 
     def rollup(self, f):
         spec = f.spec
-        child = aliased(
-            self.state.tables[spec.entity], name=f"r{id(f) % 100000}_{len(self.root.joins)}"
-        )
+        child = self.state.tables[spec.entity].alias(f"r{id(f) % 100000}_{len(self.root.joins)}")
         inner = SqlResolver(self.state, spec.entity, child, self.ctx, self.registry)
         conditions = [child.c[spec.via] == self.table.c.id, child.c.deleted_at.is_(None)]
         if spec.filter:
