@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
+from metacrm.platform import audit, lifecycle
 from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
@@ -527,6 +528,7 @@ class RecordService:
                 ]
                 if links:
                     conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
+            audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
         out = []
         columns = self.columns(entity)
         serialize = self.serializer(entity, columns)
@@ -599,6 +601,17 @@ class RecordService:
                 )
             except IntegrityError as exc:
                 raise Conflict(f"the database refused the write: {exc.orig}") from exc
+            changes = audit.changed_fields(entity, raw, data)
+            audit.record_history(
+                conn,
+                self.state,
+                entity,
+                record_id,
+                "update",
+                self.context.user_id,
+                self.context.now,
+                changes,
+            )
             if result.rowcount != 1:
                 raise Conflict(
                     f"{entity.name} {record_id} was changed concurrently; reload and retry"
@@ -630,7 +643,7 @@ class RecordService:
         with self.state.write.begin() as conn:
             self._raw(conn, entity, record_id, for_delete=True)
             previous = self.get(entity_name, record_id, conn)
-            self._delete(conn, entity, [record_id], path=[])
+            lifecycle.soft_delete(self, conn, entity, [record_id], path=[])
         self._hook(
             "metacrm_after_commit",
             entity=entity,
@@ -638,53 +651,6 @@ class RecordService:
             previous=previous,
             operation="delete",
             context=self.context,
-        )
-
-    def _delete(self, conn: Connection, entity: Entity, ids: list[int], path: list[str]) -> None:
-        """Soft delete `ids`, applying each referencing field's on_delete first."""
-        for other in self.model.entities.values():
-            for f in other.fields.values():
-                if f.type != "reference" or f.spec.entity != entity.name:
-                    continue
-                t = self.state.tables[other.name]
-                live = and_(t.c[f.name].in_(ids), t.c.deleted_at.is_(None))
-                if f.spec.on_delete == "restrict":
-                    count = conn.execute(
-                        select(func.count()).select_from(t).where(live)
-                    ).scalar_one()
-                    if count:
-                        raise Conflict(
-                            f"cannot delete {entity.name} {ids[0] if len(ids) == 1 else ids}: {count} {other.name} record(s) "
-                            f"refer to it through '{other.name}.{f.name}' (on_delete: restrict)",
-                            blocking=[{"entity": other.name, "field": f.name, "count": count}],
-                        )
-                elif f.spec.on_delete == "set_null":
-                    conn.execute(
-                        update(t)
-                        .where(live)
-                        .values(
-                            {
-                                f.name: None,
-                                "version": t.c.version + 1,
-                                "updated_at": self.context.now,
-                                "updated_by": self.context.user_id,
-                            }
-                        )
-                    )
-                elif f.spec.on_delete == "cascade":
-                    child_ids = [r[0] for r in conn.execute(select(t.c.id).where(live))]
-                    if child_ids and other.name not in path:
-                        self._delete(conn, other, child_ids, [*path, entity.name])
-        table = self.state.tables[entity.name]
-        conn.execute(
-            update(table)
-            .where(table.c.id.in_(ids), table.c.deleted_at.is_(None))
-            .values(
-                deleted_at=self.context.now,
-                version=table.c.version + 1,
-                updated_at=self.context.now,
-                updated_by=self.context.user_id,
-            )
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ import datetime as dt
 from sqlalchemy import delete, insert, select, update
 
 from metacrm.platform import auth
+from metacrm.platform.audit import log_event
 from metacrm.platform.errors import NotFound, RecordInvalid
 from metacrm.platform.tenants import TenantState
 
@@ -98,7 +99,7 @@ def list_users(state: TenantState) -> list[dict]:
         ]
 
 
-def create_user(state: TenantState, body: dict) -> dict:
+def create_user(state: TenantState, body: dict, actor: int | None = None) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("username"), str):
         raise RecordInvalid("send a username", [{"field": "username", "message": "required"}])
     roles = _check_roles(state, body.get("roles", []))
@@ -124,10 +125,22 @@ def create_user(state: TenantState, body: dict) -> dict:
             .values(manager_id=body.get("manager"))
         )
         set_roles(conn, state, user_id, roles)
+        log_event(
+            conn,
+            state,
+            "user.created",
+            actor,
+            {
+                "user": user_id,
+                "username": body["username"],
+                "roles": roles,
+                "is_admin": bool(body.get("is_admin")),
+            },
+        )
         return describe(conn, state, user_id)
 
 
-def update_user(state: TenantState, user_id: int, body: dict) -> dict:
+def update_user(state: TenantState, user_id: int, body: dict, actor: int | None = None) -> dict:
     if not isinstance(body, dict) or not body:
         raise RecordInvalid("send the properties to change")
     allowed = {"roles", "manager", "is_active", "is_admin", "password", "email", "display_name"}
@@ -166,10 +179,14 @@ def update_user(state: TenantState, user_id: int, body: dict) -> dict:
             conn.execute(update(users).where(users.c.id == user_id).values(**values))
         if "roles" in body:
             set_roles(conn, state, user_id, _check_roles(state, body["roles"]))
+        logged = {k: v for k, v in body.items() if k != "password"}
+        if "password" in body:
+            logged["password"] = "changed"
+        log_event(conn, state, "user.updated", actor, {"user": user_id, "changes": logged})
         return describe(conn, state, user_id)
 
 
-def revoke_token(state: TenantState, token_id: int) -> None:
+def revoke_token(state: TenantState, token_id: int, actor: int | None = None) -> None:
     tokens = state.system["api_tokens"]
     with state.write.begin() as conn:
         result = conn.execute(
@@ -179,6 +196,7 @@ def revoke_token(state: TenantState, token_id: int) -> None:
         )
         if result.rowcount != 1:
             raise NotFound(f"no active token {token_id}")
+        log_event(conn, state, "token.revoked", actor, {"token": token_id})
 
 
 def share(service, entity_name: str, record_id: int, body: dict) -> dict:
@@ -221,6 +239,18 @@ def share(service, entity_name: str, record_id: int, body: dict) -> dict:
                 created_at=dt.datetime.now(dt.UTC),
                 created_by=service.context.user_id,
             )
+        )
+        log_event(
+            conn,
+            state,
+            "record.shared",
+            service.context.user_id,
+            {
+                "entity": entity.name,
+                "record": record_id,
+                "user": body["user"],
+                "access": body.get("access", "read"),
+            },
         )
     return {
         "entity": entity.name,

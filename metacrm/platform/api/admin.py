@@ -7,6 +7,7 @@ from flask import Blueprint, g, jsonify
 
 from metacrm.platform import auth, users
 from metacrm.platform.api.common import json_body, require_admin, service
+from metacrm.platform.audit import audit_log, log_event
 
 
 def list_users_route():
@@ -16,12 +17,14 @@ def list_users_route():
 
 def create_user_route():
     require_admin()
-    return jsonify(users.create_user(g.metacrm_state, json_body())), 201
+    return jsonify(users.create_user(g.metacrm_state, json_body(), g.metacrm_context.user_id)), 201
 
 
 def update_user_route(user_id: int):
     require_admin()
-    return jsonify(users.update_user(g.metacrm_state, user_id, json_body()))
+    return jsonify(
+        users.update_user(g.metacrm_state, user_id, json_body(), g.metacrm_context.user_id)
+    )
 
 
 def create_token_route(user_id: int):
@@ -38,12 +41,25 @@ def create_token_route(user_id: int):
             .with_only_columns(tokens.c.id)
             .where(tokens.c.token_hash == auth.digest(token))
         ).scalar_one()
+    with state.write.begin() as conn:
+        log_event(
+            conn,
+            state,
+            "token.created",
+            g.metacrm_context.user_id,
+            {"token": token_id, "user": user_id},
+        )
     return jsonify({"id": token_id, "token": token, "user": user_id}), 201
+
+
+def audit_log_route():
+    require_admin()
+    return jsonify({"data": audit_log(g.metacrm_state)})
 
 
 def revoke_token_route(token_id: int):
     require_admin()
-    users.revoke_token(g.metacrm_state, token_id)
+    users.revoke_token(g.metacrm_state, token_id, g.metacrm_context.user_id)
     return "", 204
 
 
@@ -57,6 +73,7 @@ def unshare_route(entity: str, record_id: int, user_id: int):
 
 
 def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/admin/audit-log", "admin_audit_log", audit_log_route, methods=["GET"])
     bp.add_url_rule("/admin/users", "admin_users", list_users_route, methods=["GET"])
     bp.add_url_rule("/admin/users", "admin_create_user", create_user_route, methods=["POST"])
     bp.add_url_rule(

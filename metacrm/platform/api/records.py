@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from metacrm.platform import lifecycle
 from metacrm.platform.aggregate import aggregate
 from metacrm.platform.api.common import json_body, service
 from metacrm.platform.errors import RecordInvalid
@@ -48,7 +49,32 @@ def aggregate_route(entity: str):
     return jsonify(aggregate(service(), entity, params))
 
 
+def history_route(entity: str, record_id: int):
+    return jsonify({"data": lifecycle.history(service(), entity, record_id)})
+
+
+def recycle_bin_route(entity: str):
+    return jsonify({"data": lifecycle.recycle_bin(service(), entity)})
+
+
+def restore_route(entity: str, record_id: int):
+    return jsonify(lifecycle.restore(service(), entity, record_id))
+
+
 def register(bp: Blueprint) -> None:
+    bp.add_url_rule(
+        "/records/<entity>/<int:record_id>/history",
+        "record_history",
+        history_route,
+        methods=["GET"],
+    )
+    bp.add_url_rule("/recycle-bin/<entity>", "recycle_bin", recycle_bin_route, methods=["GET"])
+    bp.add_url_rule(
+        "/records/<entity>/<int:record_id>/restore",
+        "restore_record",
+        restore_route,
+        methods=["POST"],
+    )
     bp.add_url_rule("/aggregate/<entity>", "aggregate", aggregate_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])

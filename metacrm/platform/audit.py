@@ -1,0 +1,165 @@
+"""Audit: field history of audited entities, and the tenant's audit log.
+
+Written in the same transaction as the change they describe, so history never
+disagrees with the data. Values are stored as JSON (decimals as text, dates ISO).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return value
+
+
+def changed_fields(entity: Entity, previous: dict, values: dict) -> list[tuple[str, Any, Any]]:
+    """(field, old, new) for every field whose value really changes."""
+    out = []
+    for name, new in values.items():
+        if name in SYSTEM_COLUMNS or name not in entity.fields:
+            continue
+        old = previous.get(name)
+        if _json(old) != _json(new):
+            out.append((name, old, new))
+    return out
+
+
+def record_history(
+    conn,
+    state,
+    entity: Entity,
+    record_id: int,
+    operation: str,
+    actor: int | None,
+    at: dt.datetime,
+    changes=(),
+) -> None:
+    """One row per changed field on update; one row for create, delete and restore."""
+    if not entity.audit:
+        return
+    table = state.system["history"]
+    rows = [
+        {
+            "entity": entity.name,
+            "record_id": record_id,
+            "operation": operation,
+            "field": name,
+            "old_value": _json(old),
+            "new_value": _json(new),
+            "changed_at": at,
+            "changed_by": actor,
+        }
+        for name, old, new in changes
+    ] or [
+        {
+            "entity": entity.name,
+            "record_id": record_id,
+            "operation": operation,
+            "field": None,
+            "old_value": None,
+            "new_value": None,
+            "changed_at": at,
+            "changed_by": actor,
+        }
+    ]
+    conn.execute(insert(table), rows)
+
+
+def record_histories(
+    conn,
+    state,
+    entity: Entity,
+    record_ids: list[int],
+    operation: str,
+    actor: int | None,
+    at: dt.datetime,
+) -> None:
+    if entity.audit and record_ids:
+        conn.execute(
+            insert(state.system["history"]),
+            [
+                {
+                    "entity": entity.name,
+                    "record_id": rid,
+                    "operation": operation,
+                    "field": None,
+                    "old_value": None,
+                    "new_value": None,
+                    "changed_at": at,
+                    "changed_by": actor,
+                }
+                for rid in record_ids
+            ],
+        )
+
+
+def history(conn, state, entity: Entity, record_id: int, hidden: frozenset) -> list[dict]:
+    table = state.system["history"]
+    query = (
+        select(
+            table.c.operation,
+            table.c.field,
+            table.c.old_value,
+            table.c.new_value,
+            table.c.changed_at,
+            table.c.changed_by,
+        )
+        .where(table.c.entity == entity.name, table.c.record_id == record_id)
+        .order_by(table.c.id)
+    )
+    out = []
+    for row in conn.execute(query):
+        if row.field is not None and row.field in hidden:
+            continue
+        at = row.changed_at if row.changed_at.tzinfo else row.changed_at.replace(tzinfo=dt.UTC)
+        out.append(
+            {
+                "operation": row.operation,
+                "field": row.field,
+                "old": row.old_value,
+                "new": row.new_value,
+                "at": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "by": row.changed_by,
+            }
+        )
+    return out
+
+
+def log_event(conn, state, event: str, actor: int | None, detail: dict) -> None:
+    """The tenant's audit log: logins, permission and role changes, token changes, shares."""
+    conn.execute(
+        insert(state.system["audit_log"]).values(
+            event=event, actor=actor, detail=_json(detail), at=dt.datetime.now(dt.UTC)
+        )
+    )
+
+
+def audit_log(state, limit: int = 200) -> list[dict]:
+    table = state.system["audit_log"]
+    with state.engine.connect() as conn:
+        rows = conn.execute(select(table).order_by(table.c.id.desc()).limit(limit)).all()
+    return [
+        {
+            "id": r.id,
+            "event": r.event,
+            "actor": r.actor,
+            "detail": r.detail,
+            "at": (r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC)).isoformat(),
+        }
+        for r in rows
+    ]

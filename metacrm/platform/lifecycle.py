@@ -1,0 +1,159 @@
+"""Deleting, restoring and the recycle bin, with each reference's on_delete rule.
+
+Deletes are soft (`deleted_at`); restore brings a record back when its unique
+values are still free. Field history is written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, select, update
+
+from metacrm.metadata.model import Entity
+from metacrm.platform import audit
+from metacrm.platform.errors import Conflict, NotFound
+from metacrm.platform.permissions import scope_binds
+
+
+def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) -> None:
+    """Soft delete `ids`, applying each referencing field's on_delete first."""
+    ctx, state = service.context, service.state
+    for other in service.model.entities.values():
+        for f in other.fields.values():
+            if f.type != "reference" or f.spec.entity != entity.name:
+                continue
+            t = state.tables[other.name]
+            live = and_(t.c[f.name].in_(ids), t.c.deleted_at.is_(None))
+            if f.spec.on_delete == "restrict":
+                count = conn.execute(select(func.count()).select_from(t).where(live)).scalar_one()
+                if count:
+                    raise Conflict(
+                        f"cannot delete {entity.name} {ids[0] if len(ids) == 1 else ids}: {count} {other.name} record(s) "
+                        f"refer to it through '{other.name}.{f.name}' (on_delete: restrict)",
+                        blocking=[{"entity": other.name, "field": f.name, "count": count}],
+                    )
+            elif f.spec.on_delete == "set_null":
+                rows = conn.execute(select(t.c.id, t.c[f.name]).where(live)).all()
+                if rows:
+                    conn.execute(
+                        update(t)
+                        .where(t.c.id.in_([r[0] for r in rows]))
+                        .values(
+                            {
+                                f.name: None,
+                                "version": t.c.version + 1,
+                                "updated_at": ctx.now,
+                                "updated_by": ctx.user_id,
+                            }
+                        )
+                    )
+                    for rid, old in rows:
+                        audit.record_history(
+                            conn,
+                            state,
+                            other,
+                            rid,
+                            "update",
+                            ctx.user_id,
+                            ctx.now,
+                            [(f.name, old, None)],
+                        )
+            elif f.spec.on_delete == "cascade":
+                child_ids = [r[0] for r in conn.execute(select(t.c.id).where(live))]
+                if child_ids and other.name not in path:
+                    soft_delete(service, conn, other, child_ids, [*path, entity.name])
+    table = state.tables[entity.name]
+    conn.execute(
+        update(table)
+        .where(table.c.id.in_(ids), table.c.deleted_at.is_(None))
+        .values(
+            deleted_at=ctx.now,
+            version=table.c.version + 1,
+            updated_at=ctx.now,
+            updated_by=ctx.user_id,
+        )
+    )
+    audit.record_histories(conn, state, entity, ids, "delete", ctx.user_id, ctx.now)
+
+
+def _deleted_query(service, entity: Entity):
+    table = service.state.tables[entity.name]
+    columns = service.columns(entity)
+    query = select(*[table.c[c] for c in columns], table.c.deleted_at).where(
+        table.c.deleted_at.is_not(None)
+    )
+    scope = service.scope(entity, table, for_write=True, shares=False)
+    return (query.where(scope) if scope is not None else query), columns
+
+
+def recycle_bin(service, entity_name: str, limit: int = 100) -> list[dict]:
+    """Deleted records the user could have deleted, newest first."""
+    entity = service.entity(entity_name)
+    service.require(entity, "delete")
+    query, columns = _deleted_query(service, entity)
+    table = service.state.tables[entity.name]
+    with service.state.engine.connect() as conn:
+        rows = conn.execute(
+            query.order_by(table.c.deleted_at.desc(), table.c.id.desc()).limit(limit),
+            scope_binds(service.context.access),
+        ).all()
+    serialize = service.serializer(entity, [*columns, "deleted_at"])
+    return [serialize(r) for r in rows]
+
+
+def restore(service, entity_name: str, record_id: int) -> dict:
+    entity = service.entity(entity_name)
+    service.require(entity, "delete")
+    state, ctx = service.state, service.context
+    table = state.tables[entity.name]
+    with state.write.begin() as conn:
+        query, columns = _deleted_query(service, entity)
+        row = conn.execute(query.where(table.c.id == record_id), scope_binds(ctx.access)).first()
+        if row is None:
+            raise NotFound(f"{entity.name} {record_id} is not in the recycle bin")
+        record = dict(zip(columns, row, strict=False))
+        for f in entity.fields.values():
+            if f.unique and f.stored and record.get(f.name) is not None:
+                clash = conn.execute(
+                    select(table.c.id).where(
+                        table.c[f.name] == record[f.name], table.c.deleted_at.is_(None)
+                    )
+                ).first()
+                if clash is not None:
+                    raise Conflict(
+                        f"cannot restore {entity.name} {record_id}: {f.name} {record[f.name]!r} is now used by {entity.name} {clash[0]}",
+                        blocking=[{"entity": entity.name, "field": f.name, "id": clash[0]}],
+                    )
+        conn.execute(
+            update(table)
+            .where(table.c.id == record_id)
+            .values(
+                deleted_at=None,
+                version=table.c.version + 1,
+                updated_at=ctx.now,
+                updated_by=ctx.user_id,
+            )
+        )
+        audit.record_histories(conn, state, entity, [record_id], "restore", ctx.user_id, ctx.now)
+    return service.get(entity_name, record_id)
+
+
+def history(service, entity_name: str, record_id: int) -> list[dict]:
+    """Field history of a record the user can read (or could restore from the bin)."""
+    entity = service.entity(entity_name)
+    service.require(entity, "read")
+    with service.state.engine.connect() as conn:
+        try:
+            service.get(entity_name, record_id, conn)
+        except NotFound:
+            if not service.grant(entity).can("delete"):
+                raise
+            query, _ = _deleted_query(service, entity)
+            table = service.state.tables[entity.name]
+            if (
+                conn.execute(
+                    query.where(table.c.id == record_id), scope_binds(service.context.access)
+                ).first()
+                is None
+            ):
+                raise
+        return audit.history(conn, service.state, entity, record_id, service.grant(entity).hidden)
