@@ -13,7 +13,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or settings_from_env()
     app = Flask("metacrm")
     app.config.update(
-        SECRET_KEY=settings.secret_key, TESTING=settings.testing, JSON_SORT_KEYS=False
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        METACRM_BASE_DOMAIN=settings.base_domain,
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False

@@ -20,6 +20,7 @@ class Settings:
     plugins: tuple[str, ...] = ()
     testing: bool = False
     timezone: str = "UTC"
+    base_domain: str | None = None  # tenants as subdomains: <tenant>.<base_domain>
     extra: dict = field(default_factory=dict)
 
     @property
@@ -60,5 +61,6 @@ def settings_from_env(env: dict | None = None, **overrides) -> Settings:
         packages=tuple(Path(p) for p in env.get("METACRM_PACKAGES", "").split(os.pathsep) if p),
         plugins=tuple(p for p in env.get("METACRM_PLUGINS", "").split(",") if p),
         timezone=env.get("METACRM_TIMEZONE", "UTC"),
+        base_domain=env.get("METACRM_BASE_DOMAIN") or None,
     )
     return settings.with_overrides(**overrides) if overrides else settings

@@ -1,0 +1,106 @@
+"""Tenant isolation: with tenant A's token, every route of the app, aimed at tenant B's
+records, answers 401/403/404 and never shows B's data."""
+
+import re
+
+from metacrm.platform import auth
+from tests.conftest import Api
+
+SECRET = "B-secret"
+
+
+def test_every_route_refuses_other_tenants_data(env):
+    runtime, app = env.runtime, env.app
+    state_b = runtime.tenants.create("bravo")
+    admin_b = auth.create_user(state_b, "admin", "admin-password", is_admin=True)
+    api_b = Api(app.test_client(), auth.create_token(state_b, admin_b), "bravo")
+    for i in range(30):  # B's ids run past anything A has
+        api_b.post("/api/v1/records/account", json={"name": f"{SECRET} account {i}"})
+    b_account = api_b.post("/api/v1/records/account", json={"name": f"{SECRET} target"}).json["id"]
+    api_b.post(
+        "/api/v1/records/contact", json={"last_name": f"{SECRET} contact", "account": b_account}
+    )
+    for i in range(5):  # ids past A's users and tokens too
+        body = {"username": f"filler{i}", "password": "filler-password"}
+        filler = api_b.post("/api/v1/admin/users", json=body).json["id"]
+        api_b.post(f"/api/v1/admin/users/{filler}/tokens", json={})
+    b_user = api_b.post(
+        "/api/v1/admin/users", json={"username": "bob", "password": "bob-password"}
+    ).json["id"]
+    b_token = api_b.post(f"/api/v1/admin/users/{b_user}/tokens", json={}).json["id"]
+    api_b.post(
+        "/api/v1/meta/entities/account/fields", json={"name": "b_only_field", "type": "text"}
+    )
+
+    app.config["METACRM_BASE_DOMAIN"] = "crm.test"  # tenants as subdomains
+    a = env.api  # admin of tenant "default"
+    a.post("/api/v1/records/account", json={"name": "A account"})
+    values = {
+        "entity": "account",
+        "record_id": b_account,
+        "user_id": b_user,
+        "token_id": b_token,
+        "field": "b_only_field",
+    }
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: str(values[m.group(1)]), rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            body = (
+                {"name": "x", "type": "text", "user": b_user, "ids": [b_account]}
+                if method in ("POST", "PATCH")
+                else None
+            )
+            for headers, expected in (
+                ({"X-Tenant": "bravo"}, {401}),  # asking for B with A's token
+                ({"Host": "bravo.crm.test"}, {401}),  # nor is B's host name
+                ({}, None),  # A's own tenant, with B's ids
+            ):
+                response = getattr(a.client, method.lower())(
+                    path, json=body, headers={"Authorization": f"Bearer {a.token}", **headers}
+                )
+                text = response.get_data(as_text=True)
+                assert SECRET not in text, (method, path, headers)
+                if (
+                    response.status_code < 400
+                ):  # an error may echo the requested name back; data never
+                    assert "b_only_field" not in text, (method, path, headers)
+                if expected:
+                    assert response.status_code in expected, (method, path, response.status_code)
+                elif "record_id" in rule.rule or "user_id" in rule.rule or "token_id" in rule.rule:
+                    assert response.status_code in (401, 403, 404, 422), (
+                        method,
+                        path,
+                        response.status_code,
+                        text,
+                    )
+                checked += 1
+    assert checked > 50
+    # and B's own token works in B, not in A
+    assert api_b.get(f"/api/v1/records/account/{b_account}").json["name"] == f"{SECRET} target"
+    wrong = app.test_client().get(
+        "/api/v1/records/account",
+        headers={"Authorization": f"Bearer {api_b.token}", "X-Tenant": "default"},
+    )
+    assert wrong.status_code == 401
+
+
+def test_subdomain_names_the_tenant(env):
+    state_b = env.runtime.tenants.create("bravo")
+    token_b = auth.create_token(
+        state_b, auth.create_user(state_b, "admin", "admin-password", is_admin=True)
+    )
+    env.app.config["METACRM_BASE_DOMAIN"] = "crm.test"
+    client = env.app.test_client()
+    ok = client.get(
+        "/api/v1/records/account",
+        headers={"Authorization": f"Bearer {token_b}", "Host": "bravo.crm.test"},
+    )
+    assert ok.status_code == 200
+    other = client.get(
+        "/api/v1/records/account",
+        headers={"Authorization": f"Bearer {token_b}", "Host": "default.crm.test"},
+    )
+    assert other.status_code == 401
