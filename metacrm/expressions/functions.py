@@ -190,9 +190,8 @@ def _sql_starts_with(dialect, ctx, a, b):
 
 def _sql_ends_with(dialect, ctx, a, b):
     if dialect == "sqlite":
-        return case(
-            (func.length(b) == 0, a.is_not(None)), else_=func.substr(a, -func.length(b)) == b
-        )
+        # substr(a, -0) is the whole text, so '' needs its own case (null stays null)
+        return case((func.length(b) == 0, a == a), else_=func.substr(a, -func.length(b)) == b)
     return func.right(a, func.char_length(b)) == b
 
 

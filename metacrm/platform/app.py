@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 
 from metacrm.platform.api import register_api
 from metacrm.platform.runtime import Runtime
+from metacrm.platform.sessions import init_sessions
 from metacrm.platform.settings import Settings, settings_from_env
 
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def healthz():
         return jsonify({"status": "ok"})
 
+    init_sessions(app)
     register_api(app)
     runtime.pm.hook.metacrm_register_blueprints(app=app, runtime=runtime)
     return app

@@ -233,6 +233,17 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("detail", JSON_TYPE, nullable=False),
             Column("at", TZ_DATETIME, nullable=False),
         ),
+        "login_attempts": Table(
+            "_login_attempts",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("username", String(100), nullable=False),
+            Column("ip", String(64), nullable=False),
+            Column("at", TZ_DATETIME, nullable=False),
+            Column("succeeded", Boolean, nullable=False),
+            Index("ix__login_attempts_user", "username", "at"),
+            Index("ix__login_attempts_ip", "ip", "at"),
+        ),
         "sequences": Table(
             "_sequences",
             metadata,

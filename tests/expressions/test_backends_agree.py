@@ -151,3 +151,23 @@ def test_unparse_parses_back_to_the_same_meaning(node, record):
     a = compile_python(checked, SCOPE)(record, CTX)
     b = compile_python(again, SCOPE)(record, CTX)
     assert same(a, b, checked.type)
+
+
+EDGES = [
+    "ends_with(t, '')",
+    "starts_with(t, '')",
+    "contains(t, '')",
+    "ends_with(u, '')",
+    "min(t, u)",
+    "max(i, null)",
+    "concat(t, null)",
+]
+
+
+@pytest.mark.parametrize("source", EDGES)
+@pytest.mark.parametrize("t", [None, "", "abc"])
+def test_edge_cases_found_by_the_property_test(probe, source, t):
+    engine, table = probe
+    record = {"i": None, "j": None, "d": None, "t": t, "u": "x", "b": None, "day": None, "ts": None}
+    expr_type, py_value, sql_value = evaluate_both(engine, table, parse(source), record)
+    assert same(py_value, sql_value, expr_type), (source, t, py_value, sql_value)

@@ -12,6 +12,7 @@ from metacrm.platform.errors import Forbidden, ServiceError, Unauthorized
 from metacrm.platform.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.permissions import load_access
 from metacrm.platform.records import RecordService
+from metacrm.platform.sessions import session_user
 from metacrm.platform.tenants import TenantNeedsMigration, UnknownTenant
 
 PROBLEM = "application/problem+json"
@@ -36,30 +37,36 @@ def _tenant_from_host(host: str) -> str | None:
     return None
 
 
-def resolve_request():
-    """Authenticate the bearer token and bind the request to its tenant."""
-    if request.endpoint == "api.openapi_public":
-        return None
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        raise Unauthorized("send an API token: Authorization: Bearer <token>")
-    token = header[len("Bearer ") :].strip()
+def _bearer_user():
+    token = request.headers["Authorization"][len("Bearer ") :].strip()
     tenant = auth.token_tenant(token)
     asked = request.headers.get("X-Tenant") or _tenant_from_host(request.host.split(":")[0])
     if tenant is None or (asked and asked != tenant):
         raise Unauthorized("invalid API token for this tenant")
-    rt = runtime()
     try:
-        state = rt.tenant(tenant)
+        state = runtime().tenant(tenant)
     except UnknownTenant:
         raise Unauthorized("invalid API token for this tenant") from None
     user = auth.user_for_token(state, token)
     if user is None:
         raise Unauthorized("invalid or revoked API token")
+    return tenant, state, user
+
+
+def resolve_request():
+    """Authenticate (bearer token, or the browser session) and bind the request to its tenant."""
+    if request.headers.get("Authorization", "").startswith("Bearer "):
+        tenant, state, user = _bearer_user()
+    else:
+        asked = request.headers.get("X-Tenant") or _tenant_from_host(request.host.split(":")[0])
+        found = session_user(asked)
+        if found is None:
+            raise Unauthorized("log in, or send an API token: Authorization: Bearer <token>")
+        tenant, user = found
+        state = runtime().tenant(tenant)
     g.metacrm_state = state
-    access = load_access(state, user.id, user.is_admin)
     g.metacrm_context = Context(
-        access=access,
+        access=load_access(state, user.id, user.is_admin),
         tenant=tenant,
         user_id=user.id,
         username=user.username,
@@ -96,6 +103,8 @@ def install_error_handlers(app: Flask) -> None:
         response.mimetype = PROBLEM
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
         return response
 
     @app.errorhandler(MetadataInvalid)
@@ -130,6 +139,6 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(("/api/", "/login", "/logout")):
             return exc
         return problem(exc.code or 500, exc.name, exc.description or exc.name)

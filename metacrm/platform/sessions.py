@@ -1,0 +1,203 @@
+"""Browser sessions: login/logout with Flask-Login, CSRF with Flask-WTF, login throttling.
+
+API clients send `Authorization: Bearer`; browsers log in once and send the
+session cookie plus a CSRF token on every state-changing request. Failed
+logins are counted in the tenant database (so every worker process sees them):
+after MAX_FAILURES for one username or one address within WINDOW, logins answer
+429 with Retry-After until the window passes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_login import LoginManager, UserMixin, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+from sqlalchemy import func, insert, select
+
+from metacrm.platform import auth
+from metacrm.platform.audit import log_event
+from metacrm.platform.errors import RecordInvalid, ServiceError, Unauthorized
+from metacrm.platform.tenants import UnknownTenant
+
+MAX_FAILURES = 5
+WINDOW = dt.timedelta(minutes=15)
+
+
+class TooManyAttempts(ServiceError):
+    status, title, type = 429, "Too many login attempts", "https://metacrm.dev/problems/throttled"
+
+
+class SessionUser(UserMixin):
+    def __init__(self, tenant: str, user: auth.User):
+        self.tenant = tenant
+        self.user = user
+
+    def get_id(self) -> str:
+        return f"{self.tenant}:{self.user.id}"
+
+
+def _failures(conn, table, column, value, since) -> int:
+    return conn.execute(
+        select(func.count())
+        .select_from(table)
+        .where(table.c[column] == value, table.c.at >= since, table.c.succeeded.is_(False))
+    ).scalar_one()
+
+
+def check_throttle(state, username: str, ip: str, now: dt.datetime) -> None:
+    table = state.system["login_attempts"]
+    since = now - WINDOW
+    with state.engine.connect() as conn:
+        if (
+            max(
+                _failures(conn, table, "username", username, since),
+                _failures(conn, table, "ip", ip, since),
+            )
+            >= MAX_FAILURES
+        ):
+            raise TooManyAttempts(
+                f"too many failed logins; try again in {int(WINDOW.total_seconds() // 60)} minutes",
+                retry_after=int(WINDOW.total_seconds()),
+            )
+
+
+def record_attempt(
+    state, username: str, ip: str, now: dt.datetime, succeeded: bool, user_id: int | None
+) -> None:
+    with state.write.begin() as conn:
+        conn.execute(
+            insert(state.system["login_attempts"]).values(
+                username=username, ip=ip, at=now, succeeded=succeeded
+            )
+        )
+        log_event(
+            conn,
+            state,
+            "login.succeeded" if succeeded else "login.failed",
+            user_id,
+            {"username": username, "ip": ip},
+        )
+
+
+def _runtime():
+    return current_app.extensions["metacrm"]
+
+
+def login():
+    """POST /login {tenant, username, password} (JSON or form) with the CSRF token."""
+    data = request.get_json(silent=True) if request.is_json else request.form
+    data = data or {}
+    tenant, username, password = (
+        data.get("tenant") or _runtime().settings.default_tenant,
+        data.get("username"),
+        data.get("password"),
+    )
+    if not isinstance(username, str) or not isinstance(password, str) or not username:
+        raise RecordInvalid(
+            "send username and password",
+            [
+                {"field": "username", "message": "required"},
+                {"field": "password", "message": "required"},
+            ],
+        )
+    try:
+        state = _runtime().tenant(tenant)
+    except (UnknownTenant, ValueError):
+        raise Unauthorized("wrong tenant, username or password") from None
+    now = dt.datetime.now(dt.UTC)
+    ip = request.remote_addr or "unknown"
+    check_throttle(state, username, ip, now)
+    users = state.system["users"]
+    with state.engine.connect() as conn:
+        row = conn.execute(
+            select(
+                users.c.id,
+                users.c.username,
+                users.c.is_admin,
+                users.c.is_active,
+                users.c.password_hash,
+            ).where(users.c.username == username)
+        ).first()
+    if row is None or not row.is_active or not auth.verify_password(row.password_hash, password):
+        record_attempt(state, username, ip, now, False, None)
+        raise Unauthorized("wrong tenant, username or password")
+    record_attempt(state, username, ip, now, True, row.id)
+    login_user(SessionUser(tenant, auth.User(row.id, row.username, row.is_admin, row.is_active)))
+    return jsonify(
+        {
+            "tenant": tenant,
+            "user": {"id": row.id, "username": row.username},
+            "csrf_token": generate_csrf(),
+        }
+    )
+
+
+def csrf_token():
+    """GET /login: a CSRF token for the login form (and for API calls made with the session)."""
+    return jsonify({"csrf_token": generate_csrf()})
+
+
+def logout():
+    logout_user()
+    return "", 204
+
+
+def session_user(tenant_hint: str | None):
+    """The logged-in (tenant, auth.User) of this request's session, or None."""
+    from flask_login import current_user
+
+    if not current_user or not current_user.is_authenticated:
+        return None
+    if tenant_hint and tenant_hint != current_user.tenant:
+        return None
+    return current_user.tenant, current_user.user
+
+
+def init_sessions(app: Flask) -> None:
+    manager = LoginManager()
+    manager.init_app(app)
+    csrf = CSRFProtect()
+    app.config.setdefault(
+        "WTF_CSRF_CHECK_DEFAULT", False
+    )  # checked below, only for cookie sessions
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    csrf.init_app(app)
+
+    @manager.user_loader
+    def load_user(user_id: str):
+        tenant, _, uid = user_id.partition(":")
+        try:
+            state = app.extensions["metacrm"].tenant(tenant)
+        except (UnknownTenant, ValueError):
+            return None
+        users = state.system["users"]
+        with state.engine.connect() as conn:
+            row = conn.execute(
+                select(users.c.id, users.c.username, users.c.is_admin, users.c.is_active).where(
+                    users.c.id == int(uid or 0)
+                )
+            ).first()
+        if row is None or not row.is_active:
+            return None
+        return SessionUser(tenant, auth.User(row.id, row.username, row.is_admin, row.is_active))
+
+    @app.before_request
+    def _csrf_for_sessions():
+        # Bearer-token clients are not exposed to CSRF (browsers never add the header);
+        # everything else that changes state must carry the session's CSRF token.
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get(
+            "Authorization", ""
+        ).startswith("Bearer "):
+            return None
+        csrf.protect()
+        return None
+
+    bp = Blueprint("sessions", __name__)
+    bp.add_url_rule("/login", "login_form", csrf_token, methods=["GET"])
+    bp.add_url_rule("/login", "login", login, methods=["POST"])
+    bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    app.register_blueprint(bp)
