@@ -40,6 +40,7 @@ def test_worked_example_validates_and_plans_as_documented(tmp_path):
             ("add_column", "account", "service_level"),
             ("create_table", "site_visit", None),
             ("create_table", "site_visit__engineers", None),
+            ("search_index", "site_visit", None),
         ]
     finally:
         env.runtime.close()

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, MetaData, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
+from metacrm.platform import search
 from metacrm.platform import tables as tbl
 
 ARCHIVE_PREFIX = "_archived_"
@@ -215,7 +216,7 @@ def _plan_entity(
     for ix in sorted(desired_ix - live_ix):
         steps.append(Step("add_index", entity.table, ix))
     for ix in sorted(live_ix - desired_ix):
-        if ix.startswith(("ix_", "uq_")):
+        if ix.startswith(("ix_", "uq_")) and ix != search.pg_index(entity):
             steps.append(Step("drop_index", entity.table, ix, "no longer declared"))
 
 
@@ -236,12 +237,21 @@ def plan_migration(
     for entity in model.entities.values():
         table = tables[entity.name]
         prev_fields = {f["name"]: f for f in prev_entities.get(entity.name, {}).get("fields", [])}
+        search_fields = list(entity.search_fields)
         if entity.table not in live:
             steps.append(Step("create_table", entity.table, detail=f"{len(table.columns)} columns"))
+            if search_fields:
+                steps.append(Step("search_index", entity.table, detail=", ".join(search_fields)))
             continue
+        before = len(steps)
         _plan_entity(
             entity, table, live[entity.table], prev_fields, allow_destructive, stamp, steps, refused
         )
+        renamed = any(s.op == "rename_column" for s in steps[before:])
+        previous_search = prev_entities.get(entity.name, {}).get("search_fields", [])
+        if search_fields != previous_search or (renamed and search_fields):
+            detail = ", ".join(search_fields) or "removed"
+            steps.append(Step("search_index", entity.table, detail=detail))
     for name in tables:
         if name not in model.entities and name not in live:
             steps.append(Step("create_table", name, detail="link table"))
@@ -321,6 +331,8 @@ def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqli
         _rename_column(
             conn, step.table, step.name, f"{ARCHIVE_PREFIX}{step.name}_{plan.to_hash[:8]}"
         )
+    elif step.op == "search_index":
+        search.create_search(conn, model.entities[step.table])
     elif step.op == "archive_table":
         ops.rename_table(step.table, f"{ARCHIVE_PREFIX}{step.table}_{plan.to_hash[:8]}")
     else:  # pragma: no cover - plan_migration only emits the ops above
@@ -356,7 +368,11 @@ def storage_dict(f: Field) -> dict:
 def schema_summary(model: Model) -> dict:
     """What later plans need of an applied version: each stored field's storage shape."""
     entities = {
-        e.name: {"origin": e.origin, "fields": [storage_dict(f) for f in e.fields.values()]}
+        e.name: {
+            "origin": e.origin,
+            "fields": [storage_dict(f) for f in e.fields.values()],
+            "search_fields": list(e.search_fields),
+        }
         for e in model.entities.values()
     }
     return {

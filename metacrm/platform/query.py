@@ -18,6 +18,7 @@ from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.permissions import AccessScope, scope_binds
 from metacrm.platform.record_schemas import parse_value
+from metacrm.platform.search import search_condition
 
 RESERVED_PARAMS = {"filter", "sort", "limit", "cursor", "fields", "q"}
 OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"}
@@ -285,10 +286,12 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
     hidden = service.grant(entity).hidden
     table = service.state.tables[entity.name]
     single = {k: v[-1] for k, v in params.items()}
-    if single.get("q"):
+    dialect = service.state.engine.dialect.name
+    search, search_binds = search_condition(entity, table, dialect, single.get("q") or "")
+    if single.get("q") and not entity.search_fields:
         raise BadQuery(
-            "q= full-text search is not available yet",
-            [{"field": None, "message": "unsupported", "param": "q"}],
+            f"{entity.name} has no search fields",
+            [{"field": None, "message": "not searchable", "param": "q"}],
         )
     sort = parse_sort(entity, single.get("sort"), hidden)
     limit = parse_limit(single.get("limit"))
@@ -296,6 +299,7 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
     specs = parse_filters(entity, params, hidden)
     binds = {s.bind: s.value for s in specs if s.op != "isnull"}
     binds.update(scope_binds(service.context.access))
+    binds.update(search_binds)
     cursor_values = decode_cursor(entity, sort, single["cursor"]) if single.get("cursor") else None
     if cursor_values is not None:
         binds.update({f"k{i}": v for i, v in enumerate(cursor_values) if v is not None})
@@ -316,6 +320,7 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         None if cursor_values is None else tuple(v is None for v in cursor_values),
         time_key,
         service.access_key(entity),
+        search is not None,
     )
     query = service.state.cache.get(shape) if time_key is not None else None
     if query is None:
@@ -324,6 +329,8 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         scope = service.scope(entity, table)
         if scope is not None:
             conditions.append(scope)
+        if search is not None:
+            conditions.append(search)
         if filter_text:
             conditions.append(compile_filter(service, entity, resolver, filter_text))
         if cursor_values is not None:

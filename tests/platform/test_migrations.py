@@ -62,8 +62,11 @@ def test_classify_change(prev, new, expected):
 def test_plan_on_empty_database_creates_every_table():
     model = model_of(BASE)
     plan = plan_migration(model, {}, None)
-    assert sorted(s.table for s in plan.steps) == ["account", "contact", "lead", "opportunity"]
-    assert {s.op for s in plan.steps} == {"create_table"} and plan.refused == ()
+    creates = [s.table for s in plan.steps if s.op == "create_table"]
+    assert sorted(creates) == ["account", "contact", "lead", "opportunity"]
+    searches = {s.table: s.detail for s in plan.steps if s.op == "search_index"}
+    assert searches["account"] == "name, website, phone" and len(searches) == 4
+    assert {s.op for s in plan.steps} == {"create_table", "search_index"} and plan.refused == ()
 
 
 def test_plan_diffs_columns_renames_and_removals(tmp_path):
@@ -276,7 +279,7 @@ def test_every_applied_version_is_stored_with_its_plan(env):
     assert len(versions) == 2
     assert versions[0].plan["from_hash"] is None and {
         s["op"] for s in versions[0].plan["steps"]
-    } == {"create_table"}
+    } == {"create_table", "search_index"}
     assert versions[1].plan["steps"] == [
         {"op": "add_column", "table": "lead", "name": "wechat", "detail": "text, nullable"}
     ]

@@ -1,0 +1,86 @@
+"""Full-text search `q=` over search_fields: SQLite FTS5 and PostgreSQL tsvector."""
+
+
+def names(api, entity, **params):
+    r = api.get(f"/api/v1/records/{entity}", query_string={"sort": "id", **params})
+    assert r.status_code == 200, r.json
+    return [x.get("name") or x.get("company") for x in r.json["data"]]
+
+
+def test_search_by_word_prefixes(env):
+    api = env.api
+    ids = {}
+    for name in ("Acme Rockets", "Rocket Science Ltd", "Blue Ocean Trading", "Acme Foods"):
+        ids[name] = api.post("/api/v1/records/account", json={"name": name}).json["id"]
+    assert names(api, "account", q="rocket") == ["Acme Rockets", "Rocket Science Ltd"]
+    assert names(api, "account", q="acme rock") == ["Acme Rockets"]  # every word must match
+    assert names(api, "account", q="ACME") == ["Acme Rockets", "Acme Foods"]
+    assert names(api, "account", q="acme", filter="name != 'Acme Foods'") == ["Acme Rockets"]
+    api.patch(
+        f"/api/v1/records/account/{ids['Blue Ocean Trading']}", json={"name": "Red Sea Trading"}
+    )
+    assert names(api, "account", q="ocean") == []  # re-indexed on update
+    assert names(api, "account", q="sea") == ["Red Sea Trading"]
+    api.delete(f"/api/v1/records/account/{ids['Acme Foods']}")
+    assert names(api, "account", q="acme") == ["Acme Rockets"]
+    page = api.get(
+        "/api/v1/records/account", query_string={"q": "acme rocket science trading", "limit": 1}
+    ).json
+    assert page["data"] == []
+
+
+def test_query_syntax_is_never_passed_through(env):
+    api = env.api
+    api.post("/api/v1/records/account", json={"name": "Acme Rockets"})
+    for q in (
+        'rocket" OR *',
+        "NEAR(a b)",
+        "acme -rockets",
+        "'; drop table account; --",
+        "*",
+        '"',
+        "a:b",
+        "rocket & | !",
+    ):
+        r = api.get("/api/v1/records/account", query_string={"q": q})
+        assert r.status_code == 200, (q, r.json)
+    assert names(api, "account", q='rocket" *') == ["Acme Rockets"]  # only the words count
+    assert names(api, "account", q="*") == ["Acme Rockets"]  # no words: no search condition
+
+
+def test_search_fields_change_rebuilds_the_index(env):
+    api = env.api
+    api.post(
+        "/api/v1/records/lead",
+        json={"last_name": "Li", "company": "Northwind", "notes": "wants a quote for turbines"},
+    )
+    assert names(api, "lead", q="turbines") == []  # notes is not a search field yet
+    _, plan = env.runtime.tenants.update_overlay(
+        "default", lambda o: {"extend": {"lead": {"search_fields": ["company", "notes"]}}}
+    )
+    assert [(s.op, s.detail) for s in plan.steps] == [("search_index", "company, notes")]
+    assert names(api, "lead", q="turbines") == ["Northwind"]
+
+
+def test_search_obeys_record_scope_and_needs_search_fields(env):
+    admin = env.api
+    from tests.conftest import Api
+
+    uid = admin.post(
+        "/api/v1/admin/users",
+        json={"username": "rep", "password": "rep-password2", "roles": ["sales_rep"]},
+    )
+    uid = (
+        uid.json["id"]
+        if uid.status_code == 201
+        else admin.get("/api/v1/admin/users").json["data"][1]["id"]
+    )
+    admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": ["sales_rep"]})
+    rep = Api(
+        env.app.test_client(),
+        admin.post(f"/api/v1/admin/users/{uid}/tokens", json={}).json["token"],
+    )
+    admin.post("/api/v1/records/account", json={"name": "Acme Admin"})
+    rep.post("/api/v1/records/account", json={"name": "Acme Rep"})
+    assert names(rep, "account", q="acme") == ["Acme Rep"]
+    assert len(names(admin, "account", q="acme")) == 2
