@@ -265,7 +265,11 @@ class RecordService:
         existing: dict[str, set[int]] = {}
         for target, ids in wanted.items():
             existing[target] = {
-                r[0] for r in conn.execute(self._exists_query(target), {"ids": sorted(ids)})
+                r[0]
+                for r in conn.execute(
+                    self._exists_query(target),
+                    {"ids": sorted(ids), **scope_binds(self.context.access)},
+                )
             }
         for index, data in items:
             for name, target in references:
@@ -305,13 +309,20 @@ class RecordService:
         return [r[0] for r in conn.execute(stmt, rows)]
 
     def _exists_query(self, target: str):
-        key = f"exists:{target}"
+        """Ids among `:ids` that exist, are live and that this user may see (scope applies:
+        a record you cannot see is one you cannot link to)."""
+        target_entity = self.model.entities.get(target)
+        access_key = self.access_key(target_entity) if target_entity is not None else ()
+        key = ("exists", target, access_key)
         query = self.state.cache.get(key)
         if query is None:
             table = self.state.system["users"] if target == "_users" else self.state.tables[target]
             cond = table.c.id.in_(bindparam("ids", expanding=True))
             if target != "_users":
                 cond = and_(cond, table.c.deleted_at.is_(None))
+                scope = self.scope(target_entity, table)
+                if scope is not None:
+                    cond = and_(cond, scope)
             query = self.state.cache[key] = select(table.c.id).where(cond)
         return query
 

@@ -258,3 +258,18 @@ def test_cli_user_create_with_roles_and_manager(tmp_path):
         check=False,
     )
     assert bad.returncode != 0 and "unknown roles ['pilot']" in bad.stderr
+
+
+def test_cannot_link_to_records_outside_the_scope(env, org):
+    ids, apis, accounts = org
+    r = apis["rep2"].post(
+        "/api/v1/records/opportunity", json={"name": "D", "account": accounts["rep1"]}
+    )
+    assert r.status_code == 422
+    assert r.json["errors"] == [
+        {"field": "account", "message": f"no account record with id {accounts['rep1']}"}
+    ]
+    ok = apis["mgr"].post(
+        "/api/v1/records/opportunity", json={"name": "D", "account": accounts["rep1"]}
+    )
+    assert ok.status_code == 201  # in the manager's team

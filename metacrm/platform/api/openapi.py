@@ -200,6 +200,12 @@ def build_openapi(model: Model, tenant: str) -> dict:
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             {"name": "fields", "in": "query", "schema": {"type": "string"}},
             {
+                "name": "q",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "full-text search: every word, as a prefix",
+            },
+            {
                 "name": "filter",
                 "in": "query",
                 "schema": {"type": "string", "maxLength": 4000},
