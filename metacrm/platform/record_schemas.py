@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
 
+MAX_ID = 2**63 - 1
 PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./]{3,38}[0-9]$")
 UTC = dt.UTC
 
@@ -110,9 +111,11 @@ def marshmallow_field(f: Field) -> fields.Field:
             **kw,
         )
     if t in ("reference", "user"):
-        return fields.Integer(strict=True, validate=validate.Range(min=1), **kw)
+        return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kw)
     if t == "many_to_many":
-        return fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), **kw)
+        return fields.List(
+            fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)), **kw
+        )
     return fields.Raw(**kw)  # json, attachment
 
 
@@ -226,9 +229,12 @@ def parse_value(f: Field, raw: str):
     t = f.type if f.type != "formula" else f.spec.result_type
     if t in ("integer", "reference", "user"):
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise ValidationError("not an integer") from None
+        if not -MAX_ID - 1 <= value <= MAX_ID:
+            raise ValidationError("out of range (64-bit integers)")
+        return value
     if t in ("decimal", "currency", "percent"):
         try:
             value = decimal.Decimal(raw)

@@ -77,22 +77,31 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/admin/users", "admin_users", list_users_route, methods=["GET"])
     bp.add_url_rule("/admin/users", "admin_create_user", create_user_route, methods=["POST"])
     bp.add_url_rule(
-        "/admin/users/<int:user_id>", "admin_update_user", update_user_route, methods=["PATCH"]
+        "/admin/users/<int(max=9223372036854775807):user_id>",
+        "admin_update_user",
+        update_user_route,
+        methods=["PATCH"],
     )
     bp.add_url_rule(
-        "/admin/users/<int:user_id>/tokens",
+        "/admin/users/<int(max=9223372036854775807):user_id>/tokens",
         "admin_create_token",
         create_token_route,
         methods=["POST"],
     )
     bp.add_url_rule(
-        "/admin/tokens/<int:token_id>", "admin_revoke_token", revoke_token_route, methods=["DELETE"]
+        "/admin/tokens/<int(max=9223372036854775807):token_id>",
+        "admin_revoke_token",
+        revoke_token_route,
+        methods=["DELETE"],
     )
     bp.add_url_rule(
-        "/records/<entity>/<int:record_id>/shares", "share_record", share_route, methods=["POST"]
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/shares",
+        "share_record",
+        share_route,
+        methods=["POST"],
     )
     bp.add_url_rule(
-        "/records/<entity>/<int:record_id>/shares/<int:user_id>",
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/shares/<int(max=9223372036854775807):user_id>",
         "unshare_record",
         unshare_route,
         methods=["DELETE"],

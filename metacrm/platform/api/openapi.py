@@ -81,7 +81,13 @@ def _entity_schemas(spec, e: Entity) -> None:
     props = {n: field_schema(f) for n, f in e.fields.items()}
     spec.components.schema(
         f"{e.name}",
-        {"type": "object", "title": label_text(e.label), "properties": {**SYSTEM_PROPS, **props}},
+        {
+            "type": "object",
+            "title": label_text(e.label),
+            "properties": {**SYSTEM_PROPS, **props},
+            "required": ["id", "version"],
+            "additionalProperties": False,
+        },
     )
     writable = {
         n: {k: v for k, v in field_schema(f).items() if k != "readOnly"}
@@ -168,7 +174,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
         "name": "id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     }
     for e in model.entities.values():
         _entity_schemas(spec, e)
@@ -272,6 +278,8 @@ def build_openapi(model: Model, tenant: str) -> dict:
                                                 "data": {"type": "array", "items": ref},
                                                 "count": {"type": "integer"},
                                             },
+                                            "required": ["data", "count"],
+                                            "additionalProperties": False,
                                         },
                                     ]
                                 },

@@ -63,14 +63,14 @@ def restore_route(entity: str, record_id: int):
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule(
-        "/records/<entity>/<int:record_id>/history",
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/history",
         "record_history",
         history_route,
         methods=["GET"],
     )
     bp.add_url_rule("/recycle-bin/<entity>", "recycle_bin", recycle_bin_route, methods=["GET"])
     bp.add_url_rule(
-        "/records/<entity>/<int:record_id>/restore",
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/restore",
         "restore_record",
         restore_route,
         methods=["POST"],
@@ -78,10 +78,21 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/aggregate/<entity>", "aggregate", aggregate_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])
-    bp.add_url_rule("/records/<entity>/<int:record_id>", "get_record", get_route, methods=["GET"])
     bp.add_url_rule(
-        "/records/<entity>/<int:record_id>", "update_record", update_route, methods=["PATCH"]
+        "/records/<entity>/<int(max=9223372036854775807):record_id>",
+        "get_record",
+        get_route,
+        methods=["GET"],
     )
     bp.add_url_rule(
-        "/records/<entity>/<int:record_id>", "delete_record", delete_route, methods=["DELETE"]
+        "/records/<entity>/<int(max=9223372036854775807):record_id>",
+        "update_record",
+        update_route,
+        methods=["PATCH"],
+    )
+    bp.add_url_rule(
+        "/records/<entity>/<int(max=9223372036854775807):record_id>",
+        "delete_record",
+        delete_route,
+        methods=["DELETE"],
     )
