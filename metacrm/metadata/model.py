@@ -21,6 +21,7 @@ SYSTEM_COLUMNS = (
     "version",
     "deleted_at",
 )
+# system columns, database pseudo-columns, and the list API's own query parameters
 RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
     "tenant",
     "tenant_id",
@@ -28,6 +29,13 @@ RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
     "ctid",
     "rowid",
     "xmin",
+    "filter",
+    "sort",
+    "limit",
+    "cursor",
+    "fields",
+    "q",
+    "with_total",
 }
 
 Label = Mapping[str, str]

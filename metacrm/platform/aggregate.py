@@ -12,7 +12,7 @@ from metacrm.platform.errors import BadQuery
 from metacrm.platform.permissions import scope_binds
 from metacrm.platform.query import build_filters, compile_filter
 
-BUCKETS = ("day", "month", "quarter", "year")
+BUCKETS = ("day", "week", "month", "quarter", "year")
 NUMERIC = {"integer", "decimal", "currency", "percent"}
 ORDERED = NUMERIC | {"date", "datetime"}
 UNGROUPABLE = {"json", "tags", "multi_select", "attachment", "long_text", "many_to_many"}
@@ -20,6 +20,15 @@ MAX_GROUPS = 1000
 
 
 def _bucket(dialect: str, column, bucket: str):
+    if dialect == "sqlite" and bucket == "week":
+        # ISO week: the week's Thursday decides the year; SQLite 3.40 has no %V
+        thursday = func.date(column, "-3 days", "weekday 4")
+        week = (cast(func.strftime("%j", thursday), Integer) - 1) // 7 + 1
+        return (
+            func.strftime("%Y", thursday)
+            .op("||")(literal("-W"))
+            .op("||")(func.printf("%02d", week))
+        )
     if dialect == "sqlite":
         year = func.strftime("%Y", column)
         if bucket == "quarter":
@@ -28,7 +37,13 @@ def _bucket(dialect: str, column, bucket: str):
         return func.strftime({"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[bucket], column)
     return func.to_char(
         column,
-        {"day": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}[bucket],
+        {
+            "day": "YYYY-MM-DD",
+            "week": 'IYYY-"W"IW',
+            "month": "YYYY-MM",
+            "quarter": 'YYYY-"Q"Q',
+            "year": "YYYY",
+        }[bucket],
     )
 
 

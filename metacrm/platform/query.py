@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, bindparam, false, or_, select, true
+from sqlalchemy import and_, bindparam, false, func, or_, select, true
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
 from metacrm.platform.errors import BadQuery
@@ -20,7 +20,7 @@ from metacrm.platform.permissions import AccessScope, scope_binds
 from metacrm.platform.record_schemas import parse_value
 from metacrm.platform.search import search_condition
 
-RESERVED_PARAMS = {"filter", "sort", "limit", "cursor", "fields", "q"}
+RESERVED_PARAMS = {"filter", "sort", "limit", "cursor", "fields", "q", "with_total"}
 OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"}
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -322,9 +322,9 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         service.access_key(entity),
         search is not None,
     )
-    query = service.state.cache.get(shape) if time_key is not None else None
-    if query is None:
-        resolver = service.resolver(entity)
+
+    def matching(resolver) -> list:
+        """Every condition of the query but the cursor's (so a total counts all pages)."""
         conditions = [table.c.deleted_at.is_(None), *(filter_condition(table, s) for s in specs)]
         scope = service.scope(entity, table)
         if scope is not None:
@@ -333,6 +333,12 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
             conditions.append(search)
         if filter_text:
             conditions.append(compile_filter(service, entity, resolver, filter_text))
+        return conditions
+
+    query = service.state.cache.get(shape) if time_key is not None else None
+    if query is None:
+        resolver = service.resolver(entity)
+        conditions = matching(resolver)
         if cursor_values is not None:
             nulls_high = service.state.engine.dialect.name != "sqlite"
             conditions.append(keyset_condition(table, sort, cursor_values, nulls_high))
@@ -349,8 +355,14 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         )
         if time_key is not None and len(service.state.cache) < 2000:
             service.state.cache[shape] = query
+    total = None
     with service.state.engine.connect() as conn:
         rows = conn.execute(query, binds).all()
+        if single.get("with_total", "").lower() in ("true", "1"):
+            resolver = service.resolver(entity)
+            conditions = matching(resolver)
+            counter = select(func.count()).select_from(resolver.apply(table)).where(*conditions)
+            total = conn.execute(counter, binds).scalar_one()
     serialize = service.serializer(entity, columns)
     data = [serialize(r) for r in rows[:limit]]
     next_cursor = None
@@ -365,4 +377,7 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
                 else (str(v) if v is not None and not isinstance(v, (int, str, bool)) else v)
             )
         next_cursor = encode_cursor(sort, values)
-    return {"data": data, "next_cursor": next_cursor}
+    out = {"data": data, "next_cursor": next_cursor}
+    if total is not None:
+        out["total"] = total
+    return out

@@ -94,7 +94,12 @@ def login():
         data.get("username"),
         data.get("password"),
     )
-    if not isinstance(username, str) or not isinstance(password, str) or not username:
+    texts = (username, password, tenant)
+    if (
+        not all(isinstance(t, str) for t in texts)
+        or not username
+        or any("\x00" in t for t in texts)
+    ):
         raise RecordInvalid(
             "send username and password",
             [

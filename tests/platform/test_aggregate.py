@@ -83,3 +83,35 @@ def test_bad_aggregate_queries_are_400(env):
         r = api.get(f"/api/v1/aggregate/opportunity?{query}")
         assert r.status_code == 400, (query, r.json)
         assert r.mimetype == "application/problem+json"
+
+
+def test_iso_week_buckets(env):
+    api = env.api
+    acct = api.post("/api/v1/records/account", json={"name": "A"}).json["id"]
+    days = ["2026-01-01", "2026-01-04", "2026-01-05", "2027-01-01", "2024-12-30"]
+    api.post(
+        "/api/v1/records/opportunity",
+        json=[{"name": d, "account": acct, "close_date": d} for d in days],
+    )
+    r = api.get("/api/v1/aggregate/opportunity?group_by=close_date:week&measures=count")
+    assert r.json["data"] == [
+        {"close_date_week": "2025-W01", "count": 1},  # Monday 2024-12-30 opens ISO week 1 of 2025
+        {"close_date_week": "2026-W01", "count": 2},  # Thursday 1 Jan and Sunday 4 Jan
+        {"close_date_week": "2026-W02", "count": 1},
+        {"close_date_week": "2026-W53", "count": 1},  # Friday 1 Jan 2027 still belongs to 2026
+    ]
+
+
+def test_list_total_counts(env):
+    api = env.api
+    acct = api.post("/api/v1/records/account", json={"name": "A"}).json["id"]
+    api.post(
+        "/api/v1/records/opportunity",
+        json=[
+            {"name": str(i), "account": acct, "stage": "proposal" if i % 2 else "prospecting"}
+            for i in range(7)
+        ],
+    )
+    page = api.get("/api/v1/records/opportunity?stage=proposal&limit=2&with_total=true").json
+    assert page["total"] == 3 and len(page["data"]) == 2
+    assert "total" not in api.get("/api/v1/records/opportunity?limit=2").json

@@ -388,3 +388,19 @@ def test_auth_is_required(env):
         == 401
     )
     assert client.get("/api/v1/openapi.json").status_code == 401
+
+
+def test_nul_characters_are_refused_up_front(env):
+    api = env.api
+    r = api.get("/api/v1/records/opportunity", query_string={"code": "a\x00b"})
+    assert r.status_code == 400 and "NUL" in r.json["detail"]
+    r = api.post("/api/v1/records/account", json={"name": "a\x00b"})
+    assert r.status_code == 422 and "NUL" in r.json["detail"]
+    r = api.post("/api/v1/records/account", json={"name": "ok", "tags": ["x\x00"]})
+    assert r.status_code == 422
+    client = env.app.test_client()
+    token = client.get("/login").json["csrf_token"]
+    r = client.post(
+        "/login", json={"username": "ad\x00min", "password": "x"}, headers={"X-CSRFToken": token}
+    )
+    assert r.status_code == 422

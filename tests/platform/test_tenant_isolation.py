@@ -46,7 +46,9 @@ def test_every_route_refuses_other_tenants_data(env):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: str(values[m.group(1)]), rule.rule)
+        path = re.sub(
+            r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", lambda m: str(values[m.group(1)]), rule.rule
+        )
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             body = (
                 {"name": "x", "type": "text", "user": b_user, "ids": [b_account]}

@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.platform import auth
 from metacrm.platform.context import Context
-from metacrm.platform.errors import Forbidden, ServiceError, Unauthorized
+from metacrm.platform.errors import BadQuery, Forbidden, RecordInvalid, ServiceError, Unauthorized
 from metacrm.platform.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.permissions import load_access
 from metacrm.platform.records import RecordService
@@ -53,8 +53,21 @@ def _bearer_user():
     return tenant, state, user
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def resolve_request():
     """Authenticate (bearer token, or the browser session) and bind the request to its tenant."""
+    # NUL characters cannot be stored by PostgreSQL (nor meant by anyone): refuse them up front
+    if any("\x00" in v for values in request.args.listvalues() for v in values):
+        raise BadQuery("query parameters must not contain NUL characters")
     if request.headers.get("Authorization", "").startswith("Bearer "):
         tenant, state, user = _bearer_user()
     else:
@@ -92,6 +105,8 @@ def json_body():
     body = request.get_json(silent=True)
     if body is None and request.data.strip() != b"null":
         raise ServiceError("the body is not valid JSON")
+    if _has_nul(body):
+        raise RecordInvalid("text must not contain NUL characters (\\u0000)")
     return body
 
 

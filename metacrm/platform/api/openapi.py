@@ -206,6 +206,12 @@ def build_openapi(model: Model, tenant: str) -> dict:
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             {"name": "fields", "in": "query", "schema": {"type": "string"}},
             {
+                "name": "with_total",
+                "in": "query",
+                "schema": {"type": "boolean"},
+                "description": "add the total count",
+            },
+            {
                 "name": "q",
                 "in": "query",
                 "schema": {"type": "string"},
@@ -235,6 +241,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                                     "properties": {
                                         "data": {"type": "array", "items": ref},
                                         "next_cursor": {"type": ["string", "null"]},
+                                        "total": {"type": "integer"},
                                     },
                                 }
                             )
