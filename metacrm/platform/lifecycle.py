@@ -6,12 +6,13 @@ values are still free. Field history is written in the same transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 
 from metacrm.metadata.model import Entity
 from metacrm.platform import audit
-from metacrm.platform.errors import Conflict, NotFound
+from metacrm.platform.errors import Conflict, NotFound, RecordInvalid
 from metacrm.platform.permissions import scope_binds
+from metacrm.platform.tables import link_table_name
 
 
 def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) -> None:
@@ -157,3 +158,167 @@ def history(service, entity_name: str, record_id: int) -> list[dict]:
             ):
                 raise
         return audit.history(conn, service.state, entity, record_id, service.grant(entity).hidden)
+
+
+def merge(service, entity_name: str, winner_id: int, body) -> dict:
+    """Merge records into `winner_id`: every reference (and link, and share) to a merged
+    record is re-pointed to the winner, chosen field values are copied over, the merged
+    records go to the recycle bin, and history on both sides says what happened."""
+    entity = service.entity(entity_name)
+    service.require(entity, "update")
+    service.require(entity, "delete")
+    if not isinstance(body, dict) or not isinstance(body.get("from"), list) or not body["from"]:
+        raise RecordInvalid(
+            'send {"from": [ids of the records to merge in]}',
+            [{"field": "from", "message": "a non-empty list of ids"}],
+        )
+    losers = body["from"]
+    if (
+        not all(isinstance(i, int) and not isinstance(i, bool) for i in losers)
+        or winner_id in losers
+        or len(set(losers)) != len(losers)
+    ):
+        raise RecordInvalid(
+            "`from` must list other records' ids, once each",
+            [{"field": "from", "message": "distinct ids, not the target"}],
+        )
+    picks = body.get("fields", {})
+    if not isinstance(picks, dict) or any(v not in losers for v in picks.values()):
+        raise RecordInvalid(
+            "`fields` maps field names to one of the merged ids",
+            [{"field": "fields", "message": "field -> id from `from`"}],
+        )
+    schema = service.schema(entity)
+    bad = [
+        f
+        for f in picks
+        if f not in schema.writable_keys or service.grant(entity).level(f) != "write"
+    ]
+    if bad:
+        raise RecordInvalid(
+            f"cannot take {bad} from a merged record",
+            [{"field": f, "message": "not a writable field"} for f in bad],
+        )
+    state, ctx = service.state, service.context
+    table = state.tables[entity.name]
+    with state.write.begin() as conn:
+        winner = service._raw(conn, entity, winner_id)
+        merged = {i: service._raw(conn, entity, i, for_delete=True) for i in losers}
+        values = {name: merged[source][name] for name, source in picks.items()}
+        changes = audit.changed_fields(entity, winner, values)
+        if values:
+            conn.execute(update(table).where(table.c.id == winner_id).values(values))
+        for other in service.model.entities.values():
+            for f in other.fields.values():
+                t = state.tables.get(other.name)
+                if f.type == "reference" and f.spec.entity == entity.name:
+                    moved = conn.execute(
+                        select(t.c.id, t.c[f.name]).where(t.c[f.name].in_(losers))
+                    ).all()
+                    if moved:
+                        ids = [rid for rid, _ in moved]
+                        conn.execute(
+                            update(t)
+                            .where(t.c.id.in_(ids))
+                            .values({f.name: winner_id, "version": t.c.version + 1})
+                        )
+                        for rid, old in moved:
+                            audit.record_history(
+                                conn,
+                                state,
+                                other,
+                                rid,
+                                "update",
+                                ctx.user_id,
+                                ctx.now,
+                                [(f.name, old, winner_id)],
+                            )
+                if f.type == "many_to_many":
+                    link = state.tables[link_table_name(other, f)]
+                    end = "target_id" if f.spec.entity == entity.name else None
+                    for column in [
+                        c for c in (end, "source_id" if other.name == entity.name else None) if c
+                    ]:
+                        keep = "source_id" if column == "target_id" else "target_id"
+                        for row in conn.execute(
+                            select(link.c.source_id, link.c.target_id).where(
+                                link.c[column].in_(losers)
+                            )
+                        ).all():
+                            values_row = dict(row._mapping)
+                            conn.execute(
+                                delete(link).where(
+                                    link.c.source_id == row.source_id,
+                                    link.c.target_id == row.target_id,
+                                )
+                            )
+                            values_row[column] = winner_id
+                            exists = conn.execute(
+                                select(link.c.source_id).where(
+                                    link.c[column] == winner_id, link.c[keep] == values_row[keep]
+                                )
+                            ).first()
+                            if exists is None:
+                                conn.execute(link.insert().values(values_row))
+        shares = state.system["shares"]
+        for row in conn.execute(
+            select(shares).where(shares.c.entity == entity.name, shares.c.record_id.in_(losers))
+        ).all():
+            conn.execute(delete(shares).where(shares.c.id == row.id))
+            if (
+                conn.execute(
+                    select(shares.c.id).where(
+                        shares.c.entity == entity.name,
+                        shares.c.record_id == winner_id,
+                        shares.c.user_id == row.user_id,
+                    )
+                ).first()
+                is None
+            ):
+                conn.execute(
+                    insert(shares).values(
+                        entity=entity.name,
+                        record_id=winner_id,
+                        user_id=row.user_id,
+                        access=row.access,
+                        created_at=ctx.now,
+                        created_by=ctx.user_id,
+                    )
+                )
+        conn.execute(
+            update(table)
+            .where(table.c.id == winner_id)
+            .values(version=table.c.version + 1, updated_at=ctx.now, updated_by=ctx.user_id)
+        )
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(losers))
+            .values(
+                deleted_at=ctx.now,
+                version=table.c.version + 1,
+                updated_at=ctx.now,
+                updated_by=ctx.user_id,
+            )
+        )
+        audit.record_history(
+            conn,
+            state,
+            entity,
+            winner_id,
+            "merge",
+            ctx.user_id,
+            ctx.now,
+            [*changes, ("merged_from", None, sorted(losers))] if entity.audit else [],
+        )
+        for i in losers:
+            audit.record_history(
+                conn,
+                state,
+                entity,
+                i,
+                "merged",
+                ctx.user_id,
+                ctx.now,
+                [("merged_into", None, winner_id)],
+            )
+    return service.get(entity_name, winner_id)

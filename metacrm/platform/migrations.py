@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Connection, MetaData, inspect, select
+from sqlalchemy import Column, Connection, MetaData, String, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
-from metacrm.platform import search
+from metacrm.platform import duplicates, search
 from metacrm.platform import tables as tbl
 
 ARCHIVE_PREFIX = "_archived_"
@@ -196,7 +196,13 @@ def _plan_entity(
                 f"{entity.name}.{f.name}: {prev['type']} {_signature(prev)[1:]} -> {new['type']} {_signature(new)[1:]} "
                 f"{what} a column that holds data; add a new field instead (and archive this one)"
             )
+    for rule in entity.duplicate_rules:
+        column = f"_dup_{rule.name}"
+        if column not in live_cols:
+            steps.append(Step("add_column", entity.table, column, "duplicate rule key, nullable"))
+            steps.append(Step("backfill_duplicates", entity.table, rule.name))
     wanted = {f.name for f in entity.fields.values() if f.stored} | set(SYSTEM_COLUMNS)
+    wanted |= {f"_dup_{rule.name}" for rule in entity.duplicate_rules}
     for col in live.columns:
         if col in wanted or col in consumed or col.startswith(ARCHIVE_PREFIX):
             continue
@@ -316,7 +322,11 @@ def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqli
     if step.op == "create_table":
         table.create(conn)
     elif step.op == "add_column":
-        ops.add_column(step.table, tbl.field_column(_field(model, step.table, step.name)))
+        if step.name.startswith("_dup_"):
+            column = Column(step.name, String(255), nullable=True)
+        else:
+            column = tbl.field_column(_field(model, step.table, step.name))
+        ops.add_column(step.table, column)
     elif step.op == "rename_column":
         _rename_column(conn, step.table, step.detail.removeprefix("from "), step.name)
     elif step.op == "widen_column":
@@ -331,6 +341,10 @@ def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqli
         _rename_column(
             conn, step.table, step.name, f"{ARCHIVE_PREFIX}{step.name}_{plan.to_hash[:8]}"
         )
+    elif step.op == "backfill_duplicates":
+        entity = model.entities[step.table]
+        rule = next(r for r in entity.duplicate_rules if r.name == step.name)
+        duplicates.backfill(conn, entity, table, rule)
     elif step.op == "search_index":
         search.create_search(conn, model.entities[step.table])
     elif step.op == "archive_table":

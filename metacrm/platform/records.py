@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
-from metacrm.platform import audit, lifecycle
+from metacrm.platform import audit, duplicates, lifecycle
 from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
@@ -143,6 +143,39 @@ class RecordService:
             self.get(entity.name, record_id, conn)  # 404 unless the user can read it
             raise Forbidden(f"you may read {entity.name} {record_id} but not change it")
         return dict(zip(columns, row, strict=True))
+
+    def _duplicates(
+        self, conn, entity: Entity, records: list[dict], rows: list[dict], own_ids: list, bulk: bool
+    ) -> dict[int, list]:
+        """Fill the rows' duplicate keys; raise on `block` matches; return `warn` matches per row."""
+        if not entity.duplicate_rules:
+            return {}
+        duplicates.assign_keys(entity, records, rows)
+        found = duplicates.find(conn, self.state.tables[entity.name], entity, rows, own_ids)
+        blocking = [d for d in found if d["action"] == "block"]
+        if blocking:
+            errors = []
+            for d in blocking:
+                rule = next(r for r in entity.duplicate_rules if r.name == d["rule"])
+                where = (
+                    f"{entity.name} {', '.join(map(str, d['ids']))}"
+                    if d["ids"]
+                    else f"record {d.get('same_as_index')} of this request"
+                )
+                err = {
+                    "field": rule.fields[0],
+                    "rule": d["rule"],
+                    "message": f"duplicate of {where} (rule {d['rule']}: {', '.join(rule.fields)})",
+                    "duplicates": d["ids"],
+                }
+                if bulk:
+                    err["index"] = d["index"]
+                errors.append(err)
+            raise Conflict(f"{len(blocking)} duplicate(s) refused by the duplicate rules", errors)
+        warnings: dict[int, list] = {}
+        for d in found:
+            warnings.setdefault(d["index"], []).append({"rule": d["rule"], "duplicates": d["ids"]})
+        return warnings
 
     def _virtual_values(self, entity: Entity, ids: list[int]) -> dict[int, dict]:
         """Virtual formulas and rollups of freshly written records (computed by the database)."""
@@ -524,6 +557,7 @@ class RecordService:
                     context=self.context,
                 )
                 rows.append(row)
+            warnings = self._duplicates(conn, entity, rows, rows, [None] * len(rows), bulk)
             self._assign_auto_numbers(conn, entity, rows)
             keys = sorted({k for row in rows for k in row})
             full = [{k: row.get(k) for k in keys} for row in rows]
@@ -549,6 +583,8 @@ class RecordService:
             record.update(virtual.get(rid, {}))
             for f in m2m:
                 record[f.name] = sorted(set(data.get(f.name) or []))
+            if warnings.get(len(out)):
+                record["warnings"] = warnings[len(out)]
             out.append(record)
             self._hook(
                 "metacrm_after_commit",
@@ -588,6 +624,11 @@ class RecordService:
             if errors:
                 raise RecordInvalid(self._summary(entity, errors), errors)
             values = {k: v for k, v in data.items() if k not in m2m}
+            rule_fields = {f for rule in entity.duplicate_rules for f in rule.fields}
+            warnings = {}
+            if rule_fields & set(data):
+                merged = {**raw, **values}
+                warnings = self._duplicates(conn, entity, [merged], [values], [record_id], False)
             self._hook(
                 "metacrm_before_save",
                 entity=entity,
@@ -638,6 +679,8 @@ class RecordService:
                     if links:
                         conn.execute(lt.insert(), links)
             record = self.get(entity_name, record_id, conn)
+            if warnings.get(0):
+                record["warnings"] = warnings[0]
         self._hook(
             "metacrm_after_commit",
             entity=entity,

@@ -121,6 +121,10 @@ def entity_table(entity: Entity, metadata: MetaData) -> Table:
             )
         elif f.indexed or f.type in ("reference", "user"):
             Index(ident(f"ix_{table.name}_{f.name}"), table.c[f.name])
+    for rule in entity.duplicate_rules:  # normalized keys, kept by the record service
+        column = Column(f"_dup_{rule.name}", String(255), nullable=True)
+        table.append_column(column)
+        Index(ident(f"ix_{table.name}__dup_{rule.name}"), column)
     for ix in entity.indexes:
         cols = [
             table.c[c.lstrip("-")].desc() if c.startswith("-") else table.c[c] for c in ix.fields

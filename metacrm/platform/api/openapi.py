@@ -84,7 +84,11 @@ def _entity_schemas(spec, e: Entity) -> None:
         {
             "type": "object",
             "title": label_text(e.label),
-            "properties": {**SYSTEM_PROPS, **props},
+            "properties": {
+                **SYSTEM_PROPS,
+                **props,
+                "warnings": {"type": "array", "items": {"type": "object"}, "readOnly": True},
+            },
             "required": ["id", "version"],
             "additionalProperties": False,
         },

@@ -61,7 +61,17 @@ def restore_route(entity: str, record_id: int):
     return jsonify(lifecycle.restore(service(), entity, record_id))
 
 
+def merge_route(entity: str, record_id: int):
+    return jsonify(lifecycle.merge(service(), entity, record_id, json_body()))
+
+
 def register(bp: Blueprint) -> None:
+    bp.add_url_rule(
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/merge",
+        "merge_records",
+        merge_route,
+        methods=["POST"],
+    )
     bp.add_url_rule(
         "/records/<entity>/<int(max=9223372036854775807):record_id>/history",
         "record_history",
