@@ -8,6 +8,7 @@ is a 409. Bulk creates use the same rules, batched, all-or-nothing.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 from collections import defaultdict
@@ -176,6 +177,14 @@ class RecordService:
         for d in found:
             warnings.setdefault(d["index"], []).append({"rule": d["rule"], "duplicates": d["ids"]})
         return warnings
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: Connection | None):
+        if conn is not None:
+            yield conn
+            return
+        with self.state.write.begin() as own:
+            yield own
 
     def _virtual_values(self, entity: Entity, ids: list[int]) -> dict[int, dict]:
         """Virtual formulas and rollups of freshly written records (computed by the database)."""
@@ -491,7 +500,19 @@ class RecordService:
             raise RecordInvalid("the list of records is empty")
         return self._create(entity_name, bodies, bulk=True)
 
-    def _create(self, entity_name: str, bodies: list, bulk: bool) -> list[dict]:
+    def _create(
+        self,
+        entity_name: str,
+        bodies: list,
+        bulk: bool,
+        conn: Connection | None = None,
+        dry_run: bool = False,
+    ) -> list[dict]:
+        """Validate and insert; inside `conn` if given (the caller commits), or its own transaction.
+
+        With `dry_run`, every check runs (rules, references, uniqueness, duplicate rules)
+        and nothing is written: the import's dry run and all-or-nothing mode use it.
+        """
         entity = self.entity(entity_name)
         self.require(entity, "create")
         errors: list[dict] = []
@@ -519,7 +540,7 @@ class RecordService:
             raise RecordInvalid(self._summary(entity, errors), errors)
         m2m = self._m2m_fields(entity)
         now, actor = self.context.now, self.context.user_id
-        with self.state.write.begin() as conn:
+        with self._transaction(conn) as conn:
             provided = [
                 set(bodies[i or 0]) if isinstance(bodies[i or 0], dict) else set() for i, _ in items
             ]
@@ -558,6 +579,8 @@ class RecordService:
                 )
                 rows.append(row)
             warnings = self._duplicates(conn, entity, rows, rows, [None] * len(rows), bulk)
+            if dry_run:
+                return []
             self._assign_auto_numbers(conn, entity, rows)
             keys = sorted({k for row in rows for k in row})
             full = [{k: row.get(k) for k in keys} for row in rows]
@@ -596,7 +619,9 @@ class RecordService:
             )
         return out
 
-    def update(self, entity_name: str, record_id: int, body: Any) -> dict:
+    def update(
+        self, entity_name: str, record_id: int, body: Any, conn: Connection | None = None
+    ) -> dict:
         entity = self.entity(entity_name)
         self.require(entity, "update")
         data, errors = self._validate_body(entity, body, partial=True, index=None)
@@ -610,7 +635,7 @@ class RecordService:
             )
         table = self.state.tables[entity.name]
         m2m = {f.name: f for f in self._m2m_fields(entity)}
-        with self.state.write.begin() as conn:
+        with self._transaction(conn) as conn:
             raw = self._raw(conn, entity, record_id)
             previous = self.get(entity_name, record_id, conn)
             if expected is not None and expected != previous["version"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from metacrm.platform.api import admin, meta, openapi, records
+from metacrm.platform.api import admin, meta, openapi, records, transfer
 from metacrm.platform.api.common import install_error_handlers, resolve_request
 
 
@@ -13,6 +13,7 @@ def register_api(app: Flask) -> None:
     bp.before_request(resolve_request)
     records.register(bp)
     admin.register(bp)
+    transfer.register(bp)
     meta.register(bp)
     openapi.register(bp)
     app.register_blueprint(bp)

@@ -1,0 +1,124 @@
+"""CSV/XLSX import (dry run, all-or-nothing, skip-bad-rows, upsert) and export with permissions."""
+
+import io
+
+from openpyxl import Workbook, load_workbook
+
+CSV = "name,industry,employees,tags,website\nAcme,retail,120,key;smb,https://acme.example.com\nBolt,energy,x,,\nCoda,aerospace,5,,\nDyna,finance,7,,\n"
+
+
+def post(api, entity, data, **params):
+    return api.client.post(
+        f"/api/v1/import/{entity}",
+        data=data.encode() if isinstance(data, str) else data,
+        query_string=params,
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "text/csv"},
+    )
+
+
+def names(api):
+    return sorted(r["name"] for r in api.get("/api/v1/records/account").json["data"])
+
+
+def test_all_or_nothing_reports_every_bad_row_and_writes_nothing(env):
+    r = post(env.api, "account", CSV)
+    assert r.status_code == 200, r.json
+    assert r.json["created"] == 0 and r.json["total"] == 4 and r.json["skipped"] == 4
+    assert [(e["row"], e["field"]) for e in r.json["errors"]] == [(2, "employees"), (3, "industry")]
+    assert "Not a valid integer" in r.json["errors"][0]["message"]
+    assert names(env.api) == []
+
+
+def test_dry_run_and_skip_bad_rows(env):
+    dry = post(env.api, "account", CSV, dry_run="true", mode="skip_bad_rows").json
+    assert dry["dry_run"] is True and len(dry["errors"]) == 2 and names(env.api) == []
+    r = post(env.api, "account", CSV, mode="skip_bad_rows").json
+    assert (r["created"], r["skipped"]) == (2, 2)
+    assert names(env.api) == ["Acme", "Dyna"]
+    acme = env.api.get("/api/v1/records/account", query_string={"name": "Acme"}).json["data"][0]
+    assert acme["tags"] == ["key", "smb"] and acme["employees"] == 120
+
+
+def test_upsert_by_key_and_unknown_columns(env):
+    post(env.api, "account", "name,employees\nAcme,1\nBolt,2\n")
+    r = post(env.api, "account", "name,employees\nAcme,10\nCoda,3\n", key="name").json
+    assert (r["created"], r["updated"], r["errors"]) == (1, 1, [])
+    by_name = {
+        x["name"]: x["employees"] for x in env.api.get("/api/v1/records/account").json["data"]
+    }
+    assert by_name == {"Acme": 10, "Bolt": 2, "Coda": 3}
+    bad = post(env.api, "account", "name,shoe_size\nX,42\n").json
+    assert bad["errors"] == [
+        {
+            "row": 1,
+            "field": "shoe_size",
+            "message": "unknown column 'shoe_size' (not a field of account)",
+        }
+    ]
+    assert post(env.api, "account", "name\nX\n", key="tags").status_code == 400
+
+
+def test_xlsx_import_and_export_round_trip(env):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["name", "employees", "industry"])
+    sheet.append(["Acme", 12, "retail"])
+    sheet.append(["Bolt", 3, None])
+    out = io.BytesIO()
+    book.save(out)
+    r = env.api.client.post(
+        "/api/v1/import/account",
+        data={"file": (io.BytesIO(out.getvalue()), "accounts.xlsx")},
+        headers={"Authorization": f"Bearer {env.api.token}"},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 200 and r.json["created"] == 2, r.json
+    x = env.api.get(
+        "/api/v1/export/account", query_string={"format": "xlsx", "filter": "employees > 5"}
+    )
+    assert x.status_code == 200
+    rows = list(load_workbook(io.BytesIO(x.data)).active.iter_rows(values_only=True))
+    header = rows[0]
+    assert [dict(zip(header, row, strict=True))["name"] for row in rows[1:]] == ["Acme"]
+    c = env.api.get("/api/v1/export/account")
+    assert c.status_code == 200 and c.mimetype == "text/csv"
+    text = c.data.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("id,version,") and "Bolt" in text
+
+
+def test_export_needs_the_export_action_and_hides_fields(env):
+    admin = env.api
+    from tests.conftest import Api
+
+    admin.post("/api/v1/records/account", json={"name": "Acme", "annual_revenue": 99})
+    uid = admin.post(
+        "/api/v1/admin/users",
+        json={"username": "agent", "password": "agent-password", "roles": ["service_agent"]},
+    ).json["id"]
+    agent = Api(
+        env.app.test_client(),
+        admin.post(f"/api/v1/admin/users/{uid}/tokens", json={}).json["token"],
+    )
+    assert agent.get("/api/v1/export/account").status_code == 403  # may read, may not export
+    admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": ["account_manager", "service_agent"]})
+    text = agent.get("/api/v1/export/account").data.decode("utf-8-sig")
+    assert (
+        "Acme" in text and "annual_revenue" in text.splitlines()[0]
+    )  # account_manager may read it
+    admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": ["service_agent"]})
+    assert post(agent, "account", "name\nX\n").status_code == 403  # no create right
+
+
+def test_cli_import_and_export(tmp_path):
+    from tests.platform.test_cli import run
+
+    run(["init"], tmp_path)
+    source = tmp_path / "leads.csv"
+    source.write_text("last_name,company,status\nLi,Northwind,new\nWu,Contoso,bogus\n")
+    bad = run(["import", "lead", str(source)], tmp_path, check=False)
+    assert bad.returncode == 1 and "row 2: status: Must be one of" in bad.stderr
+    ok = run(["import", "lead", str(source), "--skip-bad-rows"], tmp_path)
+    assert "imported: 1 created, 0 updated, 1 skipped, 1 error(s) of 2 rows" in ok.stdout
+    target = tmp_path / "out.csv"
+    assert "exported 1 lead record(s)" in run(["export", "lead", str(target)], tmp_path).stdout
+    assert "Northwind" in target.read_text(encoding="utf-8")
