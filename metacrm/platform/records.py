@@ -507,6 +507,7 @@ class RecordService:
         bulk: bool,
         conn: Connection | None = None,
         dry_run: bool = False,
+        returning: bool = True,
     ) -> list[dict]:
         """Validate and insert; inside `conn` if given (the caller commits), or its own transaction.
 
@@ -597,6 +598,9 @@ class RecordService:
                 if links:
                     conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
             audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
+        listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
+        if not returning and not listeners:  # bulk imports do not need the records back
+            return []
         out = []
         columns = self.columns(entity)
         serialize = self.serializer(entity, columns)

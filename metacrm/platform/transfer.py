@@ -25,7 +25,7 @@ from sqlalchemy import select
 from metacrm.platform.errors import BadQuery, ServiceError
 from metacrm.platform.query import list_records
 
-BATCH = 500
+BATCH = 1000  # the record service's bulk limit
 LIST_TYPES = ("multi_select", "tags", "many_to_many")
 
 
@@ -154,7 +154,12 @@ def import_rows(
             check_only = dry_run or (one_transaction and bool(report.errors))
             try:
                 service._create(
-                    entity.name, [b for _, b in pending], bulk=True, conn=conn, dry_run=check_only
+                    entity.name,
+                    [b for _, b in pending],
+                    bulk=True,
+                    conn=conn,
+                    dry_run=check_only,
+                    returning=False,
                 )
                 if not check_only:
                     report.created += len(pending)
