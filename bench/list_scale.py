@@ -74,7 +74,7 @@ def main() -> None:
                     INSERT INTO opportunity (owner_id, created_at, updated_at, version, name, code, account, stage, amount, close_date)
                     SELECT (:first + ((g / 6) % :users)), now(), now(), 1, 'Deal ' || g, 'OPP-' || g, 1,
                            (ARRAY['prospecting','qualification','proposal','negotiation','closed_won','closed_lost'])[1 + (g % 6)],
-                           (g * 7919) % 1000000, date '2026-01-01' + (g % 365)
+                           (g::bigint * 7919) % 1000000, date '2026-01-01' + (g % 365)
                     FROM generate_series(1, :rows) AS g
                     """
                 ),
