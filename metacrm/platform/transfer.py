@@ -126,8 +126,8 @@ def import_rows(
     table = service.state.tables[entity.name]
     one_transaction = not skip_bad_rows  # all-or-nothing (and every dry run) share one transaction
 
-    def note(number: int, exc: ServiceError, field_default=None) -> None:
-        for e in exc.errors or [{"field": field_default, "message": exc.detail}]:
+    def note(number: int, exc: ServiceError) -> None:
+        for e in exc.errors or [{"field": None, "message": exc.detail}]:
             report.errors.append({"row": number, "field": e.get("field"), "message": e["message"]})
 
     def body_of(row: dict, number: int) -> dict | None:
@@ -228,11 +228,13 @@ def import_rows(
             transaction = conn.begin()
             try:
                 run(conn)
-            finally:
-                if dry_run or report.errors:
-                    transaction.rollback()
-                else:
-                    transaction.commit()
+            except BaseException:
+                transaction.rollback()  # a crash half way writes nothing either
+                raise
+            if dry_run or report.errors:
+                transaction.rollback()
+            else:
+                transaction.commit()
         if report.errors and not dry_run:  # all or nothing: nothing was written
             report.created = report.updated = 0
             report.skipped = report.total

@@ -122,3 +122,25 @@ def test_cli_import_and_export(tmp_path):
     target = tmp_path / "out.csv"
     assert "exported 1 lead record(s)" in run(["export", "lead", str(target)], tmp_path).stdout
     assert "Northwind" in target.read_text(encoding="utf-8")
+
+
+def test_a_crash_half_way_writes_nothing(env, monkeypatch):
+    import pytest
+
+    from metacrm.platform import transfer
+    from metacrm.platform.context import Context
+    from metacrm.platform.records import RecordService
+
+    service = RecordService(env.state(), Context.system("default", 1), env.runtime.pm)
+    rows = [{"name": f"A{i}"} for i in range(1500)]
+    real = transfer.convert
+
+    def failing(f, value):
+        if value == "A1200":  # in the second batch, after the first batch was written
+            raise RuntimeError("disk on fire")
+        return real(f, value)
+
+    monkeypatch.setattr(transfer, "convert", failing)
+    with pytest.raises(RuntimeError):
+        transfer.import_rows(service, "account", rows)
+    assert names(env.api) == []
