@@ -6,10 +6,10 @@ values are still free. Field history is written in the same transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from metacrm.metadata.model import Entity
-from metacrm.platform import audit
+from metacrm.platform import audit, shares
 from metacrm.platform.errors import Conflict, NotFound, RecordInvalid
 from metacrm.platform.permissions import scope_binds
 from metacrm.platform.tables import link_table_name
@@ -260,31 +260,7 @@ def merge(service, entity_name: str, winner_id: int, body) -> dict:
                             ).first()
                             if exists is None:
                                 conn.execute(link.insert().values(values_row))
-        shares = state.system["shares"]
-        for row in conn.execute(
-            select(shares).where(shares.c.entity == entity.name, shares.c.record_id.in_(losers))
-        ).all():
-            conn.execute(delete(shares).where(shares.c.id == row.id))
-            if (
-                conn.execute(
-                    select(shares.c.id).where(
-                        shares.c.entity == entity.name,
-                        shares.c.record_id == winner_id,
-                        shares.c.user_id == row.user_id,
-                    )
-                ).first()
-                is None
-            ):
-                conn.execute(
-                    insert(shares).values(
-                        entity=entity.name,
-                        record_id=winner_id,
-                        user_id=row.user_id,
-                        access=row.access,
-                        created_at=ctx.now,
-                        created_by=ctx.user_id,
-                    )
-                )
+        shares.repoint(conn, state, entity.name, losers, winner_id, ctx)
         conn.execute(
             update(table)
             .where(table.c.id == winner_id)

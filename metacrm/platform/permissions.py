@@ -9,7 +9,7 @@ Deny by default: an entity no role grants is invisible.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from sqlalchemy import bindparam, or_, select
@@ -50,6 +50,7 @@ class Access:
     user_id: int | None
     is_admin: bool
     team: tuple[int, ...] = ()  # the user and everyone reporting to them, transitively
+    heads: tuple[int, ...] = ()  # the user and everyone they report to: the teams they are in
     roles: tuple[str, ...] = ()
     entities: Mapping[str, EntityAccess] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -67,7 +68,7 @@ def compute_access(
 ) -> Access:
     roles = [model.roles[r] for r in role_names if r in model.roles]
     if is_admin or any(r.admin for r in roles):
-        return Access(user_id, True, team, tuple(role_names))
+        return Access(user_id, True, team, (), tuple(role_names))
     entities: dict[str, EntityAccess] = {}
     for entity in model.entities.values():
         actions: set[str] = set()
@@ -95,7 +96,7 @@ def compute_access(
         entities[entity.name] = EntityAccess(
             frozenset(actions), scope, MappingProxyType(overrides), default
         )
-    return Access(user_id, False, team, tuple(role_names), MappingProxyType(entities))
+    return Access(user_id, False, team, (), tuple(role_names), MappingProxyType(entities))
 
 
 def team_of(user_id: int, managers: dict[int, int | None]) -> tuple[int, ...]:
@@ -126,7 +127,17 @@ def load_access(state, user_id: int, is_admin: bool) -> Access:
         managers = {
             r.id: r.manager_id for r in conn.execute(select(users.c.id, users.c.manager_id))
         }
-    return compute_access(state.model, sorted(roles), user_id, False, team_of(user_id, managers))
+    access = compute_access(state.model, sorted(roles), user_id, False, team_of(user_id, managers))
+    return replace(access, heads=heads_of(user_id, managers))
+
+
+def heads_of(user_id: int, managers: dict[int, int | None]) -> tuple[int, ...]:
+    """`user_id` and their manager, their manager's manager, ... (loops are refused on write)."""
+    out, current = [], user_id
+    while current is not None and current not in out:
+        out.append(current)
+        current = managers.get(current)
+    return tuple(out)
 
 
 def scope_condition(
@@ -139,12 +150,18 @@ def scope_condition(
     grant = access.entity(entity.name)
     if access.is_admin or grant.scope == "all":
         return None
-    share_table = state.system["shares"]
+    share_table, team_table = state.system["shares"], state.system["team_shares"]
     shared = select(share_table.c.record_id).where(
         share_table.c.entity == entity.name, share_table.c.user_id == bindparam("_uid")
     )
+    team_shared = select(team_table.c.record_id).where(
+        team_table.c.entity == entity.name,
+        team_table.c.team_head_id.in_(bindparam("_heads", expanding=True)),
+    )
     if for_write:
         shared = shared.where(share_table.c.access == "write")
+        team_shared = team_shared.where(team_table.c.access == "write")
+    shared = shared.union(team_shared)
     if grant.scope == "own":
         owned = table.c.owner_id == bindparam("_uid")
     else:
@@ -171,7 +188,5 @@ class AccessScope:
 
 
 def scope_binds(access: Access) -> dict:
-    return {
-        "_uid": access.user_id if access.user_id is not None else -1,
-        "_team": list(access.team) or [-1],
-    }
+    uid = access.user_id if access.user_id is not None else -1
+    return {"_uid": uid, "_team": list(access.team) or [-1], "_heads": list(access.heads) or [-1]}

@@ -248,6 +248,21 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Index("ix__login_attempts_user", "username", "at"),
             Index("ix__login_attempts_ip", "ip", "at"),
         ),
+        "team_shares": Table(
+            "_team_shares",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("entity", String(40), nullable=False),
+            Column("record_id", BigInteger, nullable=False),
+            Column("team_head_id", BigInteger, nullable=False),
+            Column("access", String(10), nullable=False),
+            Column("created_at", TZ_DATETIME, nullable=False),
+            Column("created_by", BigInteger),
+            UniqueConstraint(
+                "entity", "record_id", "team_head_id", name="uq__team_shares_record_team"
+            ),
+            Index("ix__team_shares_head", "team_head_id", "entity"),
+        ),
         "sequences": Table(
             "_sequences",
             metadata,

@@ -1,4 +1,4 @@
-"""User administration: roles, reporting lines, activation, tokens, record shares.
+"""User administration: roles, reporting lines, activation, tokens.
 
 Every function validates its input and raises ServiceError subclasses with the
 field at fault, so the admin API and the CLI report the same errors.
@@ -197,79 +197,3 @@ def revoke_token(state: TenantState, token_id: int, actor: int | None = None) ->
         if result.rowcount != 1:
             raise NotFound(f"no active token {token_id}")
         log_event(conn, state, "token.revoked", actor, {"token": token_id})
-
-
-def share(service, entity_name: str, record_id: int, body: dict) -> dict:
-    """Share one record with one user (read or write); the caller must be able to change it."""
-    entity = service.entity(entity_name)
-    service.require(entity, "update")
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("user"), int)
-        or body.get("access", "read") not in ("read", "write")
-    ):
-        raise RecordInvalid(
-            'send {"user": id, "access": "read" | "write"}',
-            [
-                {"field": "user", "message": "a user id"},
-                {"field": "access", "message": "read or write"},
-            ],
-        )
-    state = service.state
-    shares, users = state.system["shares"], state.system["users"]
-    with state.write.begin() as conn:
-        service._raw(conn, entity, record_id)
-        if conn.execute(select(users.c.id).where(users.c.id == body["user"])).first() is None:
-            raise RecordInvalid(
-                f"no user with id {body['user']}", [{"field": "user", "message": "no such user"}]
-            )
-        conn.execute(
-            delete(shares).where(
-                shares.c.entity == entity.name,
-                shares.c.record_id == record_id,
-                shares.c.user_id == body["user"],
-            )
-        )
-        conn.execute(
-            insert(shares).values(
-                entity=entity.name,
-                record_id=record_id,
-                user_id=body["user"],
-                access=body.get("access", "read"),
-                created_at=dt.datetime.now(dt.UTC),
-                created_by=service.context.user_id,
-            )
-        )
-        log_event(
-            conn,
-            state,
-            "record.shared",
-            service.context.user_id,
-            {
-                "entity": entity.name,
-                "record": record_id,
-                "user": body["user"],
-                "access": body.get("access", "read"),
-            },
-        )
-    return {
-        "entity": entity.name,
-        "record_id": record_id,
-        "user": body["user"],
-        "access": body.get("access", "read"),
-    }
-
-
-def unshare(service, entity_name: str, record_id: int, user_id: int) -> None:
-    entity = service.entity(entity_name)
-    service.require(entity, "update")
-    shares = service.state.system["shares"]
-    with service.state.write.begin() as conn:
-        service._raw(conn, entity, record_id)
-        conn.execute(
-            delete(shares).where(
-                shares.c.entity == entity.name,
-                shares.c.record_id == record_id,
-                shares.c.user_id == user_id,
-            )
-        )

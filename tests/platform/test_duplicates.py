@@ -105,6 +105,16 @@ def test_merge_repoints_references_and_keeps_history(env):
     ]
     deal = api.post("/api/v1/records/opportunity", json={"name": "D", "account": loser}).json["id"]
     child = api.post("/api/v1/records/account", json={"name": "Sub", "parent": loser}).json["id"]
+    viewer = api.post(
+        "/api/v1/admin/users", json={"username": "v", "password": "v-password-1", "roles": []}
+    ).json["id"]
+    for target in (loser, winner):  # the loser's write share beats the winner's read share
+        access = "write" if target == loser else "read"
+        r = api.post(
+            f"/api/v1/records/account/{target}/shares", json={"user": viewer, "access": access}
+        )
+        assert r.status_code == 201
+    api.post(f"/api/v1/records/account/{loser}/shares", json={"team": viewer})
     merged = api.post(
         f"/api/v1/records/account/{winner}/merge",
         json={"from": [loser], "fields": {"website": loser}},
@@ -116,6 +126,10 @@ def test_merge_repoints_references_and_keeps_history(env):
     assert api.get(f"/api/v1/records/contact/{contact}").json["account"] == winner
     assert api.get(f"/api/v1/records/opportunity/{deal}").json["account"] == winner
     assert api.get(f"/api/v1/records/account/{child}").json["parent"] == winner
+    assert api.get(f"/api/v1/records/account/{winner}/shares").json["data"] == [
+        {"user": viewer, "access": "write"},
+        {"team": viewer, "access": "read"},
+    ]
     assert api.get(f"/api/v1/records/account/{loser}").status_code == 404  # in the recycle bin
     winner_history = api.get(f"/api/v1/records/account/{winner}/history").json["data"]
     assert {"operation": "merge", "field": "merged_from", "new": [loser]}.items() <= winner_history[

@@ -273,3 +273,31 @@ def test_cannot_link_to_records_outside_the_scope(env, org):
         "/api/v1/records/opportunity", json={"name": "D", "account": accounts["rep1"]}
     )
     assert ok.status_code == 201  # in the manager's team
+
+
+def test_team_shares_reach_the_head_and_everyone_below(env, org):
+    """rep3 shares with mgr's team: mgr, rep1 and rep2 see it; agent-less others do not."""
+    ids, apis, accounts = org
+    target = accounts["rep3"]
+    url = f"/api/v1/records/account/{target}/shares"
+    assert apis["rep1"].get(f"/api/v1/records/account/{target}").status_code == 404
+    r = apis["rep3"].post(url, json={"team": ids["mgr"], "user": ids["rep1"]})
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "user"
+    assert apis["rep3"].post(url, json={"team": 999999}).status_code == 422
+    assert apis["rep3"].post(url, json={"team": ids["mgr"]}).status_code == 201
+    for who in ("mgr", "rep1", "rep2"):
+        assert apis[who].get(f"/api/v1/records/account/{target}").status_code == 200, who
+        listed = {r["id"] for r in apis[who].get("/api/v1/records/account").json["data"]}
+        assert target in listed, who
+        patched = apis[who].patch(f"/api/v1/records/account/{target}", json={"billing_city": "x"})
+        assert patched.status_code == 403, who  # read access only
+    assert apis["rep3"].get(url).json["data"] == [{"team": ids["mgr"], "access": "read"}]
+    assert apis["rep3"].post(url, json={"team": ids["mgr"], "access": "write"}).status_code == 201
+    r = apis["rep2"].patch(f"/api/v1/records/account/{target}", json={"billing_city": "y"})
+    assert r.status_code == 200
+    assert apis["rep3"].delete(f"{url}/team/{ids['mgr']}").status_code == 204
+    assert apis["rep3"].delete(f"{url}/team/{ids['mgr']}").status_code == 404
+    for who in ("mgr", "rep1", "rep2"):
+        assert apis[who].get(f"/api/v1/records/account/{target}").status_code == 404, who
+    events = [e["event"] for e in env.api.get("/api/v1/admin/audit-log").json["data"]]
+    assert "record.unshared" in events and "record.shared" in events

@@ -39,6 +39,7 @@ def test_every_route_refuses_other_tenants_data(env):
         "entity": "account",
         "record_id": b_account,
         "user_id": b_user,
+        "head_id": b_user,
         "token_id": b_token,
         "field": "b_only_field",
     }

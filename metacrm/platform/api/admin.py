@@ -1,11 +1,11 @@
 """/api/v1/admin: users, their roles and reporting lines, API tokens (administrators only);
-/api/v1/records/{entity}/{id}/shares: share one record with one user."""
+/api/v1/records/{entity}/{id}/shares: share one record with a user or a team."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from metacrm.platform import auth, users
+from metacrm.platform import auth, shares, users
 from metacrm.platform.api.common import json_body, require_admin, service
 from metacrm.platform.audit import audit_log, log_event
 
@@ -64,11 +64,20 @@ def revoke_token_route(token_id: int):
 
 
 def share_route(entity: str, record_id: int):
-    return jsonify(users.share(service(), entity, record_id, json_body())), 201
+    return jsonify(shares.share(service(), entity, record_id, json_body())), 201
+
+
+def list_shares_route(entity: str, record_id: int):
+    return jsonify({"data": shares.list_shares(service(), entity, record_id)})
 
 
 def unshare_route(entity: str, record_id: int, user_id: int):
-    users.unshare(service(), entity, record_id, user_id)
+    shares.unshare(service(), entity, record_id, "user", user_id)
+    return "", 204
+
+
+def unshare_team_route(entity: str, record_id: int, head_id: int):
+    shares.unshare(service(), entity, record_id, "team", head_id)
     return "", 204
 
 
@@ -104,5 +113,17 @@ def register(bp: Blueprint) -> None:
         "/records/<entity>/<int(max=9223372036854775807):record_id>/shares/<int(max=9223372036854775807):user_id>",
         "unshare_record",
         unshare_route,
+        methods=["DELETE"],
+    )
+    bp.add_url_rule(
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/shares",
+        "list_record_shares",
+        list_shares_route,
+        methods=["GET"],
+    )
+    bp.add_url_rule(
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/shares/team/<int(max=9223372036854775807):head_id>",
+        "unshare_record_team",
+        unshare_team_route,
         methods=["DELETE"],
     )
