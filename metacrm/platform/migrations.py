@@ -254,8 +254,10 @@ def plan_migration(
             entity, table, live[entity.table], prev_fields, allow_destructive, stamp, steps, refused
         )
         renamed = any(s.op == "rename_column" for s in steps[before:])
-        previous_search = prev_entities.get(entity.name, {}).get("search_fields", [])
-        if search_fields != previous_search or (renamed and search_fields):
+        prev_entity = prev_entities.get(entity.name, {})
+        previous_search = prev_entity.get("search_fields", [])
+        outdated = prev_entity.get("search_version", 1) != search.INDEX_VERSION
+        if search_fields != previous_search or ((renamed or outdated) and search_fields):
             detail = ", ".join(search_fields) or "removed"
             steps.append(Step("search_index", entity.table, detail=detail))
     for name in tables:
@@ -386,6 +388,7 @@ def schema_summary(model: Model) -> dict:
             "origin": e.origin,
             "fields": [storage_dict(f) for f in e.fields.values()],
             "search_fields": list(e.search_fields),
+            "search_version": search.INDEX_VERSION,
         }
         for e in model.entities.values()
     }

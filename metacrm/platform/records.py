@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
-from metacrm.platform import audit, duplicates, lifecycle
+from metacrm.platform import audit, duplicates, lifecycle, search
 from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
@@ -340,7 +340,7 @@ class RecordService:
             ids = list(range(start, start + len(rows)))
             for rid, row in zip(ids, rows, strict=True):
                 row["id"] = rid
-            conn.execute(table.insert(), rows)
+            search.insert_indexed(conn, entity, table, rows, start)
             return ids
         key = f"insert:{entity.name}"
         stmt = self.state.cache.get(key)
@@ -524,13 +524,10 @@ class RecordService:
                 clean, errs = self._prepare_body(entity, body, partial=False, index=i)
                 errors += errs
                 prepared.append(clean if clean is not None else {})
-            try:  # one marshmallow call for the batch (what a hand-written bulk path does)
-                loaded = self.schema(entity).schema.load(prepared, many=True)
-            except ValidationError as exc:
-                for i, messages in sorted(exc.messages.items()):
-                    if bodies[i].__class__ is dict:
-                        errors += field_errors(messages, i)
-                loaded = []
+            loaded, invalid = self.schema(entity).load_many(prepared)
+            for i, messages in sorted(invalid.items()):
+                if bodies[i].__class__ is dict:
+                    errors += field_errors(messages, i)
             items = [(i, data) for i, data in enumerate(loaded)]
         else:
             data, errs = self._validate_body(entity, bodies[0], partial=False, index=None)

@@ -69,6 +69,26 @@ def test_plan_on_empty_database_creates_every_table():
     assert {s.op for s in plan.steps} == {"create_table", "search_index"} and plan.refused == ()
 
 
+def test_search_indexes_built_by_an_older_ddl_are_rebuilt():
+    """A new search.INDEX_VERSION (say, a changed trigger) rebuilds exactly the indexes
+    applied under the old one, and nothing else."""
+    from metacrm.platform import tables as tbl
+
+    model = model_of(BASE)
+    _, tables = tbl.model_tables(model)
+    live = {
+        name: migrations.LiveTable(
+            tuple(c.name for c in t.columns), tuple(ix.name for ix in t.indexes)
+        )
+        for name, t in tables.items()
+    }
+    previous = migrations.schema_summary(model)
+    assert plan_migration(model, live, previous).steps == ()
+    del previous["entities"]["account"]["search_version"]  # applied before versions existed
+    plan = plan_migration(model, live, previous)
+    assert [(s.op, s.table) for s in plan.steps] == [("search_index", "account")]
+
+
 def test_plan_diffs_columns_renames_and_removals(tmp_path):
     v1 = model_of(
         widget_pkg(tmp_path, "1.0.0", "  a: {type: text}\n  b: {type: text}\n  c: {type: text}\n")
