@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the services the test suite needs (PostgreSQL on 127.0.0.1), installing
+# Start the services the test suite needs (PostgreSQL on 127.0.0.1, redis-server), installing
 # them first when this machine lacks them and we may (root). Prints the URL to use.
 set -euo pipefail
 PG_URL_DEFAULT="postgresql://metacrm:metacrm@127.0.0.1:5432/metacrm_test"
@@ -15,6 +15,19 @@ if ! have_pg; then
   else
     echo "PostgreSQL is not installed and cannot be installed here (not root); PostgreSQL tests will skip" >&2
     exit 0
+  fi
+fi
+
+# Redis: the job tests start their own redis-server processes (they stop and restart
+# them), so installing the binary is all they need from here.
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "installing redis-server..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq redis-server >&2
+  else
+    echo "redis-server is not installed and cannot be installed here; Redis tests will skip" >&2
   fi
 fi
 

@@ -15,15 +15,16 @@ from sqlalchemy import insert, select
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
 
 
-def _json(value: Any) -> Any:
+def to_json(value: Any) -> Any:
+    """A stored value as JSON can hold it (decimals as text, dates in ISO 8601)."""
     if isinstance(value, decimal.Decimal):
         return format(value, "f")
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
+        return [to_json(v) for v in value]
     if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
+        return {k: to_json(v) for k, v in value.items()}
     return value
 
 
@@ -34,7 +35,7 @@ def changed_fields(entity: Entity, previous: dict, values: dict) -> list[tuple[s
         if name in SYSTEM_COLUMNS or name not in entity.fields:
             continue
         old = previous.get(name)
-        if _json(old) != _json(new):
+        if to_json(old) != to_json(new):
             out.append((name, old, new))
     return out
 
@@ -59,8 +60,8 @@ def record_history(
             "record_id": record_id,
             "operation": operation,
             "field": name,
-            "old_value": _json(old),
-            "new_value": _json(new),
+            "old_value": to_json(old),
+            "new_value": to_json(new),
             "changed_at": at,
             "changed_by": actor,
         }
@@ -144,7 +145,7 @@ def log_event(conn, state, event: str, actor: int | None, detail: dict) -> None:
     """The tenant's audit log: logins, permission and role changes, token changes, shares."""
     conn.execute(
         insert(state.system["audit_log"]).values(
-            event=event, actor=actor, detail=_json(detail), at=dt.datetime.now(dt.UTC)
+            event=event, actor=actor, detail=to_json(detail), at=dt.datetime.now(dt.UTC)
         )
     )
 

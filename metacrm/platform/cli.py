@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
@@ -94,7 +95,12 @@ def init(demo: bool, tenant: str | None, timezone: str | None) -> None:
 @click.option(
     "--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn."
 )
-def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) -> None:
+@click.option(
+    "--no-scheduler", is_flag=True, help="Without Redis, do not start `metacrm scheduler` too."
+)
+def serve(
+    host: str, port: int, workers: int | None, threads: int, dev: bool, no_scheduler: bool
+) -> None:
     """Serve the app (gunicorn, production mode)."""
     if dev:
         from metacrm.platform.app import create_app
@@ -118,7 +124,45 @@ def serve(host: str, port: int, workers: int | None, threads: int, dev: bool) ->
             return create_app()
 
     click.echo(f"metacrm serving on http://{host}:{port}")
-    _App().run()
+    scheduler = None
+    if not os.environ.get("METACRM_REDIS_URL") and not no_scheduler:
+        import subprocess
+
+        # inline jobs: retries and time-based work still need the sweep (own process:
+        # the gunicorn master stays lean and every worker stays a plain web worker)
+        scheduler = subprocess.Popen([sys.executable, "-m", "metacrm", "scheduler"])
+    try:
+        _App().run()
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run jobs from Redis (rq); needs METACRM_REDIS_URL."""
+    rt = _runtime()
+    if rt.jobs.inline:
+        raise click.ClickException(
+            "METACRM_REDIS_URL is not set: jobs run inline in the app (no worker needed)"
+        )
+    from metacrm.platform.worker import work
+
+    work(rt, burst=burst)
+
+
+@main.command()
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between sweeps.")
+@click.option("--once", is_flag=True, help="One sweep, then exit.")
+def scheduler(interval: float, once: bool) -> None:
+    """Hand due outbox events on (retries, events Redis missed, lapsed claims), every second."""
+    from metacrm.platform.worker import schedule, use_runtime
+
+    rt = _runtime()
+    use_runtime(rt)
+    with contextlib.suppress(KeyboardInterrupt):
+        schedule(rt, interval=interval, once=once)
 
 
 @main.group()

@@ -20,6 +20,7 @@ class Context:
     locale: str = "en"
     access: Access = SYSTEM_ACCESS
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    depth: int = 0  # how many events deep this write is (jobs' loop guard)
 
     @classmethod
     def system(cls, tenant: str, user_id: int | None = None) -> Context:

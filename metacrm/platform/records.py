@@ -25,6 +25,7 @@ from metacrm.platform import audit, duplicates, lifecycle, search
 from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
+from metacrm.platform.jobs import new_event, write_events
 from metacrm.platform.permissions import EntityAccess, scope_binds, scope_condition
 from metacrm.platform.record_rules import apply_rules
 from metacrm.platform.record_schemas import RecordSchema, row_serializer
@@ -45,6 +46,7 @@ class RecordService:
         self.pm = pm
         self.registry = registry or state.registry or builtin_registry()
         self.eval_ctx = EvalContext(now=context.now, timezone=state.timezone)
+        self.pending_events: list[str] = []  # written in a caller's transaction: it dispatches
 
     # -- helpers ------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -232,6 +234,30 @@ class RecordService:
             caller = getattr(self.pm.hook, name)
             if caller.get_hookimpls():  # skip pluggy's call machinery when nobody listens
                 caller(**kwargs)
+
+    def _events(self, conn: Connection, entity: Entity, topic: str, items: list) -> None:
+        """Outbox events for committed-together changes, when a handler listens for them."""
+        jobs = self.state.jobs
+        if jobs is None or not jobs.wanted(self.state, entity.name, topic):
+            return
+        events = [
+            new_event(
+                topic,
+                payload,
+                entity=entity.name,
+                record_id=rid,
+                depth=self.context.depth,
+                at=self.context.now,
+            )
+            for rid, payload in items
+        ]
+        self.pending_events += write_events(conn, self.state, events)
+
+    def _dispatch(self, owned: bool) -> None:
+        """After our own commit: hand our events on (a caller's transaction: the caller does)."""
+        if owned and self.pending_events and self.state.jobs is not None:
+            ids, self.pending_events = self.pending_events, []
+            self.state.jobs.dispatch(self.state, ids)
 
     # -- validation -----------------------------------------------------------
     def _prepare_body(
@@ -538,6 +564,7 @@ class RecordService:
             raise RecordInvalid(self._summary(entity, errors), errors)
         m2m = self._m2m_fields(entity)
         now, actor = self.context.now, self.context.user_id
+        owned = conn is None
         with self._transaction(conn) as conn:
             provided = [
                 set(bodies[i or 0]) if isinstance(bodies[i or 0], dict) else set() for i, _ in items
@@ -595,6 +622,8 @@ class RecordService:
                 if links:
                     conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
             audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
+            self._events(conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids])
+        self._dispatch(owned)
         listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
         if not returning and not listeners:  # bulk imports do not need the records back
             return []
@@ -636,6 +665,7 @@ class RecordService:
             )
         table = self.state.tables[entity.name]
         m2m = {f.name: f for f in self._m2m_fields(entity)}
+        owned = conn is None
         with self._transaction(conn) as conn:
             raw = self._raw(conn, entity, record_id)
             previous = self.get(entity_name, record_id, conn)
@@ -707,6 +737,13 @@ class RecordService:
             record = self.get(entity_name, record_id, conn)
             if warnings.get(0):
                 record["warnings"] = warnings[0]
+            if changes:
+                payload = {
+                    "actor": self.context.user_id,
+                    "changes": {n: [audit.to_json(o), audit.to_json(v)] for n, o, v in changes},
+                }
+                self._events(conn, entity, "record.updated", [(record_id, payload)])
+        self._dispatch(owned)
         self._hook(
             "metacrm_after_commit",
             entity=entity,
@@ -724,6 +761,9 @@ class RecordService:
             self._raw(conn, entity, record_id, for_delete=True)
             previous = self.get(entity_name, record_id, conn)
             lifecycle.soft_delete(self, conn, entity, [record_id], path=[])
+            payload = {"actor": self.context.user_id}
+            self._events(conn, entity, "record.deleted", [(record_id, payload)])
+        self._dispatch(owned=True)
         self._hook(
             "metacrm_after_commit",
             entity=entity,

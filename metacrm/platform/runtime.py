@@ -13,6 +13,7 @@ from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
+from metacrm.platform.jobs import Jobs
 from metacrm.platform.settings import Settings
 from metacrm.platform.tenants import TenantRegistry, TenantState
 from metacrm.plugins.manager import make_plugin_manager
@@ -27,6 +28,7 @@ class Runtime:
         self._valid_overlay_pieces: set[str] = set()  # schema-checked overlay pieces
         self._lock = threading.Lock()
         self.registry = self._expression_registry()
+        self.jobs = Jobs(self)
         self.tenants = TenantRegistry(self)
 
     def _expression_registry(self) -> Registry:

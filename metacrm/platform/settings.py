@@ -21,6 +21,10 @@ class Settings:
     testing: bool = False
     timezone: str = "UTC"
     base_domain: str | None = None  # tenants as subdomains: <tenant>.<base_domain>
+    job_queue: str = "metacrm"  # the rq queue name (with Redis)
+    job_retry_seconds: float = 10.0  # first retry after this, doubling each attempt
+    job_max_attempts: int = 5  # then the event goes to the dead-letter list
+    job_lease_seconds: float = 300.0  # a claimed event not finished by then is run again
     extra: dict = field(default_factory=dict)
 
     @property
@@ -62,5 +66,9 @@ def settings_from_env(env: dict | None = None, **overrides) -> Settings:
         plugins=tuple(p for p in env.get("METACRM_PLUGINS", "").split(",") if p),
         timezone=env.get("METACRM_TIMEZONE", "UTC"),
         base_domain=env.get("METACRM_BASE_DOMAIN") or None,
+        job_queue=env.get("METACRM_JOB_QUEUE", "metacrm"),
+        job_retry_seconds=float(env.get("METACRM_JOB_RETRY_SECONDS", "10")),
+        job_max_attempts=int(env.get("METACRM_JOB_MAX_ATTEMPTS", "5")),
+        job_lease_seconds=float(env.get("METACRM_JOB_LEASE_SECONDS", "300")),
     )
     return settings.with_overrides(**overrides) if overrides else settings

@@ -67,6 +67,7 @@ class TenantState:
     version_id: int
     registry: Any = None  # the runtime's expression functions (built-ins + plugins)
     timezone: str = "UTC"  # what today() and now() mean for this tenant
+    jobs: Any = None  # the runtime's Jobs: hands committed outbox events to their handlers
     checked_at: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(
         default_factory=dict
@@ -212,6 +213,7 @@ class TenantRegistry:
             version_id,
             self.runtime.registry,
             self.timezone(name),
+            self.runtime.jobs,
         )
 
     def state(self, name: str) -> TenantState:
@@ -280,6 +282,7 @@ class TenantRegistry:
                 version_id,
                 state.registry,
                 state.timezone,
+                state.jobs,
             )
             self._states[name] = new_state
             return new_state, plan

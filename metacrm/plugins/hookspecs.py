@@ -36,3 +36,9 @@ def metacrm_after_commit(entity, record, previous, operation, context):
 @hookspec
 def metacrm_demo_data(runtime, tenant, service, context):
     """Fill a freshly initialised tenant with demo records (`metacrm init --demo`)."""
+
+
+@hookspec
+def metacrm_event_handlers():
+    """Return a list of metacrm.platform.jobs.EventHandler: what runs for outbox events
+    (record.created / record.updated / record.deleted, and topics of their own)."""

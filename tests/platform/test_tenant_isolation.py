@@ -40,6 +40,7 @@ def test_every_route_refuses_other_tenants_data(env):
         "record_id": b_account,
         "user_id": b_user,
         "head_id": b_user,
+        "event_id": "00000000-0000-4000-8000-000000000000",
         "token_id": b_token,
         "field": "b_only_field",
     }

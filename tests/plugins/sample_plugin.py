@@ -65,3 +65,21 @@ def metacrm_after_commit(entity, record, previous, operation, context):
 def metacrm_demo_data(runtime, tenant, service, context):
     service.create("lead", {"last_name": "Plugin", "company": "demo co"})
     return {"plugin_lead": 1}
+
+
+JOB_RUNS: list[tuple] = []
+
+
+@hookimpl
+def metacrm_event_handlers():
+    """Deleted leads are logged by a background job (inline here: no Redis in this test)."""
+    from metacrm.platform.jobs import EventHandler
+
+    def on_deleted(run):
+        JOB_RUNS.append((run.event["entity"], run.event["record_id"], run.event["payload"]))
+        run.note("seen by the sample plugin")
+
+    def wants(model, entity, topic):
+        return entity == "lead" and topic == "record.deleted"
+
+    return [EventHandler("sample.deleted_leads", on_deleted, wants)]

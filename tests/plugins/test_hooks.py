@@ -24,6 +24,7 @@ def plugin_env(tmp_path):
     state = runtime.tenants.create("default")
     admin = auth.create_user(state, "admin", "admin-password", is_admin=True)
     sample_plugin.EVENTS.clear()
+    sample_plugin.JOB_RUNS.clear()
     yield app, runtime, Api(app.test_client(), auth.create_token(state, admin))
     runtime.close()
 
@@ -60,6 +61,16 @@ def test_after_commit_sees_each_committed_change(plugin_env):
     assert sample_plugin.EVENTS == [
         ("lead", op, rec["id"], "admin") for op in ("create", "update", "delete")
     ]
+
+
+def test_event_handlers_run_outbox_events_of_their_topics(plugin_env):
+    _, _, api = plugin_env
+    rec = api.post("/api/v1/records/lead", json={"last_name": "A", "company": "c"}).json
+    api.patch(f"/api/v1/records/lead/{rec['id']}", json={"status": "working"})
+    assert sample_plugin.JOB_RUNS == []  # created and updated: not its topics
+    api.delete(f"/api/v1/records/lead/{rec['id']}")
+    admin_id = api.get("/api/v1/admin/users").json["data"][0]["id"]
+    assert sample_plugin.JOB_RUNS == [("lead", rec["id"], {"actor": admin_id})]
 
 
 def test_expression_functions_from_plugins_work_in_formulas_and_filters(plugin_env):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from metacrm.platform.api import admin, meta, openapi, records, transfer
+from metacrm.platform.api import admin, jobs, meta, openapi, records, transfer
 from metacrm.platform.api.common import install_error_handlers, resolve_request
 
 
@@ -14,6 +14,7 @@ def register_api(app: Flask) -> None:
     records.register(bp)
     admin.register(bp)
     transfer.register(bp)
+    jobs.register(bp)
     meta.register(bp)
     openapi.register(bp)
     app.register_blueprint(bp)

@@ -1,0 +1,317 @@
+"""Background work from a transactional outbox.
+
+A record write that someone listens to adds an `_outbox` row in its own
+transaction, so an event exists exactly when its change committed. After the
+commit, `Jobs.dispatch` hands the new events on: inline (run now, in this
+process: the embedded default) or to rq on Redis (`metacrm worker` runs them).
+If Redis is down the events stay `pending`; `Jobs.sweep` (the scheduler, every
+second) hands on whatever is due: new events, retries, and events whose claim
+lapsed because a worker died.
+
+Running an event (`run_event`) takes two transactions: the first claims it
+(attempts + 1, committed, so a job that kills its worker is not retried for
+ever), the second locks the row, runs every handler on the same connection and
+marks it done. Effects and the done mark commit together, so an event run twice
+(a redelivery, a worker killed after its commit) has its effects once. A failure
+rolls the handlers back and schedules a retry with exponential backoff; after
+`job_max_attempts` the event is `dead` (the dead-letter list admins see).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+
+log = logging.getLogger("metacrm.jobs")
+
+MAX_DEPTH = 5  # events caused by events caused by ... (automations' loop guard)
+SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """What plugins (the workflow engine among them) return from `metacrm_event_handlers`.
+
+    `fn(run)` gets a HandlerRun; `wants(model, entity_name, topic)` says whether it
+    would act on such an event, so the platform writes events only when someone listens.
+    """
+
+    name: str
+    fn: Callable[[HandlerRun], Any]
+    wants: Callable[[Any, str | None, str], bool]
+
+
+@dataclass
+class HandlerRun:
+    """One handler running one event, inside the event's transaction."""
+
+    state: Any
+    conn: Any
+    event: dict
+    runtime: Any
+    notes: list[str] = field(default_factory=list)
+    services: list = field(default_factory=list)
+
+    @property
+    def follow_ups(self) -> list[str]:
+        """Events this handler's writes produced: dispatched once the event's work committed."""
+        return [e for s in self.services for e in s.pending_events]
+
+    def service(self, user_id: int | None = None):
+        """A record service acting as the system (attributed to `user_id`), one event deeper."""
+        from metacrm.platform.context import Context
+        from metacrm.platform.records import RecordService
+
+        ctx = Context(
+            tenant=self.state.name,
+            user_id=user_id,
+            username="system",
+            is_admin=True,
+            depth=self.event["depth"] + 1,
+        )
+        service = RecordService(self.state, ctx, self.runtime.pm, self.runtime.registry)
+        self.services.append(service)
+        return service
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_event(
+    topic: str,
+    payload: dict,
+    *,
+    entity: str | None = None,
+    record_id: int | None = None,
+    depth: int = 0,
+    at: dt.datetime | None = None,
+) -> dict:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "topic": topic,
+        "entity": entity,
+        "record_id": record_id,
+        "payload": payload,
+        "depth": depth,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": None,
+        "created_at": at or now(),
+    }
+
+
+def write_events(conn, state, events: list[dict]) -> list[str]:
+    """Add events to the outbox inside the caller's transaction; their ids, to dispatch after it."""
+    if not events:
+        return []
+    conn.execute(insert(state.system["outbox"]), events)
+    return [e["event_id"] for e in events]
+
+
+class Jobs:
+    """Owned by the Runtime: the handlers, the dispatch mode, the sweep."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._handlers: list[EventHandler] | None = None
+        self._queue = None
+        self.inline = not self.settings.redis_url
+
+    # -- who listens ---------------------------------------------------------------
+    @property
+    def handlers(self) -> list[EventHandler]:
+        if self._handlers is None:
+            found = [
+                h for result in self.runtime.pm.hook.metacrm_event_handlers() for h in result or ()
+            ]
+            self._handlers = found
+        return self._handlers
+
+    def wanted(self, state, entity: str | None, topic: str) -> bool:
+        """Does any handler act on `topic` for `entity`? (cached per compiled model)."""
+        key = ("events_wanted", entity, topic)
+        hit = state.cache.get(key)
+        if hit is None:
+            hit = state.cache[key] = any(h.wants(state.model, entity, topic) for h in self.handlers)
+        return hit
+
+    # -- handing events on ---------------------------------------------------------
+    def queue(self):
+        if self._queue is None:
+            from redis import Redis
+            from rq import Queue
+
+            redis = Redis.from_url(
+                self.settings.redis_url, socket_connect_timeout=1, socket_timeout=5
+            )
+            self._queue = Queue(self.settings.job_queue, connection=redis)
+        return self._queue
+
+    def dispatch(self, state, event_ids: Iterable[str]) -> int:
+        """Hand committed events on; how many went. Never raises: the sweep retries the rest."""
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        if self.inline:
+            for event_id in ids:
+                self.run(state, event_id)
+            return len(ids)
+        try:
+            self.queue().enqueue(
+                "metacrm.platform.worker.run_events",
+                state.name,
+                ids,
+                job_timeout=max(60, int(self.settings.job_lease_seconds)),
+                result_ttl=0,
+                failure_ttl=3600,
+            )
+        except Exception as exc:  # Redis down: the events wait in the outbox
+            log.warning("cannot enqueue %d events of %s: %s", len(ids), state.name, exc)
+            return 0
+        outbox = state.system["outbox"]
+        with state.write.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.event_id.in_(ids), outbox.c.status == "pending")
+                .values(status="dispatched", claimed_at=now())
+            )
+        return len(ids)
+
+    def sweep(self, state) -> int:
+        """Hand on due events (never dispatched, retries that are due, lapsed claims); how many."""
+        outbox = state.system["outbox"]
+        t = now()
+        lapsed = t - dt.timedelta(seconds=self.settings.job_lease_seconds)
+        with state.write.begin() as conn:
+            conn.execute(  # a claim nobody finished in time: the worker died
+                update(outbox)
+                .where(outbox.c.status.in_(("dispatched", "running")), outbox.c.claimed_at < lapsed)
+                .values(status="pending", next_attempt_at=None)
+            )
+            due = (
+                conn.execute(
+                    select(outbox.c.event_id)
+                    .where(
+                        outbox.c.status == "pending",
+                        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= t),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(SWEEP_BATCH)
+                )
+                .scalars()
+                .all()
+            )
+        return sum(self.dispatch(state, due[i : i + 100]) for i in range(0, len(due), 100))
+
+    # -- running one event ------------------------------------------------------
+    def run(self, state, event_id: str) -> str:
+        """Run one event's handlers; returns its status afterwards."""
+        outbox, settings = state.system["outbox"], self.settings
+        with state.write.begin() as conn:  # 1: claim (committed even if we die below)
+            row = conn.execute(select(outbox).where(outbox.c.event_id == event_id)).first()
+            if row is None or row.status in ("done", "dead"):
+                return row.status if row is not None else "missing"
+            attempts = row.attempts + 1
+            if attempts > settings.job_max_attempts:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.event_id == event_id)
+                    .values(status="dead", finished_at=now())
+                )
+                return "dead"
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.event_id == event_id)
+                .values(status="running", attempts=attempts, claimed_at=now())
+            )
+        event = dict(row._mapping)
+        follow_ups: list[str] = []
+        try:
+            with state.write.begin() as conn:  # 2: effects and the done mark, together
+                locked = select(outbox.c.status).where(outbox.c.event_id == event_id)
+                if conn.dialect.name == "postgresql":
+                    locked = locked.with_for_update()
+                if conn.execute(locked).scalar_one() in ("done", "dead"):
+                    return "done"  # a concurrent run finished it while we waited
+                self._run_handlers(state, conn, event, attempts, follow_ups)
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.event_id == event_id)
+                    .values(status="done", finished_at=now(), last_error=None)
+                )
+        except Exception as exc:
+            self._failed(state, event, attempts, exc)
+            return "dead" if attempts >= settings.job_max_attempts else "pending"
+        self.dispatch(state, follow_ups)
+        return "done"
+
+    def _run_handlers(self, state, conn, event, attempt: int, follow_ups: list[str]) -> None:
+        entries = []
+        if event["depth"] > MAX_DEPTH:
+            entries.append(
+                ("loop_guard", "-", f"not run: {event['depth']} events deep (limit {MAX_DEPTH})")
+            )
+        else:
+            for handler in self.handlers:
+                if not handler.wants(state.model, event["entity"], event["topic"]):
+                    continue
+                run = HandlerRun(state, conn, event, self.runtime)
+                handler.fn(run)
+                follow_ups += run.follow_ups
+                entries.append(("ok", handler.name, "; ".join(run.notes) or None))
+        if entries:
+            conn.execute(
+                insert(state.system["job_log"]),
+                [
+                    self._log_row(event, handler, status, detail, attempt)
+                    for status, handler, detail in entries
+                ],
+            )
+
+    @staticmethod
+    def _log_row(event, handler: str, status: str, detail, attempt: int) -> dict:
+        return {
+            "event_id": event["event_id"],
+            "topic": event["topic"],
+            "entity": event["entity"],
+            "record_id": event["record_id"],
+            "handler": handler,
+            "status": status,
+            "detail": detail,
+            "attempt": attempt,
+            "at": now(),
+        }
+
+    def _failed(self, state, event: dict, attempts: int, exc: Exception) -> None:
+        dead = attempts >= self.settings.job_max_attempts
+        delay = self.settings.job_retry_seconds * 2 ** (attempts - 1)
+        text = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        log.warning("event %s failed (attempt %d): %s", event["event_id"], attempts, text)
+        outbox = state.system["outbox"]
+        with state.write.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.event_id == event["event_id"])
+                .values(
+                    status="dead" if dead else "pending",
+                    next_attempt_at=None if dead else now() + dt.timedelta(seconds=delay),
+                    finished_at=now() if dead else None,
+                    last_error=text,
+                )
+            )
+            conn.execute(
+                insert(state.system["job_log"]),
+                [self._log_row(event, "-", "error", text, attempts)],
+            )

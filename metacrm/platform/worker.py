@@ -1,0 +1,78 @@
+"""`metacrm worker` (rq on Redis) and `metacrm scheduler` (the outbox sweep).
+
+The worker is an rq SimpleWorker: jobs run in the worker process itself (no fork
+per job, so one worker keeps its database pools and compiled models warm). The
+rq job names only the tenant and event ids; the outbox row is the truth, so a
+job lost with a dead worker costs nothing: the sweep hands its events on again
+once their claim lapses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger("metacrm.worker")
+
+# The one Runtime of a worker process. rq imports job functions by name, so this
+# process-level slot is how a job reaches the runtime `metacrm worker` built.
+_process_runtime = None
+_process_lock = threading.Lock()
+
+
+def use_runtime(runtime) -> None:
+    global _process_runtime
+    _process_runtime = runtime
+
+
+def _runtime():
+    global _process_runtime
+    with _process_lock:
+        if _process_runtime is None:
+            from metacrm.platform.runtime import Runtime
+            from metacrm.platform.settings import settings_from_env
+
+            _process_runtime = Runtime(settings_from_env())
+        return _process_runtime
+
+
+def run_events(tenant: str, event_ids: list[str]) -> dict:
+    """The rq job: run each event (each in its own transactions; see jobs.Jobs.run)."""
+    runtime = _runtime()
+    state = runtime.tenants.state(tenant)
+    statuses: dict[str, int] = {}
+    for event_id in event_ids:
+        status = runtime.jobs.run(state, event_id)
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
+
+
+def work(runtime, burst: bool = False) -> None:
+    from rq import SimpleWorker
+
+    use_runtime(runtime)
+    queue = runtime.jobs.queue()
+    worker = SimpleWorker([queue], connection=queue.connection)
+    worker.work(burst=burst, logging_level="WARNING")
+
+
+def sweep_all(runtime) -> int:
+    """One pass of the scheduler over every tenant; how many events were handed on."""
+    handed = 0
+    for name in runtime.tenants.names():
+        try:
+            handed += runtime.jobs.sweep(runtime.tenants.state(name))
+        except Exception:  # one broken tenant must not stop the others
+            log.exception("sweep of tenant %s failed", name)
+    return handed
+
+
+def schedule(runtime, interval: float = 1.0, once: bool = False, stop=None) -> None:
+    """Sweep every `interval` seconds until `stop` (a threading.Event) is set."""
+    while True:
+        sweep_all(runtime)
+        if once or (stop is not None and stop.wait(interval)):
+            return
+        if stop is None:
+            time.sleep(interval)
