@@ -46,6 +46,9 @@ class EventHandler:
     name: str
     fn: Callable[[HandlerRun], Any]
     wants: Callable[[Any, str | None, str], bool]
+    # Long work (an import) runs outside the event's transaction, in transactions of its
+    # own (run.conn is None); it must then be idempotent by its own records.
+    own_transactions: bool = False
 
 
 @dataclass
@@ -133,10 +136,12 @@ class Jobs:
     @property
     def handlers(self) -> list[EventHandler]:
         if self._handlers is None:
+            from metacrm.platform.import_jobs import IMPORT_HANDLER
+
             found = [
                 h for result in self.runtime.pm.hook.metacrm_event_handlers() for h in result or ()
             ]
-            self._handlers = found
+            self._handlers = [IMPORT_HANDLER, *found]
         return self._handlers
 
     def wanted(self, state, entity: str | None, topic: str) -> bool:
@@ -238,14 +243,24 @@ class Jobs:
             )
         event = dict(row._mapping)
         follow_ups: list[str] = []
+        entries: list[tuple] = []
         try:
+            if event["depth"] <= MAX_DEPTH:
+                for handler in self.handlers:
+                    if handler.own_transactions and handler.wants(
+                        state.model, event["entity"], event["topic"]
+                    ):
+                        run = HandlerRun(state, None, event, self.runtime)
+                        handler.fn(run)
+                        follow_ups += run.follow_ups
+                        entries.append(("ok", handler.name, "; ".join(run.notes) or None))
             with state.write.begin() as conn:  # 2: effects and the done mark, together
                 locked = select(outbox.c.status).where(outbox.c.event_id == event_id)
                 if conn.dialect.name == "postgresql":
                     locked = locked.with_for_update()
                 if conn.execute(locked).scalar_one() in ("done", "dead"):
                     return "done"  # a concurrent run finished it while we waited
-                self._run_handlers(state, conn, event, attempts, follow_ups)
+                self._run_handlers(state, conn, event, attempts, follow_ups, entries)
                 conn.execute(
                     update(outbox)
                     .where(outbox.c.event_id == event_id)
@@ -257,15 +272,16 @@ class Jobs:
         self.dispatch(state, follow_ups)
         return "done"
 
-    def _run_handlers(self, state, conn, event, attempt: int, follow_ups: list[str]) -> None:
-        entries = []
+    def _run_handlers(self, state, conn, event, attempt: int, follow_ups, entries) -> None:
         if event["depth"] > MAX_DEPTH:
             entries.append(
                 ("loop_guard", "-", f"not run: {event['depth']} events deep (limit {MAX_DEPTH})")
             )
         else:
             for handler in self.handlers:
-                if not handler.wants(state.model, event["entity"], event["topic"]):
+                if handler.own_transactions or not handler.wants(
+                    state.model, event["entity"], event["topic"]
+                ):
                     continue
                 run = HandlerRun(state, conn, event, self.runtime)
                 handler.fn(run)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     String,
     Table,
@@ -45,6 +46,17 @@ tenants_table = Table(
     Column("name", String(31), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("timezone", String(64), nullable=False, server_default="UTC"),
+)
+
+
+job_progress_table = Table(  # progress of long jobs, written beside (not inside) their work
+    "job_progress",
+    control_metadata,
+    Column("tenant", String(31), primary_key=True),
+    Column("job", String(60), primary_key=True),
+    Column("done", Integer, nullable=False),
+    Column("total", Integer),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 

@@ -12,6 +12,7 @@ user may read (field permissions and record scope), and needs `export`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import decimal
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from metacrm.platform.errors import BadQuery, ServiceError
 from metacrm.platform.query import list_records
@@ -110,7 +111,15 @@ def import_rows(
     skip_bad_rows: bool = False,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
+    start_after: int = 0,
+    on_batch: Callable[[Connection, int, ImportReport], None] | None = None,
 ) -> ImportReport:
+    """Import `rows` through the record service.
+
+    `start_after` skips rows up to that number (a resumed background import);
+    `on_batch(conn, last_row, report)` runs inside each batch's transaction, so what
+    it records commits exactly with the batch.
+    """
     entity = service.entity(entity_name)
     service.require(entity, "create")
     if key is not None:
@@ -148,19 +157,25 @@ def import_rows(
                 body[name] = convert(entity.fields[name], value)
         return body if ok else None
 
+    def attempt(conn):
+        """Skip-bad-rows: a savepoint per attempt, so a row the database refuses (say, a
+        unique index) leaves the rest of its batch writable. All-or-nothing needs none."""
+        return contextlib.nullcontext() if one_transaction else conn.begin_nested()
+
     def create(conn, batch: list[tuple[int, dict]]) -> None:
         pending = batch
         while pending:
             check_only = dry_run or (one_transaction and bool(report.errors))
             try:
-                service._create(
-                    entity.name,
-                    [b for _, b in pending],
-                    bulk=True,
-                    conn=conn,
-                    dry_run=check_only,
-                    returning=False,
-                )
+                with attempt(conn):
+                    service._create(
+                        entity.name,
+                        [b for _, b in pending],
+                        bulk=True,
+                        conn=conn,
+                        dry_run=check_only,
+                        returning=False,
+                    )
                 if not check_only:
                     report.created += len(pending)
                 return
@@ -195,23 +210,35 @@ def import_rows(
             if dry_run or (one_transaction and report.errors):
                 continue
             try:
-                service.update(entity.name, found[body[key]], body, conn=conn)
+                with attempt(conn):
+                    service.update(entity.name, found[body[key]], body, conn=conn)
                 report.updated += 1
             except ServiceError as exc:
                 note(number, exc)
                 if not one_transaction:
                     report.skipped += 1
 
+    def write(conn, batch) -> None:
+        (upsert if key else create)(conn, batch)
+        if on_batch is not None and not dry_run:
+            on_batch(conn, batch[-1][0], report)
+
     def run(conn) -> None:
         batch: list[tuple[int, dict]] = []
 
         def flush():
-            (upsert if key else create)(conn, batch)
+            if conn is not None:
+                write(conn, batch)
+            else:  # skip-bad-rows: each batch commits on its own
+                with service.state.write.begin() as own:
+                    write(own, batch)
             if progress:
                 progress(len(batch))
 
         for number, row in enumerate(rows, start=1):
             report.total += 1
+            if number <= start_after:
+                continue
             body = body_of(row, number)
             if body is None:
                 report.skipped += 0 if one_transaction else 1

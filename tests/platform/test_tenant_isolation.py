@@ -20,6 +20,12 @@ def test_every_route_refuses_other_tenants_data(env):
     api_b.post(
         "/api/v1/records/contact", json={"last_name": f"{SECRET} contact", "account": b_account}
     )
+    b_import = api_b.client.post(
+        "/api/v1/import/account",
+        data=f"name\n{SECRET} imported\n".encode(),
+        query_string={"background": "true"},
+        headers={"Authorization": f"Bearer {api_b.token}", "Content-Type": "text/csv"},
+    ).json["id"]
     for i in range(5):  # ids past A's users and tokens too
         body = {"username": f"filler{i}", "password": "filler-password"}
         filler = api_b.post("/api/v1/admin/users", json=body).json["id"]
@@ -40,6 +46,7 @@ def test_every_route_refuses_other_tenants_data(env):
         "record_id": b_account,
         "user_id": b_user,
         "head_id": b_user,
+        "import_id": b_import,
         "event_id": "00000000-0000-4000-8000-000000000000",
         "token_id": b_token,
         "field": "b_only_field",

@@ -144,3 +144,88 @@ def test_a_crash_half_way_writes_nothing(env, monkeypatch):
     with pytest.raises(RuntimeError):
         transfer.import_rows(service, "account", rows)
     assert names(env.api) == []
+
+
+def lead_csv(rows: int, bad_every: int = 0) -> str:
+    lines = ["last_name,company,email"]
+    for i in range(rows):
+        email = "not-an-email" if bad_every and i % bad_every == bad_every - 1 else f"l{i}@x.io"
+        lines.append(f"Lead{i},Co {i},{email}")
+    return "\n".join(lines) + "\n"
+
+
+def count(api, entity):
+    return api.get(f"/api/v1/records/{entity}", query_string={"with_total": "true"}).json["total"]
+
+
+def test_background_import_is_a_job_with_progress_and_a_report(env):
+    r = post(env.api, "account", CSV, background="true", mode="skip_bad_rows")
+    assert r.status_code == 202, r.json
+    assert r.headers["Location"] == f"/api/v1/imports/{r.json['id']}"
+    status = env.api.get(r.headers["Location"]).json  # inline mode: already done
+    assert status["status"] == "done" and status["total_rows"] == 4
+    assert (status["processed_rows"], status["percent"]) == (4, 100)
+    assert (status["report"]["created"], status["report"]["skipped"]) == (2, 2)
+    assert [e["row"] for e in status["report"]["errors"]] == [2, 3]
+    assert names(env.api) == ["Acme", "Dyna"]
+    assert env.user_api.get(r.headers["Location"]).status_code == 404  # not theirs
+    assert post(env.api, "account", b"\xff\xfe\x00bad", background="true").status_code == 400
+    assert post(env.user_api, "account", CSV, background="true").status_code == 404  # no role
+
+
+def test_background_import_progress_is_readable_while_it_runs(env):
+    import threading
+
+    done = threading.Event()
+    seen = []
+
+    def submit():
+        seen.append(post(env.api, "lead", lead_csv(6000), background="true").json)
+        done.set()
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    state = env.runtime.tenant()
+    imports = state.system["imports"]
+    figures = set()
+    while not done.is_set():
+        with state.engine.connect() as conn:
+            ids = conn.execute(imports.select().with_only_columns(imports.c.id)).scalars().all()
+        if ids:
+            figures.add(env.api.get(f"/api/v1/imports/{ids[0]}").json["processed_rows"])
+        done.wait(0.005)
+    thread.join()
+    assert seen[0]["status"] == "done" and seen[0]["processed_rows"] == 6000
+    assert figures & {1000, 2000, 3000, 4000, 5000}, figures  # seen between batches
+    assert count(env.api, "lead") == 6000
+
+
+def test_a_background_import_that_fails_half_way_resumes_without_duplicates(env, monkeypatch):
+    from metacrm.platform import import_jobs
+
+    real = import_jobs._write_progress
+
+    def crash_after_two_batches(run, import_id, handled, total):
+        real(run, import_id, handled, total)
+        if handled >= 2000:
+            raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(import_jobs, "_write_progress", crash_after_two_batches)
+    r = post(
+        env.api, "lead", lead_csv(2500, bad_every=500), background="true", mode="skip_bad_rows"
+    )
+    status = env.api.get(r.headers["Location"]).json
+    assert status["status"] == "running" and status["processed_rows"] == 2000
+    assert count(env.api, "lead") == 1996  # two batches committed (4 bad rows skipped)
+    monkeypatch.setattr(import_jobs, "_write_progress", real)
+    state = env.runtime.tenant()
+    outbox = state.system["outbox"]
+    with state.write.begin() as conn:
+        conn.execute(outbox.update().values(next_attempt_at=None))  # the retry is due
+    assert env.runtime.jobs.sweep(state) == 1
+    status = env.api.get(r.headers["Location"]).json
+    assert status["status"] == "done" and status["processed_rows"] == 2500
+    report = status["report"]
+    assert (report["total"], report["created"], report["skipped"]) == (2500, 2495, 5)
+    assert [e["row"] for e in report["errors"]] == [500, 1000, 1500, 2000, 2500]
+    assert count(env.api, "lead") == 2495  # nothing imported twice

@@ -1,10 +1,11 @@
-"""/api/v1/import/{entity} and /api/v1/export/{entity}: CSV and XLSX in and out."""
+"""/api/v1/import/{entity} (at once, or `background=true`: a job, followed at
+/api/v1/imports/{id}) and /api/v1/export/{entity}: CSV and XLSX in and out."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from metacrm.platform import transfer
+from metacrm.platform import import_jobs, transfer
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import BadQuery
 
@@ -32,6 +33,17 @@ def import_route(entity: str):
             "mode is all_or_nothing or skip_bad_rows",
             [{"field": None, "message": "unknown mode", "param": "mode"}],
         )
+    if request.args.get("background", "").lower() in ("1", "true"):
+        options = {
+            "mode": mode,
+            "key": request.args.get("key") or None,
+            "dry_run": request.args.get("dry_run", "").lower() in ("1", "true"),
+        }
+        queued = import_jobs.submit(service(), entity, data, filename, options)
+        response = jsonify(queued)
+        response.status_code = 202
+        response.headers["Location"] = f"/api/v1/imports/{queued['id']}"
+        return response
     try:
         rows = list(transfer.read_table(data, filename))
     except (ValueError, KeyError, OSError) as exc:
@@ -45,6 +57,10 @@ def import_route(entity: str):
         dry_run=request.args.get("dry_run", "").lower() in ("1", "true"),
     )
     return jsonify(report.as_dict())
+
+
+def import_status_route(import_id: int):
+    return jsonify(import_jobs.status(service(), import_id))
 
 
 def export_route(entity: str):
@@ -75,3 +91,9 @@ def export_route(entity: str):
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/import/<entity>", "import_records", import_route, methods=["POST"])
     bp.add_url_rule("/export/<entity>", "export_records", export_route, methods=["GET"])
+    bp.add_url_rule(
+        "/imports/<int(max=9223372036854775807):import_id>",
+        "import_status",
+        import_status_route,
+        methods=["GET"],
+    )
