@@ -18,6 +18,7 @@ INDUSTRIES = [
     "logistics",
     "other",
 ]
+LOST_REASONS = ["price", "competitor", "no_budget", "no_decision", "timing"]
 STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
 PROBABILITY = {
     "prospecting": 10,
@@ -106,7 +107,8 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
     opp_rows = []
     for _ in range(200):
         account_id = rnd.choice(account_ids)
-        stage = rnd.choice(STAGES)
+        contact = rnd.choice(contacts_by_account.get(account_id, [None]))
+        stage = rnd.choice(STAGES) if contact else "prospecting"  # later stages need a contact
         products = rnd.choice(
             [
                 "CRM licenses",
@@ -121,7 +123,8 @@ def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[
             {
                 "name": f"{products} - {fake.bs().title()[:60]}",
                 "account": account_id,
-                "primary_contact": rnd.choice(contacts_by_account.get(account_id, [None])),
+                "primary_contact": contact,
+                "lost_reason": rnd.choice(LOST_REASONS) if stage == "closed_lost" else None,
                 "stage": stage,
                 "amount": rnd.randrange(2_000, 900_000, 100),
                 "probability": PROBABILITY[stage],

@@ -128,12 +128,30 @@ class WritePlan:
     related_paths: set[tuple[str, ...]] = field(
         default_factory=set
     )  # dotted paths and rollups to fetch
+    pipelines: list[PipelineGate] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (
-            self.defaults or self.formulas or self.visible_if or self.required_if or self.rules
+            self.defaults
+            or self.formulas
+            or self.visible_if
+            or self.required_if
+            or self.rules
+            or self.pipelines
         )
+
+
+@dataclass
+class PipelineGate:
+    """A stage pipeline as the write path enforces it: which records it governs
+    (`applies_if`), and per stage its required fields and compiled entry rules."""
+
+    name: str
+    field: str
+    applies_if: CompiledPython | None
+    stages: dict  # stage name -> metadata Stage
+    entry_rules: dict  # stage name -> [(rule id, message, compiled)]
 
 
 def _formula_order(entity: Entity, model, registry) -> list[str]:
@@ -184,6 +202,28 @@ def build_write_plan(model, entity: Entity, registry: Registry, locale: str = "e
         plan.rules.append(
             (rule.name, label_text(rule.message, locale), compiled(rule.expression, T.BOOLEAN))
         )
+    for pipeline in model.pipelines.values():
+        if pipeline.entity != entity.name:
+            continue
+        gate = PipelineGate(
+            pipeline.name,
+            pipeline.field,
+            compiled(pipeline.applies_if, T.BOOLEAN) if pipeline.applies_if else None,
+            {stage.name: stage for stage in pipeline.stages},
+            {},
+        )
+        for stage in pipeline.stages:
+            gate.entry_rules[stage.name] = [
+                (
+                    f"{pipeline.name}.{stage.name}.{i}",
+                    label_text(message, locale),
+                    compiled(source, T.BOOLEAN),
+                )
+                for i, (source, message) in enumerate(stage.entry_rules, start=1)
+            ]
+        # a pipeline with a condition is tried before the catch-all one
+        plan.pipelines.append(gate)
+    plan.pipelines.sort(key=lambda g: g.applies_if is None)
     for path in paths:
         if len(path) > 1:
             plan.related_paths.add(path)

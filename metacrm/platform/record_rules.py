@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 from typing import Any
 
 from metacrm.expressions import EvalContext, Registry
@@ -129,3 +130,36 @@ def apply_rules(
         for name, message, compiled in plan.rules:
             if compiled(values, ctx) is False:
                 error(index, None, message, rule=name)
+        if plan.pipelines:
+            check_stage(plan.pipelines, values, previous, ctx, functools.partial(error, index))
+
+
+def check_stage(gates, values: dict, previous: dict | None, ctx: EvalContext, error) -> None:
+    """A record entering a stage must meet its entry requirements, and may only come
+    from a stage that allows the move. Only moves are checked: a record already in a
+    stage keeps it even if the requirements grew later."""
+    gate = next((g for g in gates if g.applies_if is None or g.applies_if.holds(values, ctx)), None)
+    if gate is None:
+        return
+    target = values.get(gate.field)
+    current = (previous or {}).get(gate.field)
+    if target is None or target == current:
+        return
+    stage = gate.stages.get(target)
+    if stage is None:
+        error(gate.field, f"'{target}' is not a stage of the {gate.name} pipeline", rule=gate.name)
+        return
+    origin = gate.stages.get(current) if current is not None else None
+    if origin is not None and origin.transitions is not None and target not in origin.transitions:
+        allowed = ", ".join(origin.transitions) or "none"
+        error(
+            gate.field,
+            f"cannot move from '{current}' to '{target}' (allowed: {allowed})",
+            rule=f"{gate.name}.{current}.transitions",
+        )
+    for name in stage.requires:
+        if values.get(name) in EMPTY:
+            error(name, f"is required to enter stage '{target}'", rule=f"{gate.name}.{target}")
+    for rule, message, compiled in gate.entry_rules[target]:  # CHECK semantics, as rules
+        if compiled(values, ctx) is False:
+            error(gate.field, message, rule=rule)

@@ -27,7 +27,13 @@ def seed(env):
             "amount": 1000,
             "close_date": "2026-04-20",
         },
-        {"name": "4", "account": other, "stage": "closed_won", "close_date": "2026-04-21"},
+        {
+            "name": "4",
+            "account": other,
+            "stage": "closed_lost",
+            "lost_reason": "price",
+            "close_date": "2026-04-21",
+        },
     ]
     assert api.post("/api/v1/records/opportunity", json=rows).status_code == 201
 
@@ -41,11 +47,18 @@ def test_group_by_measures_and_filter(env):
     assert r.status_code == 200, r.json
     assert r.json["data"] == [
         {
+            "stage": "closed_lost",
+            "count": 1,
+            "sum_amount": None,  # no amounts: nothing to add up
+            "avg_amount": None,
+            "max_close_date": "2026-04-21",
+        },
+        {
             "stage": "closed_won",
-            "count": 2,
+            "count": 1,
             "sum_amount": 1000,
             "avg_amount": 1000,
-            "max_close_date": "2026-04-21",
+            "max_close_date": "2026-04-20",
         },
         {
             "stage": "proposal",
@@ -65,8 +78,11 @@ def test_group_by_measures_and_filter(env):
         {"close_date_quarter": "2026-Q1", "count": 2},
         {"close_date_quarter": "2026-Q2", "count": 2},
     ]
-    r = api.get("/api/v1/aggregate/opportunity?group_by=close_date:month,stage&stage=closed_won")
-    assert r.json["data"] == [{"close_date_month": "2026-04", "stage": "closed_won", "count": 2}]
+    r = api.get("/api/v1/aggregate/opportunity?group_by=close_date:month,stage&stage__ne=proposal")
+    assert r.json["data"] == [
+        {"close_date_month": "2026-04", "stage": "closed_lost", "count": 1},
+        {"close_date_month": "2026-04", "stage": "closed_won", "count": 1},
+    ]
 
 
 def test_bad_aggregate_queries_are_400(env):
@@ -108,7 +124,15 @@ def test_list_total_counts(env):
     api.post(
         "/api/v1/records/opportunity",
         json=[
-            {"name": str(i), "account": acct, "stage": "proposal" if i % 2 else "prospecting"}
+            {
+                "name": str(i),
+                "account": acct,
+                "stage": "proposal",
+                "amount": 5,
+                "close_date": "2026-05-01",
+            }
+            if i % 2
+            else {"name": str(i), "account": acct, "stage": "prospecting"}
             for i in range(7)
         ],
     )

@@ -148,7 +148,7 @@ def test_adding_fields_to_a_table_with_rows_loses_nothing(env):
     api = env.api
     account = api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
     bodies = [
-        {"name": f"Deal {i}", "account": account, "amount": i * 10, "stage": "proposal"}
+        {"name": f"Deal {i}", "account": account, "amount": i * 10, "stage": "prospecting"}
         for i in range(60)
     ]
     assert api.post("/api/v1/records/opportunity", json=bodies).status_code == 201

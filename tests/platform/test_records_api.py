@@ -34,7 +34,8 @@ def test_create_get_update_delete(env, account):
     assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json == rec
 
     updated = api.patch(
-        f"/api/v1/records/opportunity/{rec['id']}", json={"stage": "proposal", "version": 1}
+        f"/api/v1/records/opportunity/{rec['id']}",
+        json={"stage": "proposal", "close_date": "2026-09-30", "version": 1},
     )
     assert (
         updated.status_code == 200
@@ -285,24 +286,26 @@ def test_delete_rules(types_env):
 def test_list_filters_sort_and_fields(env, account):
     api = env.api
     rows = [
-        {"name": "A", "account": account, "stage": "proposal", "amount": 300},
-        {"name": "B", "account": account, "stage": "proposal", "amount": 100},
+        {"name": "A", "account": account, "stage": "prospecting", "amount": 300},
+        {"name": "B", "account": account, "stage": "prospecting", "amount": 100},
         {"name": "C", "account": account, "stage": "negotiation", "amount": 200},
-        {"name": "D", "account": account, "stage": "proposal"},
+        {"name": "D", "account": account, "stage": "prospecting"},
     ]
-    api.post("/api/v1/records/opportunity", json=rows)
+    for row in rows:
+        row["close_date"] = "2026-06-30"
+    assert api.post("/api/v1/records/opportunity", json=rows).status_code == 201
     names = lambda r: [x["name"] for x in r.json["data"]]  # noqa: E731
-    assert names(api.get("/api/v1/records/opportunity?stage=proposal&sort=-amount")) in (
+    assert names(api.get("/api/v1/records/opportunity?stage=prospecting&sort=-amount")) in (
         ["A", "B", "D"],
         ["D", "A", "B"],
     )
     assert names(api.get("/api/v1/records/opportunity?sort=name&amount__gte=200")) == ["A", "C"]
     assert names(
         api.get(
-            "/api/v1/records/opportunity?sort=name&stage__in=negotiation,proposal&amount__isnull=true"
+            "/api/v1/records/opportunity?sort=name&stage__in=negotiation,prospecting&amount__isnull=true"
         )
     ) == ["D"]
-    assert names(api.get("/api/v1/records/opportunity?sort=name&stage__ne=proposal")) == ["C"]
+    assert names(api.get("/api/v1/records/opportunity?sort=name&stage__ne=prospecting")) == ["C"]
     only = api.get("/api/v1/records/opportunity?fields=name,amount&sort=name&limit=1").json
     assert list(only["data"][0]) == ["id", "version", "name", "amount"] and only["next_cursor"]
 
