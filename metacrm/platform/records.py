@@ -21,13 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
-from metacrm.platform import audit, duplicates, lifecycle, search
+from metacrm.platform import audit, duplicates, lifecycle, search, stage_history
 from metacrm.platform.computed import SqlResolver
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
 from metacrm.platform.jobs import new_event, write_events
 from metacrm.platform.permissions import EntityAccess, scope_binds, scope_condition
-from metacrm.platform.record_rules import apply_rules
+from metacrm.platform.record_rules import apply_rules, write_plan
 from metacrm.platform.record_schemas import RecordSchema, row_serializer
 from metacrm.platform.tables import link_table_name
 from metacrm.platform.tenants import TenantState
@@ -252,6 +252,21 @@ class RecordService:
             for rid, payload in items
         ]
         self.pending_events += write_events(conn, self.state, events)
+
+    def _stage_moves(self, conn: Connection, entity: Entity, items: list[tuple]) -> None:
+        """items: (record_id, previous raw row or None, values after the write)."""
+        gates = write_plan(self.state, entity, self.registry, self.context.locale).pipelines
+        if not gates:
+            return
+        moves = []
+        for rid, previous, values in items:
+            gate = stage_history.select_gate(gates, values, self.eval_ctx)
+            if gate is not None:
+                old = (previous or {}).get(gate.field)
+                moves.append((rid, gate, old, values.get(gate.field)))
+        stage_history.record_moves(
+            conn, self.state, entity, moves, self.context.user_id, self.context.now
+        )
 
     def _dispatch(self, owned: bool) -> None:
         """After our own commit: hand our events on (a caller's transaction: the caller does)."""
@@ -622,6 +637,9 @@ class RecordService:
                 if links:
                     conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
             audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
+            self._stage_moves(
+                conn, entity, [(rid, None, row) for rid, row in zip(ids, full, strict=True)]
+            )
             self._events(conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids])
         self._dispatch(owned)
         listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
@@ -710,6 +728,7 @@ class RecordService:
             except IntegrityError as exc:
                 raise Conflict(f"the database refused the write: {exc.orig}") from exc
             changes = audit.changed_fields(entity, raw, data)
+            self._stage_moves(conn, entity, [(record_id, raw, {**raw, **data})])
             audit.record_history(
                 conn,
                 self.state,

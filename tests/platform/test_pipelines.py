@@ -76,3 +76,41 @@ def test_create_and_bulk_create_enforce_the_stage_too(env):
         (1, "close_date"),
     }
     assert api.get("/api/v1/records/opportunity").json["data"] == []  # all or nothing
+
+
+def test_stage_history_and_time_in_stage(env):
+    api = env.api
+    deal = opportunity(api, amount=900, close_date="2026-12-31")
+    url = f"/api/v1/records/opportunity/{deal['id']}"
+    assert api.patch(url, json={"stage": "proposal"}).status_code == 200
+    api.patch(url, json={"next_step": "call"})  # not a move: no new visit
+    assert api.patch(url, json={"stage": "negotiation"}).status_code == 200
+    stages = api.get(f"{url}/stages").json["data"]
+    assert [(s["stage"], s["category"], s["left_at"] is None) for s in stages] == [
+        ("prospecting", "open", False),
+        ("proposal", "open", False),
+        ("negotiation", "open", True),
+    ]
+    assert stages[0]["left_at"] == stages[1]["entered_at"]
+    assert all(s["seconds"] >= 0 for s in stages)
+    other = opportunity(api)  # a second deal, still prospecting
+    times = api.get("/api/v1/aggregate/opportunity/stage-times").json["data"]
+    by_stage = {t["stage"]: t for t in times}
+    assert [t["stage"] for t in times] == ["prospecting", "proposal", "negotiation"]
+    assert (by_stage["prospecting"]["visits"], by_stage["prospecting"]["current"]) == (2, 1)
+    assert (by_stage["negotiation"]["visits"], by_stage["negotiation"]["current"]) == (1, 1)
+    assert by_stage["proposal"]["max_seconds"] >= by_stage["proposal"]["avg_seconds"] >= 0
+    # record scope applies: a rep with the sales_rep role sees only their own deals
+    rep_id = api.post(
+        "/api/v1/admin/users",
+        json={"username": "rep9", "password": "rep9-password", "roles": ["sales_rep"]},
+    ).json["id"]
+    token = api.post(f"/api/v1/admin/users/{rep_id}/tokens", json={"name": "t"}).json["token"]
+    from tests.conftest import Api
+
+    rep = Api(env.app.test_client(), token)
+    assert rep.get("/api/v1/aggregate/opportunity/stage-times").json["data"] == []
+    assert rep.get(f"/api/v1/records/opportunity/{other['id']}/stages").status_code == 404
+    bad = api.get("/api/v1/aggregate/opportunity/stage-times", query_string={"pipeline": "x"})
+    assert bad.status_code == 400
+    assert api.get("/api/v1/aggregate/account/stage-times").status_code == 400

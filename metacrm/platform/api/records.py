@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from metacrm.platform import lifecycle
+from metacrm.platform import lifecycle, stage_history
 from metacrm.platform.aggregate import aggregate
 from metacrm.platform.api.common import json_body, service
 from metacrm.platform.errors import RecordInvalid
@@ -42,6 +42,14 @@ def update_route(entity: str, record_id: int):
 def delete_route(entity: str, record_id: int):
     service().delete(entity, record_id)
     return "", 204
+
+
+def stages_route(entity: str, record_id: int):
+    return jsonify({"data": stage_history.record_stages(service(), entity, record_id)})
+
+
+def stage_times_route(entity: str):
+    return jsonify(stage_history.stage_times(service(), entity, request.args.to_dict()))
 
 
 def aggregate_route(entity: str):
@@ -86,6 +94,15 @@ def register(bp: Blueprint) -> None:
         methods=["POST"],
     )
     bp.add_url_rule("/aggregate/<entity>", "aggregate", aggregate_route, methods=["GET"])
+    bp.add_url_rule(
+        "/aggregate/<entity>/stage-times", "stage_times", stage_times_route, methods=["GET"]
+    )
+    bp.add_url_rule(
+        "/records/<entity>/<int(max=9223372036854775807):record_id>/stages",
+        "record_stages",
+        stages_route,
+        methods=["GET"],
+    )
     bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])
     bp.add_url_rule(
