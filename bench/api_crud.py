@@ -27,7 +27,7 @@ import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
+STAGES = ["prospecting", "proposal", "negotiation", "closed_won", "closed_lost"]  # entry rules met
 
 
 def free_port() -> int:
@@ -74,10 +74,12 @@ def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
 
 
 def body(rnd: random.Random, account: int, i: int) -> dict:
+    stage = rnd.choice(STAGES)
     return {
         "name": f"Deal {i}",
         "account": account,
-        "stage": rnd.choice(STAGES),
+        "stage": stage,
+        "lost_reason": "price" if stage == "closed_lost" else None,
         "amount": rnd.randrange(1000, 1_000_000, 10),
         "probability": rnd.randrange(0, 100),
         "close_date": f"2026-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}",

@@ -64,6 +64,7 @@ opportunity = Table(
     Column("lead_source", String(100)),
     Column("next_step", String(255)),
     Column("description", Text),
+    Column("lost_reason", String(100)),
 )
 Index("ix_opp_stage_amount", opportunity.c.stage, opportunity.c.amount)
 
@@ -79,6 +80,7 @@ class OpportunitySchema(Schema):
     lead_source = fields.String(allow_none=True, validate=validate.OneOf(SOURCES))
     next_step = fields.String(allow_none=True, validate=validate.Length(max=255))
     description = fields.String(allow_none=True)
+    lost_reason = fields.String(allow_none=True)
 
 
 COLUMNS = [c.name for c in opportunity.columns if c.name != "deleted_at"]

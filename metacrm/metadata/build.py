@@ -205,3 +205,34 @@ def build_view(data: dict) -> m.View:
             for s in data.get("sections", ())
         ),
     )
+
+
+def build_automation(data: dict) -> m.Automation:
+    trigger = data["trigger"]
+    actions = []
+    for item in data["actions"]:
+        ((kind, spec),) = item.items()
+        if kind == "set":
+            actions.append(m.Action("set", values=tuple(spec.items())))
+        elif kind == "create":
+            actions.append(
+                m.Action("create", entity=spec["entity"], values=tuple(spec["values"].items()))
+            )
+        else:
+            actions.append(
+                m.Action("notify", to=spec["to"], message=label_of(spec["message"], "notice"))
+            )
+    return m.Automation(
+        name=data["name"],
+        label=label_of(data.get("label"), data["name"]),
+        entity=data["entity"],
+        trigger=m.Trigger(
+            on=trigger["on"],
+            fields=tuple(trigger.get("fields", ())),
+            to=tuple(trigger.get("to", ())),
+            to_category=trigger.get("to_category"),
+        ),
+        actions=tuple(actions),
+        condition=data.get("condition"),
+        enabled=data.get("enabled", True),
+    )

@@ -59,6 +59,7 @@ class Drafts:
     pipelines: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     views: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     roles: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+    automations: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
 
 
 def _define_entity(
@@ -216,6 +217,7 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
         ("pipeline", drafts.pipelines),
         ("view", drafts.views),
         ("role", drafts.roles),
+        ("automation", drafts.automations),
     ):
         for doc in pkg.docs.get(kind, []):
             name = doc.data["name"]
@@ -312,6 +314,7 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
         "pipelines": {n: d for n, (d, _) in drafts.pipelines.items()},
         "views": {n: d for n, (d, _) in drafts.views.items()},
         "roles": {n: d for n, (d, _) in drafts.roles.items()},
+        "automations": {n: d for n, (d, _) in drafts.automations.items()},
     }
 
 
@@ -353,6 +356,9 @@ def compile_model(
         ),
         views=MappingProxyType({n: build.build_view(d) for n, (d, _) in drafts.views.items()}),
         roles=MappingProxyType({n: build.build_role(d) for n, (d, _) in drafts.roles.items()}),
+        automations=MappingProxyType(
+            {n: build.build_automation(d) for n, (d, _) in drafts.automations.items()}
+        ),
         packages=tuple((p.name, p.version) for p in ordered),
         content_hash=digest,
     )

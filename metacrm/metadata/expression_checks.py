@@ -129,6 +129,32 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
                     doc,
                     ("stages", i, "entry_rules", j, "expression"),
                 )
+    for data, doc in drafts.automations.values():
+        source = model.entities.get(data["entity"])
+        if source is None:
+            continue  # reported by the semantic checks
+        if data.get("condition"):
+            run(data["condition"], source.name, T.BOOLEAN, doc, ("condition",))
+        for i, action in enumerate(data["actions"]):
+            ((kind, spec),) = action.items()
+            if kind == "set":
+                target, values, path = source, spec, ("actions", i, "set")
+            elif kind == "create" and spec["entity"] in model.entities:
+                target = model.entities[spec["entity"]]
+                values, path = spec["values"], ("actions", i, "create", "values")
+            else:
+                continue
+            for fname, expression in values.items():
+                f = target.fields.get(fname)
+                expected = field_expression_type(f) if f is not None else None
+                if f is None:
+                    continue
+                if expected is None or expected == T.LIST:
+                    errors.append(
+                        doc.error(path + (fname,), f"a {f.type} field cannot be set by expression")
+                    )
+                    continue
+                run(expression, source.name, expected, doc, path + (fname,))
     for data, doc in drafts.views.values():
         if data.get("filter"):
             run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",))

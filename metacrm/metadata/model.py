@@ -265,6 +265,34 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    on: str  # created | updated | field_changed | stage_changed
+    fields: tuple[str, ...] = ()  # field_changed: any of these
+    to: tuple[str, ...] = ()  # stage_changed: into one of these stages (empty = any)
+    to_category: str | None = None  # stage_changed: into a stage of this category
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # set | create | notify
+    entity: str | None = None  # create: the new record's entity
+    values: tuple[tuple[str, str], ...] = ()  # set / create: (field, expression)
+    to: str | None = None  # notify: owner | manager | a user field
+    message: Label | None = None
+
+
+@dataclass(frozen=True)
+class Automation:
+    name: str
+    label: Label
+    entity: str
+    trigger: Trigger
+    actions: tuple[Action, ...]
+    condition: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Model:
     """A tenant's effective metadata: packages + overlay, compiled."""
 
@@ -272,6 +300,7 @@ class Model:
     pipelines: Mapping[str, Pipeline] = field(default_factory=lambda: MappingProxyType({}))
     views: Mapping[str, View] = field(default_factory=lambda: MappingProxyType({}))
     roles: Mapping[str, Role] = field(default_factory=lambda: MappingProxyType({}))
+    automations: Mapping[str, Automation] = field(default_factory=lambda: MappingProxyType({}))
     packages: tuple[tuple[str, str], ...] = ()  # (name, version) in layering order
     content_hash: str = ""
 

@@ -9,9 +9,15 @@ from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.loader import SourceDoc, load_file
 from metacrm.metadata.schema_check import check_document
 
-# folder -> schema kind. Folders for later kinds (approvals, automations, roles,
-# reports, dashboards, templates) are read by the engines that own them.
-KIND_FOLDERS = {"entities": "entity", "pipelines": "pipeline", "views": "view", "roles": "role"}
+# folder -> schema kind. Folders for later kinds (approvals, reports, dashboards,
+# templates) are read by the engines that own them.
+KIND_FOLDERS = {
+    "entities": "entity",
+    "pipelines": "pipeline",
+    "views": "view",
+    "roles": "role",
+    "automations": "automation",
+}
 SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -264,6 +264,63 @@ def _check_view(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> No
                 )
 
 
+COMPUTED_TYPES = ("formula", "rollup", "auto_number")
+
+
+def _writable(ent, fname: str, path, doc, out) -> None:
+    fd = ent.fields.get(fname)
+    if fd is None:
+        out.append(doc.error(path, f"unknown field '{fname}' of '{ent.name}'"))
+    elif fd.data.get("type") in COMPUTED_TYPES or fd.data.get("type") == "many_to_many":
+        out.append(doc.error(path, f"'{fname}' is a {fd.data['type']} field: it cannot be set"))
+
+
+def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
+    ent = drafts.entities.get(data["entity"])
+    if ent is None:
+        out.append(doc.error(("entity",), f"unknown entity '{data['entity']}'"))
+        return
+    trigger = data["trigger"]
+    for i, fname in enumerate(trigger.get("fields", ())):
+        if fname not in ent.fields:
+            out.append(
+                doc.error(("trigger", "fields", i), f"unknown field '{fname}' of '{ent.name}'")
+            )
+    if trigger["on"] == "stage_changed":
+        pipelines = [p for p, _ in drafts.pipelines.values() if p["entity"] == ent.name]
+        if not pipelines:
+            out.append(doc.error(("trigger", "on"), f"'{ent.name}' has no stage pipeline"))
+        stages = {st["name"] for p in pipelines for st in p["stages"]}
+        for i, stage in enumerate(trigger.get("to", ())):
+            if pipelines and stage not in stages:
+                out.append(doc.error(("trigger", "to", i), f"unknown stage '{stage}'"))
+    for i, action in enumerate(data["actions"]):
+        ((kind, spec),) = action.items()
+        if kind == "set":
+            for fname in spec:
+                _writable(ent, fname, ("actions", i, "set", fname), doc, out)
+        elif kind == "create":
+            target = drafts.entities.get(spec["entity"])
+            if target is None:
+                out.append(
+                    doc.error(
+                        ("actions", i, "create", "entity"), f"unknown entity '{spec['entity']}'"
+                    )
+                )
+                continue
+            for fname in spec["values"]:
+                _writable(target, fname, ("actions", i, "create", "values", fname), doc, out)
+        elif kind == "notify" and spec["to"] not in ("owner", "manager"):
+            fd = ent.fields.get(spec["to"])
+            if fd is None or fd.data.get("type") != "user":
+                out.append(
+                    doc.error(
+                        ("actions", i, "notify", "to"),
+                        f"'{spec['to']}' is not owner, manager or a user field of '{ent.name}'",
+                    )
+                )
+
+
 def _check_role(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
     for name, grant in data.get("entities", {}).items():
         if name == "*":
@@ -298,4 +355,6 @@ def check_semantics(drafts: Drafts) -> list[MetadataError]:
         _check_view(data, doc, drafts, out)
     for data, doc in drafts.roles.values():
         _check_role(data, doc, drafts, out)
+    for data, doc in drafts.automations.values():
+        _check_automation(data, doc, drafts, out)
     return out

@@ -33,6 +33,7 @@ log = logging.getLogger("metacrm.jobs")
 
 MAX_DEPTH = 5  # events caused by events caused by ... (automations' loop guard)
 SWEEP_BATCH = 500
+BATCH = 500  # events run in one transaction (a savepoint each)
 
 
 @dataclass(frozen=True)
@@ -170,18 +171,22 @@ class Jobs:
         if not ids:
             return 0
         if self.inline:
-            for event_id in ids:
-                self.run(state, event_id)
+            for start in range(0, len(ids), BATCH):
+                try:
+                    self.run_many(state, ids[start : start + BATCH])
+                except Exception:  # the sweep runs them again once their claim lapses
+                    log.exception("running %d events of %s failed", len(ids), state.name)
             return len(ids)
         try:
-            self.queue().enqueue(
-                "metacrm.platform.worker.run_events",
-                state.name,
-                ids,
-                job_timeout=max(60, int(self.settings.job_lease_seconds)),
-                result_ttl=0,
-                failure_ttl=3600,
-            )
+            for start in range(0, len(ids), BATCH):
+                self.queue().enqueue(
+                    "metacrm.platform.worker.run_events",
+                    state.name,
+                    ids[start : start + BATCH],
+                    job_timeout=max(60, int(self.settings.job_lease_seconds)),
+                    result_ttl=0,
+                    failure_ttl=3600,
+                )
         except Exception as exc:  # Redis down: the events wait in the outbox
             log.warning("cannot enqueue %d events of %s: %s", len(ids), state.name, exc)
             return 0
@@ -223,78 +228,140 @@ class Jobs:
     # -- running one event ------------------------------------------------------
     def run(self, state, event_id: str) -> str:
         """Run one event's handlers; returns its status afterwards."""
+        statuses = self.run_many(state, [event_id])
+        return next(iter(statuses), "missing")
+
+    def run_many(self, state, event_ids: list[str]) -> dict[str, int]:
+        """Run events; how many ended in each status.
+
+        One claim transaction for the batch, then one transaction for the effects of
+        all of them with a savepoint per event: a failing event rolls back alone and
+        is retried alone, the others commit with their done marks.
+        """
         outbox, settings = state.system["outbox"], self.settings
+        statuses: dict[str, int] = {}
+
+        def count(status: str, n: int = 1) -> None:
+            statuses[status] = statuses.get(status, 0) + n
+
         with state.write.begin() as conn:  # 1: claim (committed even if we die below)
-            row = conn.execute(select(outbox).where(outbox.c.event_id == event_id)).first()
-            if row is None or row.status in ("done", "dead"):
-                return row.status if row is not None else "missing"
-            attempts = row.attempts + 1
-            if attempts > settings.job_max_attempts:
+            rows = conn.execute(select(outbox).where(outbox.c.event_id.in_(event_ids))).all()
+            claimed, dead = [], []
+            for row in rows:
+                if row.status in ("done", "dead"):
+                    count(row.status)
+                elif row.attempts + 1 > settings.job_max_attempts:
+                    dead.append(row.event_id)
+                else:
+                    claimed.append({**row._mapping, "attempts": row.attempts + 1})
+            count("missing", len(event_ids) - len(rows))
+            if dead:
                 conn.execute(
                     update(outbox)
-                    .where(outbox.c.event_id == event_id)
+                    .where(outbox.c.event_id.in_(dead))
                     .values(status="dead", finished_at=now())
                 )
-                return "dead"
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.event_id == event_id)
-                .values(status="running", attempts=attempts, claimed_at=now())
-            )
-        event = dict(row._mapping)
+                count("dead", len(dead))
+            if claimed:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.event_id.in_([e["event_id"] for e in claimed]))
+                    .values(status="running", attempts=outbox.c.attempts + 1, claimed_at=now())
+                )
+        long = [e for e in claimed if self._own_handlers(state, e)]
+        for event in long:
+            count(self._run_long(state, event))
+        batch = [e for e in claimed if not self._own_handlers(state, e)]
+        if batch:
+            for status, n in self._run_batch(state, batch).items():
+                count(status, n)
+        return statuses
+
+    def _own_handlers(self, state, event) -> list[EventHandler]:
+        if event["depth"] > MAX_DEPTH:
+            return []
+        return [
+            h
+            for h in self.handlers
+            if h.own_transactions and h.wants(state.model, event["entity"], event["topic"])
+        ]
+
+    def _run_long(self, state, event) -> str:
+        """An event with a long handler (its own transactions), then the rest as usual."""
         follow_ups: list[str] = []
         entries: list[tuple] = []
         try:
-            if event["depth"] <= MAX_DEPTH:
-                for handler in self.handlers:
-                    if handler.own_transactions and handler.wants(
-                        state.model, event["entity"], event["topic"]
-                    ):
-                        run = HandlerRun(state, None, event, self.runtime)
-                        handler.fn(run)
-                        follow_ups += run.follow_ups
-                        entries.append(("ok", handler.name, "; ".join(run.notes) or None))
-            with state.write.begin() as conn:  # 2: effects and the done mark, together
-                locked = select(outbox.c.status).where(outbox.c.event_id == event_id)
-                if conn.dialect.name == "postgresql":
-                    locked = locked.with_for_update()
-                if conn.execute(locked).scalar_one() in ("done", "dead"):
-                    return "done"  # a concurrent run finished it while we waited
-                self._run_handlers(state, conn, event, attempts, follow_ups, entries)
+            for handler in self._own_handlers(state, event):
+                run = HandlerRun(state, None, event, self.runtime)
+                handler.fn(run)
+                follow_ups += run.follow_ups
+                entries.append(("ok", handler.name, "; ".join(run.notes) or None))
+        except Exception as exc:
+            return self._failed(state, event, exc)
+        statuses = self._run_batch(state, [event], entries, follow_ups)
+        return next(iter(statuses), "done")
+
+    def _run_batch(self, state, events, entries=None, follow_ups=None) -> dict[str, int]:
+        outbox = state.system["outbox"]
+        follow_ups = list(follow_ups or [])
+        done, failures, logs = [], [], []
+        with state.write.begin() as conn:  # 2: effects and the done marks, together
+            locked = select(outbox.c.event_id).where(
+                outbox.c.event_id.in_([e["event_id"] for e in events]),
+                outbox.c.status.in_(("done", "dead")),
+            )
+            if conn.dialect.name == "postgresql":
+                locked = locked.with_for_update()
+            finished = set(conn.execute(locked).scalars())  # a concurrent run got there first
+            for event in events:
+                if event["event_id"] in finished:
+                    continue
+                savepoint = conn.begin_nested()
+                mine: list[str] = []
+                event_entries = list(entries or [])
+                try:
+                    self._run_handlers(state, conn, event, mine, event_entries)
+                except Exception as exc:
+                    savepoint.rollback()
+                    failures.append((event, exc))
+                    continue
+                savepoint.commit()
+                follow_ups += mine
+                done.append(event["event_id"])
+                logs += [
+                    self._log_row(event, handler, status, detail, event["attempts"])
+                    for status, handler, detail in event_entries
+                ]
+            if done:
                 conn.execute(
                     update(outbox)
-                    .where(outbox.c.event_id == event_id)
+                    .where(outbox.c.event_id.in_(done))
                     .values(status="done", finished_at=now(), last_error=None)
                 )
-        except Exception as exc:
-            self._failed(state, event, attempts, exc)
-            return "dead" if attempts >= settings.job_max_attempts else "pending"
+            if logs:
+                conn.execute(insert(state.system["job_log"]), logs)
+        statuses = {"done": len(done) + len(finished)} if done or finished else {}
+        for event, exc in failures:
+            status = self._failed(state, event, exc)
+            statuses[status] = statuses.get(status, 0) + 1
         self.dispatch(state, follow_ups)
-        return "done"
+        return statuses
 
-    def _run_handlers(self, state, conn, event, attempt: int, follow_ups, entries) -> None:
+    def _run_handlers(self, state, conn, event, follow_ups, entries) -> None:
         if event["depth"] > MAX_DEPTH:
             entries.append(
                 ("loop_guard", "-", f"not run: {event['depth']} events deep (limit {MAX_DEPTH})")
             )
-        else:
-            for handler in self.handlers:
-                if handler.own_transactions or not handler.wants(
-                    state.model, event["entity"], event["topic"]
-                ):
-                    continue
-                run = HandlerRun(state, conn, event, self.runtime)
-                handler.fn(run)
-                follow_ups += run.follow_ups
-                entries.append(("ok", handler.name, "; ".join(run.notes) or None))
-        if entries:
-            conn.execute(
-                insert(state.system["job_log"]),
-                [
-                    self._log_row(event, handler, status, detail, attempt)
-                    for status, handler, detail in entries
-                ],
-            )
+            return
+        for handler in self.handlers:
+            if handler.own_transactions or not handler.wants(
+                state.model, event["entity"], event["topic"]
+            ):
+                continue
+            run = HandlerRun(state, conn, event, self.runtime)
+            handler.fn(run)
+            follow_ups += run.follow_ups
+            entries.append(("ok", handler.name, "; ".join(run.notes) or None))
 
     @staticmethod
     def _log_row(event, handler: str, status: str, detail, attempt: int) -> dict:
@@ -310,7 +377,9 @@ class Jobs:
             "at": now(),
         }
 
-    def _failed(self, state, event: dict, attempts: int, exc: Exception) -> None:
+    def _failed(self, state, event: dict, exc: Exception) -> str:
+        """Record a failed attempt: retry later with backoff, or the dead-letter list."""
+        attempts = event["attempts"]
         dead = attempts >= self.settings.job_max_attempts
         delay = self.settings.job_retry_seconds * 2 ** (attempts - 1)
         text = "".join(traceback.format_exception_only(exc)).strip()[:2000]
@@ -331,3 +400,4 @@ class Jobs:
                 insert(state.system["job_log"]),
                 [self._log_row(event, "-", "error", text, attempts)],
             )
+        return "dead" if dead else "pending"

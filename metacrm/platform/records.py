@@ -129,19 +129,25 @@ class RecordService:
         self, conn: Connection, entity: Entity, record_id: int, for_delete: bool = False
     ) -> dict:
         """The stored row, locked on PostgreSQL, if this user may change it (404/403 otherwise)."""
-        table = self.state.tables[entity.name]
         columns = self.all_columns(entity)
-        query = select(*[table.c[c] for c in columns]).where(
-            table.c.id == record_id, table.c.deleted_at.is_(None)
-        )
-        scope = self.scope(
-            entity, table, for_write=True, shares=not for_delete
-        )  # shares never grant deletion
-        if scope is not None:
-            query = query.where(scope)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query, scope_binds(self.context.access)).first()
+        key = ("raw", entity.name, for_delete, self.access_key(entity))
+        query = self.state.cache.get(key)
+        if query is None:  # built once per entity and access shape (ids are bound)
+            table = self.state.tables[entity.name]
+            query = select(*[table.c[c] for c in columns]).where(
+                table.c.id == bindparam("_rid"), table.c.deleted_at.is_(None)
+            )
+            scope = self.scope(
+                entity, table, for_write=True, shares=not for_delete
+            )  # shares never grant deletion
+            if scope is not None:
+                query = query.where(scope)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            self.state.cache[key] = query
+        binds = scope_binds(self.context.access)
+        binds["_rid"] = record_id
+        row = conn.execute(query, binds).first()
         if row is None:
             self.get(entity.name, record_id, conn)  # 404 unless the user can read it
             raise Forbidden(f"you may read {entity.name} {record_id} but not change it")

@@ -38,14 +38,9 @@ def _runtime():
 
 
 def run_events(tenant: str, event_ids: list[str]) -> dict:
-    """The rq job: run each event (each in its own transactions; see jobs.Jobs.run)."""
+    """The rq job: run the events of one commit as a batch (see jobs.Jobs.run_many)."""
     runtime = _runtime()
-    state = runtime.tenants.state(tenant)
-    statuses: dict[str, int] = {}
-    for event_id in event_ids:
-        status = runtime.jobs.run(state, event_id)
-        statuses[status] = statuses.get(status, 0) + 1
-    return statuses
+    return runtime.jobs.run_many(runtime.tenants.state(tenant), event_ids)
 
 
 def work(runtime, burst: bool = False) -> None:

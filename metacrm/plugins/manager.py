@@ -9,7 +9,7 @@ import pluggy
 from metacrm.plugins import hookspecs
 
 # Internal plugins registered through the same hooks an outside plugin uses.
-DEFAULT_PLUGINS = ("metacrm.default_app",)
+DEFAULT_PLUGINS = ("metacrm.default_app", "metacrm.workflow_engine")
 ENTRY_POINT_GROUP = "metacrm.plugins"
 
 

@@ -1,5 +1,17 @@
 """Stage pipelines, approval flows, automations, assignment rules and pools.
 
 Rule: may import the platform and metadata; attaches through plugin hooks
-(record hooks, blueprints). Built by the workflow-engine issue.
+(record hooks, event handlers, blueprints), registered as a default plugin the
+same way an outside plugin is.
 """
+
+from __future__ import annotations
+
+from metacrm.plugins.hookspecs import hookimpl
+
+
+@hookimpl
+def metacrm_event_handlers():
+    from metacrm.workflow_engine.automations import HANDLER
+
+    return [HANDLER]

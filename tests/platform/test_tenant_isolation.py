@@ -1,6 +1,7 @@
 """Tenant isolation: with tenant A's token, every route of the app, aimed at tenant B's
 records, answers 401/403/404 and never shows B's data."""
 
+import datetime as dt
 import re
 
 from metacrm.platform import auth
@@ -26,6 +27,12 @@ def test_every_route_refuses_other_tenants_data(env):
         query_string={"background": "true"},
         headers={"Authorization": f"Bearer {api_b.token}", "Content-Type": "text/csv"},
     ).json["id"]
+    with state_b.write.begin() as conn:  # a notice in B's inbox: A must not read or mark it
+        conn.execute(
+            state_b.system["notifications"]
+            .insert()
+            .values(user_id=1, title=f"{SECRET} notice", created_at=dt.datetime.now(dt.UTC))
+        )
     for i in range(5):  # ids past A's users and tokens too
         body = {"username": f"filler{i}", "password": "filler-password"}
         filler = api_b.post("/api/v1/admin/users", json=body).json["id"]
@@ -47,6 +54,7 @@ def test_every_route_refuses_other_tenants_data(env):
         "user_id": b_user,
         "head_id": b_user,
         "import_id": b_import,
+        "notification_id": 1,  # B's first notification below
         "event_id": "00000000-0000-4000-8000-000000000000",
         "token_id": b_token,
         "field": "b_only_field",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from metacrm.platform.api import admin, jobs, meta, openapi, records, transfer
+from metacrm.platform.api import admin, jobs, meta, notifications, openapi, records, transfer
 from metacrm.platform.api.common import install_error_handlers, resolve_request
 
 
@@ -15,6 +15,7 @@ def register_api(app: Flask) -> None:
     admin.register(bp)
     transfer.register(bp)
     jobs.register(bp)
+    notifications.register(bp)
     meta.register(bp)
     openapi.register(bp)
     app.register_blueprint(bp)
