@@ -59,3 +59,19 @@ def test_every_expression_function_is_documented():
     text = (DOC.parent / "expressions.md").read_text()
     for name in builtin_registry():
         assert f"`{name}(" in text, f"function {name} is missing from docs/expressions.md"
+
+
+def test_the_automation_example_compiles(tmp_path):
+    text = DOC.read_text()
+    section = text.split("## 5b. Automations", 1)[1]
+    body = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    pkg = tmp_path / "docs_automation"
+    (pkg / "automations").mkdir(parents=True)
+    (pkg / "package.yaml").write_text("name: docs_automation\nversion: 1.0.0\ndepends_on: [crm]\n")
+    (pkg / "automations" / "example.yaml").write_text(
+        body.replace("won_deal_handover", "doc_example")
+    )
+    model = load_and_compile([BASE, pkg])
+    automation = model.automations["doc_example"]
+    assert [a.kind for a in automation.actions] == ["set", "create", "notify"]
+    assert automation.trigger.to_category == "won"
