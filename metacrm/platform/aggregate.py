@@ -129,7 +129,7 @@ def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
     scope = service.scope(entity, table)
     if scope is not None:
         conditions.append(scope)
-        binds.update(scope_binds(service.context.access))
+    binds.update(scope_binds(service.context.access))  # joined entities may be scoped too
     if errors:
         raise BadQuery("bad aggregate query: " + "; ".join(e["message"] for e in errors), errors)
     columns = [c.label(n) for n, c in groups] + [m.label(n) for n, m in measures]

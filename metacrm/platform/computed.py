@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Numeric, and_, func, select, type_coerce
+from sqlalchemy import Numeric, and_, false, func, select, true, type_coerce
 
 from metacrm.expressions import (
     CompiledPython,
@@ -39,6 +39,7 @@ class SqlResolver:
         registry: Registry,
         root: SqlResolver | None = None,
         prefix: tuple = (),
+        access=None,
     ):
         self.state = state
         self.entity = entity
@@ -47,6 +48,10 @@ class SqlResolver:
         self.registry = registry
         self.root = root or self
         self.prefix = prefix
+        # a reader's Access: records reached through a reference are joined only when
+        # the reader may see them (else the path is null), so `account.industry` in a
+        # filter or a virtual formula cannot reveal a record the reader cannot read
+        self.access = access if root is None else root.access
         if root is None:
             self.joins: dict[tuple, tuple] = {}  # path prefix -> (alias, onclause)
         self.dialect = state.engine.dialect.name
@@ -61,6 +66,8 @@ class SqlResolver:
             if joined is None:
                 alias = self.state.tables[f.spec.entity].alias(f"j{len(self.root.joins) + 1}")
                 onclause = and_(alias.c.id == table.c[name], alias.c.deleted_at.is_(None))
+                if self.access is not None and not self.access.is_admin:
+                    onclause = and_(onclause, self._visible(f.spec.entity, alias))
                 self.root.joins[prefix] = joined = (alias, onclause)
             table = joined[0]
         entity, f, name = steps[-1]
@@ -80,6 +87,16 @@ class SqlResolver:
         if f.type == "rollup":
             return sub.rollup(f)
         raise KeyError(f"'{name}' cannot be used in a query")
+
+    def _visible(self, entity_name: str, alias):
+        from metacrm.platform.permissions import scope_condition
+
+        if not self.access.entity(entity_name).can("read"):
+            return false()
+        condition = scope_condition(
+            self.state, self.state.model.entities[entity_name], alias, self.access
+        )
+        return condition if condition is not None else true()
 
     def compile(self, source: str, expect: str | None = None):
         scope = EntityScope(self.state.model, self.entity)

@@ -76,7 +76,8 @@ class RecordService:
     def access_key(self, entity: Entity) -> tuple:
         """What of the user's access shapes a query (part of statement cache keys)."""
         grant = self.grant(entity)
-        return (grant.scope, tuple(sorted(grant.hidden)))
+        access = self.context.access  # roles too: joined entities are scoped by them
+        return (grant.scope, tuple(sorted(grant.hidden)), access.is_admin, access.roles)
 
     def all_columns(self, entity: Entity) -> list[str]:
         """System columns and stored fields: what the entity's table holds."""
@@ -110,6 +111,7 @@ class RecordService:
             table if table is not None else self.state.tables[entity.name],
             self.eval_ctx,
             self.registry,
+            access=self.context.access,
         )
 
     def time_key(self, entity: Entity) -> str | None:
@@ -209,7 +211,8 @@ class RecordService:
         )
         serialize = self.serializer(entity, names)
         with self.state.engine.connect() as conn:
-            return {row[0]: serialize(tuple(row[1:])) for row in conn.execute(query)}
+            rows = conn.execute(query, scope_binds(self.context.access))
+            return {row[0]: serialize(tuple(row[1:])) for row in rows}
 
     def _rules(
         self, conn: Connection, entity: Entity, items: list[tuple], errors: list[dict]

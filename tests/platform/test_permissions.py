@@ -301,3 +301,32 @@ def test_team_shares_reach_the_head_and_everyone_below(env, org):
         assert apis[who].get(f"/api/v1/records/account/{target}").status_code == 404, who
     events = [e["event"] for e in env.api.get("/api/v1/admin/audit-log").json["data"]]
     assert "record.unshared" in events and "record.shared" in events
+
+
+def test_paths_through_references_only_reach_readable_records(env, org):
+    """A filter on `account.industry` must not reveal an account the reader cannot see."""
+    ids, apis, accounts = org
+    admin, rep1 = env.api, apis["rep1"]
+    secret = admin.post("/api/v1/records/account", json={"name": "Hidden", "industry": "retail"})
+    secret_id = secret.json["id"]
+    admin.post(f"/api/v1/records/account/{secret_id}/shares", json={"user": ids["rep1"]})
+    deal = rep1.post(
+        "/api/v1/records/opportunity", json={"name": "Linked", "account": secret_id}
+    ).json["id"]
+    query = {"filter": "account.industry = 'retail'"}
+    listed = rep1.get("/api/v1/records/opportunity", query_string=query).json["data"]
+    assert [d["id"] for d in listed] == [deal]  # shared: visible, so the path resolves
+    assert (
+        admin.delete(f"/api/v1/records/account/{secret_id}/shares/{ids['rep1']}").status_code == 204
+    )
+    assert rep1.get(f"/api/v1/records/opportunity/{deal}").status_code == 200  # still theirs
+    assert rep1.get("/api/v1/records/opportunity", query_string=query).json["data"] == []
+    nulls = {"filter": "account.industry is null"}
+    assert [
+        d["id"] for d in rep1.get("/api/v1/records/opportunity", query_string=nulls).json["data"]
+    ] == [deal]
+    counted = rep1.get("/api/v1/aggregate/opportunity", query_string=query).json["data"]
+    assert counted == [{"count": 0}]
+    assert (
+        admin.get("/api/v1/records/opportunity", query_string=query).json["data"][0]["id"] == deal
+    )
