@@ -346,6 +346,12 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("read_at", TZ_DATETIME),
             Index("ix__notifications_user", "user_id", "read_at"),
         ),
+        "stage_alerts": Table(  # idle alerts sent, one per stage visit at most
+            "_stage_alerts",
+            metadata,
+            Column("history_id", BigInteger, primary_key=True),
+            Column("alerted_at", TZ_DATETIME, nullable=False),
+        ),
         "fts_deferred": Table(  # see search.insert_indexed: only ever non-empty mid-transaction
             "_fts_deferred",
             metadata,

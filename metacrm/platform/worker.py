@@ -54,10 +54,15 @@ def work(runtime, burst: bool = False) -> None:
 
 def sweep_all(runtime) -> int:
     """One pass of the scheduler over every tenant; how many events were handed on."""
+    import datetime as dt
+
     handed = 0
     for name in runtime.tenants.names():
         try:
-            handed += runtime.jobs.sweep(runtime.tenants.state(name))
+            state = runtime.tenants.state(name)
+            handed += runtime.jobs.sweep(state)
+            now = dt.datetime.now(dt.UTC)
+            runtime.pm.hook.metacrm_scheduled(runtime=runtime, state=state, now=now)
         except Exception:  # one broken tenant must not stop the others
             log.exception("sweep of tenant %s failed", name)
     return handed

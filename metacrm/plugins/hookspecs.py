@@ -42,3 +42,10 @@ def metacrm_demo_data(runtime, tenant, service, context):
 def metacrm_event_handlers():
     """Return a list of metacrm.platform.jobs.EventHandler: what runs for outbox events
     (record.created / record.updated / record.deleted, and topics of their own)."""
+
+
+@hookspec
+def metacrm_scheduled(runtime, state, now):
+    """Time-based work (idle alerts, date triggers, timeouts): called by `metacrm scheduler`
+    about once a second per tenant, with the current UTC time. Return quickly; throttle
+    expensive scans yourself."""

@@ -15,3 +15,10 @@ def metacrm_event_handlers():
     from metacrm.workflow_engine.automations import HANDLER
 
     return [HANDLER]
+
+
+@hookimpl
+def metacrm_scheduled(runtime, state, now):
+    from metacrm.workflow_engine.idle_alerts import check_idle
+
+    check_idle(state, now)

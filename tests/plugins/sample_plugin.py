@@ -83,3 +83,11 @@ def metacrm_event_handlers():
         return entity == "lead" and topic == "record.deleted"
 
     return [EventHandler("sample.deleted_leads", on_deleted, wants)]
+
+
+SCHEDULED: list[str] = []
+
+
+@hookimpl
+def metacrm_scheduled(runtime, state, now):
+    SCHEDULED.append(state.name)

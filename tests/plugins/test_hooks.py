@@ -25,6 +25,7 @@ def plugin_env(tmp_path):
     admin = auth.create_user(state, "admin", "admin-password", is_admin=True)
     sample_plugin.EVENTS.clear()
     sample_plugin.JOB_RUNS.clear()
+    sample_plugin.SCHEDULED.clear()
     yield app, runtime, Api(app.test_client(), auth.create_token(state, admin))
     runtime.close()
 
@@ -71,6 +72,15 @@ def test_event_handlers_run_outbox_events_of_their_topics(plugin_env):
     api.delete(f"/api/v1/records/lead/{rec['id']}")
     admin_id = api.get("/api/v1/admin/users").json["data"][0]["id"]
     assert sample_plugin.JOB_RUNS == [("lead", rec["id"], {"actor": admin_id})]
+
+
+def test_scheduled_runs_once_per_tenant_per_scheduler_pass(plugin_env):
+    from metacrm.platform.worker import sweep_all
+
+    _, runtime, _ = plugin_env
+    runtime.tenants.create("second")
+    sweep_all(runtime)
+    assert sorted(sample_plugin.SCHEDULED) == ["default", "second"]
 
 
 def test_expression_functions_from_plugins_work_in_formulas_and_filters(plugin_env):

@@ -113,3 +113,35 @@ def test_automation_metadata_errors_name_file_line_and_rule(tmp_path):
     with pytest.raises(MetadataInvalid) as exc:
         load_and_compile([PACKAGE_DIR, pkg])
     assert "a.yaml:3 trigger" in str(exc.value)
+
+
+def test_idle_stage_alerts_reach_the_owner_once_per_visit(auto_env):
+    import datetime as dt
+
+    from metacrm.workflow_engine.idle_alerts import check_idle
+
+    env = auto_env
+    rep_id, rep = user(env, "rep1", ["sales_rep"])
+    account = rep.post("/api/v1/records/account", json={"name": "Idle Co"}).json["id"]
+    deal = rep.post(
+        "/api/v1/records/opportunity",
+        json={"name": "Sleepy", "account": account, "amount": 50, "close_date": "2026-12-31"},
+    ).json
+    url = f"/api/v1/records/opportunity/{deal['id']}"
+    assert rep.patch(url, json={"stage": "negotiation"}).status_code == 200
+    state = env.runtime.tenant()
+    now = dt.datetime.now(dt.UTC)
+    assert check_idle(state, now + dt.timedelta(days=13)) == 0  # not idle long enough
+    later = now + dt.timedelta(days=15)
+    state.cache.pop("idle_alerts_at")  # as if a minute had passed since that check
+    assert check_idle(state, later) == 1
+    [notice] = rep.get("/api/v1/notifications").json["data"]
+    assert notice["title"] == "Opportunity idle in Negotiation"
+    assert notice["body"] == "'Sleepy' has been in Negotiation for over 14 days"
+    assert notice["source"] == "idle:sales.negotiation"
+    assert check_idle(state, later + dt.timedelta(minutes=2)) == 0  # once per visit
+    state.cache["idle_alerts_at"] = later + dt.timedelta(days=30)
+    assert check_idle(state, later + dt.timedelta(days=30, seconds=30)) == 0  # throttled
+    rep.patch(url, json={"stage": "proposal"})
+    rep.patch(url, json={"stage": "negotiation"})  # a new visit: may alert again later
+    assert check_idle(state, later + dt.timedelta(days=31)) == 1
