@@ -171,6 +171,11 @@ class PipelineGate:
     entry_rules: dict  # stage name -> [(rule id, message, compiled)]
 
 
+def select_gate(gates: list[PipelineGate], values: dict, ctx) -> PipelineGate | None:
+    """The pipeline governing a record: the first whose applies_if holds, else the catch-all."""
+    return next((g for g in gates if g.applies_if is None or g.applies_if.holds(values, ctx)), None)
+
+
 def _formula_order(entity: Entity, model, registry) -> list[str]:
     """Formula fields ordered so each comes after the formulas it reads (cycles are refused at compile)."""
     formulas = {name: f for name, f in entity.fields.items() if f.type == "formula"}

@@ -203,13 +203,18 @@ class Jobs:
         """Hand on due events (never dispatched, retries that are due, lapsed claims); how many."""
         outbox = state.system["outbox"]
         t = now()
-        lapsed = t - dt.timedelta(seconds=self.settings.job_lease_seconds)
-        with state.write.begin() as conn:
-            conn.execute(  # a claim nobody finished in time: the worker died
-                update(outbox)
-                .where(outbox.c.status.in_(("dispatched", "running")), outbox.c.claimed_at < lapsed)
-                .values(status="pending", next_attempt_at=None)
-            )
+        lapsed = (
+            outbox.c.status.in_(("dispatched", "running")),
+            outbox.c.claimed_at < t - dt.timedelta(seconds=self.settings.job_lease_seconds),
+        )
+        with state.engine.connect() as conn:  # read first: an idle sweep takes no write lock
+            stale = conn.execute(select(outbox.c.id).where(*lapsed).limit(1)).first()
+        if stale is not None:
+            with state.write.begin() as conn:  # a claim nobody finished in time: worker died
+                conn.execute(
+                    update(outbox).where(*lapsed).values(status="pending", next_attempt_at=None)
+                )
+        with state.engine.connect() as conn:
             due = (
                 conn.execute(
                     select(outbox.c.event_id)
@@ -223,7 +228,7 @@ class Jobs:
                 .scalars()
                 .all()
             )
-        return sum(self.dispatch(state, due[i : i + 100]) for i in range(0, len(due), 100))
+        return self.dispatch(state, due)
 
     # -- running one event ------------------------------------------------------
     def run(self, state, event_id: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from metacrm.expressions import EvalContext, Registry
 from metacrm.metadata.model import Entity, Field
-from metacrm.platform.computed import WritePlan, build_write_plan, fetch_related
+from metacrm.platform.computed import WritePlan, build_write_plan, fetch_related, select_gate
 
 EMPTY = (None, "", [])
 
@@ -138,7 +138,7 @@ def check_stage(gates, values: dict, previous: dict | None, ctx: EvalContext, er
     """A record entering a stage must meet its entry requirements, and may only come
     from a stage that allows the move. Only moves are checked: a record already in a
     stage keeps it even if the requirements grew later."""
-    gate = next((g for g in gates if g.applies_if is None or g.applies_if.holds(values, ctx)), None)
+    gate = select_gate(gates, values, ctx)
     if gate is None:
         return
     target = values.get(gate.field)

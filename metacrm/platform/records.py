@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
 from metacrm.platform import audit, duplicates, lifecycle, search, stage_history
-from metacrm.platform.computed import SqlResolver
+from metacrm.platform.computed import SqlResolver, select_gate
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
 from metacrm.platform.jobs import new_event, write_events
@@ -269,7 +269,7 @@ class RecordService:
             return
         moves = []
         for rid, previous, values in items:
-            gate = stage_history.select_gate(gates, values, self.eval_ctx)
+            gate = select_gate(gates, values, self.eval_ctx)
             if gate is not None:
                 old = (previous or {}).get(gate.field)
                 moves.append((rid, gate, old, values.get(gate.field)))

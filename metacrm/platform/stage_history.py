@@ -16,11 +16,6 @@ from metacrm.platform.errors import BadQuery
 from metacrm.platform.permissions import scope_binds
 
 
-def select_gate(gates, values: dict, ctx):
-    """The pipeline governing a record: the first whose applies_if holds, else the catch-all."""
-    return next((g for g in gates if g.applies_if is None or g.applies_if.holds(values, ctx)), None)
-
-
 def record_moves(conn, state, entity, moves: list[tuple], actor, at: dt.datetime) -> None:
     """moves: (record_id, gate, old_stage or None, new_stage)."""
     history = state.system["stage_history"]

@@ -9,6 +9,7 @@ once their claim lapses.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -54,8 +55,6 @@ def work(runtime, burst: bool = False) -> None:
 
 def sweep_all(runtime) -> int:
     """One pass of the scheduler over every tenant; how many events were handed on."""
-    import datetime as dt
-
     handed = 0
     for name in runtime.tenants.names():
         try:
