@@ -231,8 +231,47 @@ def build_automation(data: dict) -> m.Automation:
             fields=tuple(trigger.get("fields", ())),
             to=tuple(trigger.get("to", ())),
             to_category=trigger.get("to_category"),
+            flows=tuple(trigger.get("flows", ())),
+            outcome=trigger.get("outcome"),
         ),
         actions=tuple(actions),
         condition=data.get("condition"),
         enabled=data.get("enabled", True),
+    )
+
+
+def _approvers(items) -> tuple[m.Approver, ...]:
+    return tuple(m.Approver(*next(iter(item.items()))) for item in items or ())
+
+
+def _outcome(data: dict | None) -> m.Outcome:
+    data = data or {}
+    return m.Outcome(values=tuple((data.get("set") or {}).items()), stage=data.get("stage"))
+
+
+def build_approval(data: dict) -> m.ApprovalFlow:
+    return m.ApprovalFlow(
+        name=data["name"],
+        label=label_of(data.get("label"), data["name"]),
+        entity=data["entity"],
+        steps=tuple(
+            m.ApprovalStep(
+                name=step["name"],
+                label=label_of(step.get("label"), step["name"]),
+                approvers=_approvers(step["approvers"]),
+                mode=step.get("mode", "any"),
+                condition=step.get("condition"),
+                timeout_hours=step.get("timeout_hours"),
+                escalate_to=_approvers(step.get("escalate_to")),
+            )
+            for step in data["steps"]
+        ),
+        entry=data.get("entry"),
+        entry_message=label_of(data["entry_message"], "") if data.get("entry_message") else None,
+        lock=data.get("lock", True),
+        enabled=data.get("enabled", True),
+        on_submit=_outcome(data.get("on_submit")),
+        on_approve=_outcome(data.get("on_approve")),
+        on_reject=_outcome(data.get("on_reject")),
+        on_recall=_outcome(data.get("on_recall")),
     )

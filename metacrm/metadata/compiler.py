@@ -60,6 +60,7 @@ class Drafts:
     views: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     roles: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     automations: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+    approvals: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
 
 
 def _define_entity(
@@ -218,6 +219,7 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
         ("view", drafts.views),
         ("role", drafts.roles),
         ("automation", drafts.automations),
+        ("approval", drafts.approvals),
     ):
         for doc in pkg.docs.get(kind, []):
             name = doc.data["name"]
@@ -315,6 +317,7 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
         "views": {n: d for n, (d, _) in drafts.views.items()},
         "roles": {n: d for n, (d, _) in drafts.roles.items()},
         "automations": {n: d for n, (d, _) in drafts.automations.items()},
+        "approvals": {n: d for n, (d, _) in drafts.approvals.items()},
     }
 
 
@@ -358,6 +361,9 @@ def compile_model(
         roles=MappingProxyType({n: build.build_role(d) for n, (d, _) in drafts.roles.items()}),
         automations=MappingProxyType(
             {n: build.build_automation(d) for n, (d, _) in drafts.automations.items()}
+        ),
+        approvals=MappingProxyType(
+            {n: build.build_approval(d) for n, (d, _) in drafts.approvals.items()}
         ),
         packages=tuple((p.name, p.version) for p in ordered),
         content_hash=digest,

@@ -1,7 +1,7 @@
 """Type-check every expression of the compiled model, with file and line for each error.
 
 Rules, formulas, defaults, visible_if/required_if, rollup filters, pipeline
-conditions and view filters; plus cycles between formula fields.
+conditions, automation and approval expressions, view filters; plus cycles between formula fields.
 """
 
 from __future__ import annotations
@@ -74,6 +74,20 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
         except ExpressionError as exc:
             errors.append(doc.error(path, _message(exc)))
 
+    def check_values(target, source: str, values: dict, doc, path) -> None:
+        """`field: expression` pairs that set fields of `target` from a `source` record."""
+        for fname, expression in values.items():
+            f = target.fields.get(fname)
+            if f is None:
+                continue  # reported by the semantic checks
+            expected = field_expression_type(f)
+            if expected is None or expected == T.LIST:
+                errors.append(
+                    doc.error(path + (fname,), f"a {f.type} field cannot be set by expression")
+                )
+                continue
+            run(expression, source, expected, doc, path + (fname,))
+
     for name, draft in drafts.entities.items():
         entity = model.entities[name]
         for fname, fd in draft.fields.items():
@@ -144,17 +158,19 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
                 values, path = spec["values"], ("actions", i, "create", "values")
             else:
                 continue
-            for fname, expression in values.items():
-                f = target.fields.get(fname)
-                expected = field_expression_type(f) if f is not None else None
-                if f is None:
-                    continue
-                if expected is None or expected == T.LIST:
-                    errors.append(
-                        doc.error(path + (fname,), f"a {f.type} field cannot be set by expression")
-                    )
-                    continue
-                run(expression, source.name, expected, doc, path + (fname,))
+            check_values(target, source.name, values, doc, path)
+    for data, doc in drafts.approvals.values():
+        source = model.entities.get(data["entity"])
+        if source is None:
+            continue  # reported by the semantic checks
+        if data.get("entry"):
+            run(data["entry"], source.name, T.BOOLEAN, doc, ("entry",))
+        for i, step in enumerate(data["steps"]):
+            if step.get("condition"):
+                run(step["condition"], source.name, T.BOOLEAN, doc, ("steps", i, "condition"))
+        for key in ("on_submit", "on_approve", "on_reject", "on_recall"):
+            values = (data.get(key) or {}).get("set") or {}
+            check_values(source, source.name, values, doc, (key, "set"))
     for data, doc in drafts.views.values():
         if data.get("filter"):
             run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",))

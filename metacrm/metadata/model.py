@@ -266,10 +266,12 @@ class Role:
 
 @dataclass(frozen=True)
 class Trigger:
-    on: str  # created | updated | field_changed | stage_changed
+    on: str  # created | updated | field_changed | stage_changed | approval_decided
     fields: tuple[str, ...] = ()  # field_changed: any of these
     to: tuple[str, ...] = ()  # stage_changed: into one of these stages (empty = any)
     to_category: str | None = None  # stage_changed: into a stage of this category
+    flows: tuple[str, ...] = ()  # approval_decided: of one of these flows (empty = any)
+    outcome: str | None = None  # approval_decided: approved | rejected | recalled
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,47 @@ class Automation:
 
 
 @dataclass(frozen=True)
+class Approver:
+    kind: str  # user | role | manager | field
+    value: str  # username | role name | owner/submitter/approver | user field
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happens to the record when a flow is submitted, approved, rejected or recalled."""
+
+    values: tuple[tuple[str, str], ...] = ()  # (field, expression)
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalStep:
+    name: str
+    label: Label
+    approvers: tuple[Approver, ...]
+    mode: str = "any"  # any: one approval decides; all: every approver must approve
+    condition: str | None = None
+    timeout_hours: float | None = None
+    escalate_to: tuple[Approver, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApprovalFlow:
+    name: str
+    label: Label
+    entity: str
+    steps: tuple[ApprovalStep, ...]
+    entry: str | None = None
+    entry_message: Label | None = None
+    lock: bool = True
+    enabled: bool = True
+    on_submit: Outcome = Outcome()
+    on_approve: Outcome = Outcome()
+    on_reject: Outcome = Outcome()
+    on_recall: Outcome = Outcome()
+
+
+@dataclass(frozen=True)
 class Model:
     """A tenant's effective metadata: packages + overlay, compiled."""
 
@@ -301,6 +344,7 @@ class Model:
     views: Mapping[str, View] = field(default_factory=lambda: MappingProxyType({}))
     roles: Mapping[str, Role] = field(default_factory=lambda: MappingProxyType({}))
     automations: Mapping[str, Automation] = field(default_factory=lambda: MappingProxyType({}))
+    approvals: Mapping[str, ApprovalFlow] = field(default_factory=lambda: MappingProxyType({}))
     packages: tuple[tuple[str, str], ...] = ()  # (name, version) in layering order
     content_hash: str = ""
 

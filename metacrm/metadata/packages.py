@@ -9,7 +9,7 @@ from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.loader import SourceDoc, load_file
 from metacrm.metadata.schema_check import check_document
 
-# folder -> schema kind. Folders for later kinds (approvals, reports, dashboards,
+# folder -> schema kind. Folders for later kinds (reports, dashboards,
 # templates) are read by the engines that own them.
 KIND_FOLDERS = {
     "entities": "entity",
@@ -17,6 +17,7 @@ KIND_FOLDERS = {
     "views": "view",
     "roles": "role",
     "automations": "automation",
+    "approvals": "approval",
 }
 SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -286,6 +286,14 @@ def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError])
             out.append(
                 doc.error(("trigger", "fields", i), f"unknown field '{fname}' of '{ent.name}'")
             )
+    for i, flow in enumerate(trigger.get("flows", ())):
+        found = drafts.approvals.get(flow)
+        if found is None or found[0]["entity"] != ent.name:
+            out.append(
+                doc.error(
+                    ("trigger", "flows", i), f"'{flow}' is not an approval flow of '{ent.name}'"
+                )
+            )
     if trigger["on"] == "stage_changed":
         pipelines = [p for p, _ in drafts.pipelines.values() if p["entity"] == ent.name]
         if not pipelines:
@@ -319,6 +327,48 @@ def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError])
                         f"'{spec['to']}' is not owner, manager or a user field of '{ent.name}'",
                     )
                 )
+
+
+def _check_approvers(items, path, ent, drafts: Drafts, doc, out, escalation: bool) -> None:
+    for j, item in enumerate(items):
+        ((kind, value),) = item.items()
+        where = (*path, j, kind)
+        if kind == "role" and value not in drafts.roles:
+            out.append(doc.error(where, f"unknown role '{value}'"))
+        elif kind == "field":
+            fd = ent.fields.get(value)
+            if fd is None or fd.data.get("type") != "user":
+                out.append(doc.error(where, f"'{value}' is not a user field of '{ent.name}'"))
+        elif kind == "manager" and value == "approver" and not escalation:
+            out.append(doc.error(where, "`manager: approver` is for escalate_to only"))
+
+
+def _check_approval(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
+    ent = drafts.entities.get(data["entity"])
+    if ent is None:
+        out.append(doc.error(("entity",), f"unknown entity '{data['entity']}'"))
+        return
+    names = [step["name"] for step in data["steps"]]
+    for i, step in enumerate(data["steps"]):
+        if names.count(step["name"]) > 1:
+            out.append(doc.error(("steps", i, "name"), f"step '{step['name']}' is listed twice"))
+        _check_approvers(step["approvers"], ("steps", i, "approvers"), ent, drafts, doc, out, False)
+        escalation = step.get("escalate_to", ())
+        _check_approvers(escalation, ("steps", i, "escalate_to"), ent, drafts, doc, out, True)
+    pipelines = [p for p, _ in drafts.pipelines.values() if p["entity"] == ent.name]
+    stages = {st["name"] for p in pipelines for st in p["stages"]}
+    for key in ("on_submit", "on_approve", "on_reject", "on_recall"):
+        outcome = data.get(key) or {}
+        for fname in outcome.get("set", {}):
+            _writable(ent, fname, (key, "set", fname), doc, out)
+        stage = outcome.get("stage")
+        if stage is not None and stage not in stages:
+            found = f"'{ent.name}' has no stage pipeline" if not pipelines else "unknown stage"
+            out.append(doc.error((key, "stage"), f"{found}: '{stage}'"))
+        if stage is not None and len({p["field"] for p in pipelines}) > 1:
+            out.append(
+                doc.error((key, "stage"), "the entity has pipelines on several fields: use set")
+            )
 
 
 def _check_role(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
@@ -357,4 +407,6 @@ def check_semantics(drafts: Drafts) -> list[MetadataError]:
         _check_role(data, doc, drafts, out)
     for data, doc in drafts.automations.values():
         _check_automation(data, doc, drafts, out)
+    for data, doc in drafts.approvals.values():
+        _check_approval(data, doc, drafts, out)
     return out

@@ -200,7 +200,8 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
         click.echo(f"{len(exc.errors)} error(s)", err=True)
         sys.exit(1)
     click.echo(
-        f"ok: {len(model.entities)} entities, {len(model.pipelines)} pipelines, {len(model.views)} views (hash {model.content_hash[:12]})"
+        f"ok: {len(model.entities)} entities, {len(model.pipelines)} pipelines, {len(model.views)} views, "
+        f"{len(model.approvals)} approval flows, {len(model.automations)} automations (hash {model.content_hash[:12]})"
     )
 
 

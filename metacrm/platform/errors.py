@@ -61,3 +61,7 @@ def field_errors(messages: dict, index: int | None = None) -> list[dict]:
         for e in out:
             e["index"] = index
     return out
+
+
+class Locked(ServiceError):
+    status, title, type = 423, "Locked", "https://metacrm.dev/problems/locked"

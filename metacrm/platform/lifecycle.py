@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, select, update
 
 from metacrm.metadata.model import Entity
-from metacrm.platform import audit, shares
+from metacrm.platform import audit, locks, shares
 from metacrm.platform.errors import Conflict, NotFound, RecordInvalid
 from metacrm.platform.permissions import scope_binds
 from metacrm.platform.tables import link_table_name
@@ -18,6 +18,7 @@ from metacrm.platform.tables import link_table_name
 def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) -> None:
     """Soft delete `ids`, applying each referencing field's on_delete first."""
     ctx, state = service.context, service.state
+    locks.ensure_unlocked(conn, state, ctx, entity.name, ids)
     for other in service.model.entities.values():
         for f in other.fields.values():
             if f.type != "reference" or f.spec.entity != entity.name:
@@ -203,6 +204,7 @@ def merge(service, entity_name: str, winner_id: int, body) -> dict:
     table = state.tables[entity.name]
     with state.write.begin() as conn:
         winner = service._raw(conn, entity, winner_id)
+        locks.ensure_unlocked(conn, state, ctx, entity.name, [winner_id])
         merged = {i: service._raw(conn, entity, i, for_delete=True) for i in losers}
         values = {name: merged[source][name] for name, source in picks.items()}
         changes = audit.changed_fields(entity, winner, values)

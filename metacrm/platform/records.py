@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
-from metacrm.platform import audit, duplicates, lifecycle, search, stage_history
+from metacrm.platform import audit, duplicates, lifecycle, locks, search, stage_history
 from metacrm.platform.computed import SqlResolver, select_gate
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
@@ -695,6 +695,7 @@ class RecordService:
         owned = conn is None
         with self._transaction(conn) as conn:
             raw = self._raw(conn, entity, record_id)
+            locks.ensure_unlocked(conn, self.state, self.context, entity.name, [record_id])
             previous = self.get(entity_name, record_id, conn)
             if expected is not None and expected != previous["version"]:
                 raise Conflict(

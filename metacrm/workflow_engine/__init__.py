@@ -18,7 +18,16 @@ def metacrm_event_handlers():
 
 
 @hookimpl
+def metacrm_register_blueprints(app, runtime):
+    from metacrm.workflow_engine.approval_api import blueprint
+
+    app.register_blueprint(blueprint())
+
+
+@hookimpl
 def metacrm_scheduled(runtime, state, now):
+    from metacrm.workflow_engine.approval_timeouts import escalate_due
     from metacrm.workflow_engine.idle_alerts import check_idle
 
     check_idle(state, now)
+    escalate_due(runtime, state, now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from metacrm.expressions import EvalContext
 from metacrm.expressions.python_backend import CompiledPython, compile_python
@@ -23,6 +23,7 @@ from metacrm.platform.computed import WritePlan, fetch_related
 from metacrm.platform.errors import NotFound
 from metacrm.platform.jobs import EventHandler, HandlerRun
 from metacrm.platform.record_rules import coerce
+from metacrm.workflow_engine.notices import notify
 
 
 @dataclass
@@ -70,10 +71,17 @@ def _stage_field_categories(model, entity_name: str) -> dict[str, dict[str, str]
     return out
 
 
-def triggered(automation: Automation, model, topic: str, changes: dict) -> bool:
+def triggered(automation: Automation, model, topic: str, payload: dict) -> bool:
     trigger = automation.trigger
+    changes = payload.get("changes", {})
     if trigger.on == "created":
         return topic == "record.created"
+    if trigger.on == "approval_decided":
+        return (
+            topic == "approval.decided"
+            and (not trigger.flows or payload.get("flow") in trigger.flows)
+            and (trigger.outcome is None or payload.get("outcome") == trigger.outcome)
+        )
     if topic != "record.updated":
         return False
     if trigger.on == "updated":
@@ -92,13 +100,14 @@ def triggered(automation: Automation, model, topic: str, changes: dict) -> bool:
     return False
 
 
+TOPICS = {"created": "record.created", "approval_decided": "approval.decided"}
+
+
 def _wants(model, entity: str | None, topic: str) -> bool:
     for automation in model.automations.values():
         if automation.entity != entity or not automation.enabled:
             continue
-        if automation.trigger.on == "created" and topic == "record.created":
-            return True
-        if automation.trigger.on != "created" and topic == "record.updated":
+        if TOPICS.get(automation.trigger.on, "record.updated") == topic:
             return True
     return False
 
@@ -120,11 +129,11 @@ def _run(run: HandlerRun) -> None:
     entity = state.model.entities.get(event["entity"])
     if entity is None:
         return
-    changes = (event["payload"] or {}).get("changes", {})
+    payload = event["payload"] or {}
     candidates = [
         c
         for c in _compile(state, run.runtime.registry, entity)
-        if triggered(c.automation, state.model, event["topic"], changes)
+        if triggered(c.automation, state.model, event["topic"], payload)
     ]
     if not candidates:
         return
@@ -169,22 +178,17 @@ def _run(run: HandlerRun) -> None:
                 done.append(f"created {target.name} {created[0]['id']}")
             else:
                 users = _recipients(run, raw, action.to)
-                if users:
-                    run.conn.execute(
-                        insert(state.system["notifications"]),
-                        [
-                            {
-                                "user_id": user,
-                                "title": label_text(item.automation.label, "en"),
-                                "body": label_text(action.message, "en"),
-                                "entity": entity.name,
-                                "record_id": raw["id"],
-                                "source": f"automation:{name}",
-                                "created_at": service.context.now,
-                            }
-                            for user in users
-                        ],
-                    )
+                notify(
+                    run.conn,
+                    state,
+                    users,
+                    label_text(item.automation.label, "en"),
+                    label_text(action.message, "en"),
+                    entity.name,
+                    raw["id"],
+                    f"automation:{name}",
+                    service.context.now,
+                )
                 done.append(f"notified {len(users)}")
         run.note(f"{name}: {'; '.join(done)}")
 

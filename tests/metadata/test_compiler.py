@@ -18,7 +18,15 @@ def errors_of(*paths, overlay=None) -> list[str]:
 
 def test_default_app_compiles_into_an_immutable_model():
     model = load_and_compile([BASE])
-    assert set(model.entities) == {"account", "contact", "lead", "opportunity"}
+    assert set(model.entities) == {
+        "account",
+        "contact",
+        "lead",
+        "opportunity",
+        "quote",
+        "contract",
+        "invoice",
+    }
     opp = model.entities["opportunity"]
     assert opp.fields["account"].spec.entity == "account"
     assert opp.fields["stage"].spec.values[0] == "prospecting"

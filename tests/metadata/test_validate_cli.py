@@ -7,7 +7,9 @@ from tests.metadata.helpers import BASE, write_package
 def test_validate_ok_exits_zero():
     result = CliRunner().invoke(main, ["metadata", "validate", str(BASE)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 4 entities")
+    assert result.output.startswith(
+        "ok: 7 entities, 1 pipelines, 2 views, 3 approval flows, 2 automations"
+    )
 
 
 def test_validate_lists_every_error_and_exits_one(tmp_path):

@@ -63,9 +63,17 @@ def test_plan_on_empty_database_creates_every_table():
     model = model_of(BASE)
     plan = plan_migration(model, {}, None)
     creates = [s.table for s in plan.steps if s.op == "create_table"]
-    assert sorted(creates) == ["account", "contact", "lead", "opportunity"]
+    assert sorted(creates) == [
+        "account",
+        "contact",
+        "contract",
+        "invoice",
+        "lead",
+        "opportunity",
+        "quote",
+    ]
     searches = {s.table: s.detail for s in plan.steps if s.op == "search_index"}
-    assert searches["account"] == "name, website, phone" and len(searches) == 4
+    assert searches["account"] == "name, website, phone" and len(searches) == 7
     assert {s.op for s in plan.steps} == {"create_table", "search_index"} and plan.refused == ()
 
 

@@ -33,6 +33,27 @@ def test_every_route_refuses_other_tenants_data(env):
             .insert()
             .values(user_id=1, title=f"{SECRET} notice", created_at=dt.datetime.now(dt.UTC))
         )
+    with state_b.write.begin() as conn:  # a pending approval in B: A must not see or decide it
+        now = dt.datetime.now(dt.UTC)
+        b_approval = conn.execute(
+            state_b.system["approvals"]
+            .insert()
+            .values(
+                flow="quote_discount",
+                entity="account",
+                record_id=b_account,
+                status="pending",
+                step=0,
+                submitted_by=1,
+                submitted_at=now,
+            )
+            .returning(state_b.system["approvals"].c.id)
+        ).scalar_one()
+        conn.execute(
+            state_b.system["approval_tasks"]
+            .insert()
+            .values(approval_id=b_approval, step=0, user_id=1, status="pending", created_at=now)
+        )
     for i in range(5):  # ids past A's users and tokens too
         body = {"username": f"filler{i}", "password": "filler-password"}
         filler = api_b.post("/api/v1/admin/users", json=body).json["id"]
@@ -54,6 +75,8 @@ def test_every_route_refuses_other_tenants_data(env):
         "user_id": b_user,
         "head_id": b_user,
         "import_id": b_import,
+        "approval_id": b_approval,
+        "action": "approve",
         "notification_id": 1,  # B's first notification below
         "event_id": "00000000-0000-4000-8000-000000000000",
         "token_id": b_token,
@@ -88,7 +111,9 @@ def test_every_route_refuses_other_tenants_data(env):
                     assert "b_only_field" not in text, (method, path, headers)
                 if expected:
                     assert response.status_code in expected, (method, path, response.status_code)
-                elif "record_id" in rule.rule or "user_id" in rule.rule or "token_id" in rule.rule:
+                elif any(
+                    k in rule.rule for k in ("record_id", "user_id", "token_id", "approval_id")
+                ):
                     assert response.status_code in (401, 403, 404, 422), (
                         method,
                         path,

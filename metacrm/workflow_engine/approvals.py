@@ -1,0 +1,573 @@
+"""Approval flows (`approvals/*.yaml`): submit, decide step by step, recall, delegate, escalate.
+
+One request (`_approvals`) per submission; each active step gives its approvers
+a task (`_approval_tasks`); every action is a line of the audit trail
+(`_approval_log`). A pending record is locked (platform.locks) so nobody but an
+admin changes what is being approved. A decision, its outcome (set fields, move
+stage) and its `approval.decided` outbox event commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from sqlalchemy import Connection, insert, select, update
+
+from metacrm.metadata.model import ApprovalFlow, ApprovalStep, Approver, Entity, Outcome, label_text
+from metacrm.platform import locks
+from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid
+from metacrm.platform.jobs import new_event, write_events
+from metacrm.platform.permissions import SYSTEM_ACCESS
+from metacrm.platform.records import RecordService
+from metacrm.workflow_engine.evaluate import body_of, compile_expression, record_values
+from metacrm.workflow_engine.notices import notify
+
+ACTIONS = ("approve", "reject", "recall", "delegate", "comment")
+MAX_COMMENT = 4000
+
+
+def _comment(body) -> str | None:
+    comment = body.get("comment") if isinstance(body, dict) else None
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+        raise RecordInvalid(
+            "comment must be text",
+            [{"field": "comment", "message": f"text, at most {MAX_COMMENT}"}],
+        )
+    return comment.strip() or None if comment else None
+
+
+class Approvals:
+    """Approval actions of one user (the service's context) in one tenant."""
+
+    def __init__(self, service: RecordService):
+        self.service = service
+        self.state = service.state
+        self.ctx = service.context
+        self.t = service.state.system
+        self.system = RecordService(  # runs outcomes: the flow's authority, the actor's name
+            self.state,
+            replace(self.ctx, access=SYSTEM_ACCESS, is_admin=True),
+            service.pm,
+            service.registry,
+        )
+
+    # -- lookups --------------------------------------------------------------
+    def flow(self, name) -> ApprovalFlow:
+        flow = self.state.model.approvals.get(name) if isinstance(name, str) else None
+        if flow is None or not flow.enabled:
+            raise NotFound(
+                f"no approval flow '{name}'",
+                known=sorted(n for n, f in self.state.model.approvals.items() if f.enabled),
+            )
+        return flow
+
+    def load(self, conn: Connection, approval_id: int, lock: bool = False):
+        table = self.t["approvals"]
+        query = select(table).where(table.c.id == approval_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None or not self.visible(conn, row):
+            raise NotFound(f"no approval {approval_id}")
+        return row
+
+    def visible(self, conn: Connection, approval) -> bool:
+        """Participants, admins and whoever may read the record see a request."""
+        if self.ctx.is_admin or approval.submitted_by == self.ctx.user_id:
+            return True
+        tasks = self.t["approval_tasks"]
+        if conn.execute(
+            select(tasks.c.id).where(
+                tasks.c.approval_id == approval.id, tasks.c.user_id == self.ctx.user_id
+            )
+        ).first():
+            return True
+        try:
+            self.service.get(approval.entity, approval.record_id, conn)
+        except (NotFound, Forbidden):
+            return False
+        return True
+
+    def _values(self, conn, entity: Entity, raw: dict, sources: list[str]) -> tuple[dict, dict]:
+        compiled = {
+            s: compile_expression(self.state, self.service.registry, entity, s) for s in sources
+        }
+        return record_values(conn, self.service, entity, raw, list(compiled.values())), compiled
+
+    def _holds(self, conn, entity: Entity, raw: dict, source: str | None) -> bool:
+        if not source:
+            return True
+        values, compiled = self._values(conn, entity, raw, [source])
+        return compiled[source].holds(values, self.service.eval_ctx)
+
+    def _next_step(self, conn, flow: ApprovalFlow, entity, raw, start: int) -> int | None:
+        for index in range(start, len(flow.steps)):
+            if self._holds(conn, entity, raw, flow.steps[index].condition):
+                return index
+        return None
+
+    # -- approvers ------------------------------------------------------------
+    def _managers_of(self, conn, user_ids: list[int]) -> list[int]:
+        users = self.t["users"]
+        rows = conn.execute(select(users.c.manager_id).where(users.c.id.in_(user_ids))).all()
+        return [r.manager_id for r in rows if r.manager_id is not None]
+
+    def resolve(
+        self, conn, approvers: tuple[Approver, ...], raw: dict, submitter: int, approver=None
+    ) -> list[int]:
+        """Active users named by the approver specs, the submitter excluded (nobody approves
+        their own request)."""
+        users, roles = self.t["users"], self.t["user_roles"]
+        found: list[int] = []
+        for spec in approvers:
+            if spec.kind == "user":
+                found += conn.scalars(select(users.c.id).where(users.c.username == spec.value))
+            elif spec.kind == "role":
+                found += conn.scalars(
+                    select(roles.c.user_id)
+                    .where(roles.c.role == spec.value)
+                    .order_by(roles.c.user_id)
+                )
+            elif spec.kind == "field":
+                found += [raw[spec.value]] if raw.get(spec.value) else []
+            else:
+                whose = {"owner": raw.get("owner_id"), "submitter": submitter, "approver": approver}
+                found += self._managers_of(conn, [whose[spec.value]]) if whose[spec.value] else []
+        active = set(
+            conn.scalars(
+                select(users.c.id).where(users.c.id.in_(set(found)), users.c.is_active.is_(True))
+            )
+        )
+        return [u for u in dict.fromkeys(found) if u in active and u != submitter]
+
+    def _admins(self, conn, submitter: int) -> list[int]:
+        users = self.t["users"]
+        rows = conn.scalars(
+            select(users.c.id).where(users.c.is_admin.is_(True), users.c.is_active.is_(True))
+        )
+        return [u for u in rows if u != submitter]
+
+    # -- writing --------------------------------------------------------------
+    def log(self, conn, approval_id: int, action: str, step=None, comment=None, detail=None):
+        conn.execute(
+            insert(self.t["approval_log"]).values(
+                approval_id=approval_id,
+                at=self.ctx.now,
+                user_id=self.ctx.user_id,
+                action=action,
+                step=step,
+                comment=comment,
+                detail=detail,
+            )
+        )
+
+    def _share_read(self, conn, entity: str, record_id: int, users: list[int]) -> None:
+        """Approvers must see what they approve: a read share unless they have one."""
+        shares = self.t["shares"]
+        have = set(
+            conn.scalars(
+                select(shares.c.user_id).where(
+                    shares.c.entity == entity,
+                    shares.c.record_id == record_id,
+                    shares.c.user_id.in_(users),
+                )
+            )
+        )
+        rows = [
+            {
+                "entity": entity,
+                "record_id": record_id,
+                "user_id": u,
+                "access": "read",
+                "created_at": self.ctx.now,
+                "created_by": self.ctx.user_id,
+            }
+            for u in users
+            if u not in have
+        ]
+        if rows:
+            conn.execute(insert(shares), rows)
+
+    def _add_tasks(self, conn, approval, step_index: int, step: ApprovalStep, users, **extra):
+        if "due_at" in extra:
+            due = extra.pop("due_at")
+        elif step.timeout_hours:
+            due = self.ctx.now + dt.timedelta(hours=step.timeout_hours)
+        else:
+            due = None
+        conn.execute(
+            insert(self.t["approval_tasks"]),
+            [
+                {
+                    "approval_id": approval.id,
+                    "step": step_index,
+                    "user_id": u,
+                    "status": "pending",
+                    "created_at": self.ctx.now,
+                    "due_at": due,
+                    **extra,
+                }
+                for u in users
+            ],
+        )
+        self._share_read(conn, approval.entity, approval.record_id, users)
+        flow = self.state.model.approvals[approval.flow]
+        notify(
+            conn,
+            self.state,
+            users,
+            f"Approval needed: {label_text(flow.label, self.ctx.locale)}",
+            f"step {label_text(step.label, self.ctx.locale)} of {approval.entity} {approval.record_id}",
+            approval.entity,
+            approval.record_id,
+            f"approval:{approval.id}",
+            self.ctx.now,
+        )
+
+    def _start_step(self, conn, approval, flow, index: int, raw: dict) -> None:
+        step = flow.steps[index]
+        users = self.resolve(conn, step.approvers, raw, approval.submitted_by)
+        detail = {"approvers": users}
+        if not users:  # people changed since submission: administrators decide
+            users = self._admins(conn, approval.submitted_by)
+            detail = {"approvers": users, "fallback": "no approver found; administrators"}
+        conn.execute(
+            update(self.t["approvals"])
+            .where(self.t["approvals"].c.id == approval.id)
+            .values(step=index)
+        )
+        self._add_tasks(conn, approval, index, step, users)
+        self.log(conn, approval.id, "step_started", index, detail=detail)
+
+    def _cancel_pending(self, conn, approval_id: int) -> None:
+        tasks = self.t["approval_tasks"]
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.approval_id == approval_id, tasks.c.status == "pending")
+            .values(status="cancelled", acted_at=self.ctx.now)
+        )
+
+    def _outcome(self, conn, entity: Entity, record_id: int, outcome: Outcome) -> dict:
+        if not outcome.values and not outcome.stage:
+            return {}
+        raw = self.system._raw(conn, entity, record_id)
+        body = {}
+        if outcome.values:
+            values, compiled = self._values(conn, entity, raw, [s for _, s in outcome.values])
+            pairs = [(f, compiled[s]) for f, s in outcome.values]
+            body = body_of(entity, pairs, values, self.service.eval_ctx, raw)
+        if outcome.stage:
+            field = next(
+                p.field for p in self.state.model.pipelines.values() if p.entity == entity.name
+            )
+            if raw.get(field) != outcome.stage:
+                body[field] = outcome.stage
+        if body:
+            self.system.update(entity.name, record_id, body, conn)
+        return body
+
+    def _finish(self, conn, approval, flow: ApprovalFlow, result: str, comment=None) -> None:
+        table = self.t["approvals"]
+        conn.execute(
+            update(table)
+            .where(table.c.id == approval.id)
+            .values(status=result, step=None, decided_at=self.ctx.now, version=table.c.version + 1)
+        )
+        self._cancel_pending(conn, approval.id)
+        if flow.lock:
+            locks.unlock(conn, self.state, approval.entity, approval.record_id)
+        entity = self.state.model.entities[approval.entity]
+        outcome = {"approved": flow.on_approve, "rejected": flow.on_reject}.get(
+            result, flow.on_recall
+        )
+        changed = self._outcome(conn, entity, approval.record_id, outcome)
+        self.log(
+            conn, approval.id, result, approval.step, comment, {"set": changed} if changed else None
+        )
+        if approval.submitted_by != self.ctx.user_id:
+            notify(
+                conn,
+                self.state,
+                [approval.submitted_by],
+                f"{label_text(flow.label, self.ctx.locale)}: {result}",
+                comment,
+                approval.entity,
+                approval.record_id,
+                f"approval:{approval.id}",
+                self.ctx.now,
+            )
+        jobs = self.state.jobs
+        if jobs is not None and jobs.wanted(self.state, approval.entity, "approval.decided"):
+            payload = {
+                "flow": flow.name,
+                "outcome": result,
+                "approval_id": approval.id,
+                "actor": self.ctx.user_id,
+            }
+            event = new_event(
+                "approval.decided",
+                payload,
+                entity=approval.entity,
+                record_id=approval.record_id,
+                depth=self.ctx.depth,
+                at=self.ctx.now,
+            )
+            self.system.pending_events += write_events(conn, self.state, [event])
+
+    # -- actions --------------------------------------------------------------
+    def submit(self, entity_name: str, record_id: int, body) -> int:
+        if not isinstance(body, dict):
+            raise RecordInvalid('send {"flow": name}', [{"field": "flow", "message": "required"}])
+        flow = self.flow(body.get("flow"))
+        comment = _comment(body)
+        entity = self.service.entity(entity_name)
+        if flow.entity != entity.name:
+            raise RecordInvalid(
+                f"flow '{flow.name}' approves {flow.entity} records, not {entity.name}",
+                [{"field": "flow", "message": f"a flow of {entity.name}"}],
+            )
+        self.service.require(entity, "update")
+        approvals = self.t["approvals"]
+        with self.state.write.begin() as conn:
+            raw = self.service._raw(conn, entity, record_id)  # only who may change it submits it
+            pending = conn.scalar(
+                select(approvals.c.id).where(
+                    approvals.c.entity == entity.name,
+                    approvals.c.record_id == record_id,
+                    approvals.c.status == "pending",
+                )
+            )
+            if pending is not None:
+                raise Conflict(
+                    f"{entity.name} {record_id} is already pending approval {pending}",
+                    approval=pending,
+                )
+            locks.ensure_unlocked(conn, self.state, self.ctx, entity.name, [record_id])
+            if not self._holds(conn, entity, raw, flow.entry):
+                message = (
+                    label_text(flow.entry_message, self.ctx.locale) if flow.entry_message else None
+                )
+                message = message or f"the record does not meet the entry criteria: {flow.entry}"
+                raise RecordInvalid(
+                    f"{entity.name} {record_id} cannot enter '{flow.name}': {message}",
+                    [{"field": "flow", "rule": "entry", "message": message}],
+                )
+            steps = [
+                i for i, s in enumerate(flow.steps) if self._holds(conn, entity, raw, s.condition)
+            ]
+            for i in steps:
+                if not self.resolve(conn, flow.steps[i].approvers, raw, self.ctx.user_id):
+                    raise RecordInvalid(
+                        f"step '{flow.steps[i].name}' of '{flow.name}' has no approver for this record",
+                        [
+                            {
+                                "field": "flow",
+                                "rule": f"steps.{flow.steps[i].name}",
+                                "message": "no approver (other than you)",
+                            }
+                        ],
+                    )
+            approval_id = conn.execute(
+                insert(approvals)
+                .values(
+                    flow=flow.name,
+                    entity=entity.name,
+                    record_id=record_id,
+                    status="pending",
+                    submitted_by=self.ctx.user_id,
+                    submitted_at=self.ctx.now,
+                )
+                .returning(approvals.c.id)
+            ).scalar_one()
+            approval = conn.execute(select(approvals).where(approvals.c.id == approval_id)).one()
+            changed = self._outcome(conn, entity, record_id, flow.on_submit)
+            self.log(
+                conn,
+                approval_id,
+                "submitted",
+                comment=comment,
+                detail={"set": changed} if changed else None,
+            )
+            if not steps:
+                self._finish(conn, approval, flow, "approved", "no step applies")
+            else:
+                if flow.lock:
+                    reason = f"pending approval {approval_id} ({flow.name})"
+                    locks.lock(
+                        conn,
+                        self.state,
+                        entity.name,
+                        record_id,
+                        reason,
+                        self.ctx.user_id,
+                        self.ctx.now,
+                    )
+                raw = self.system._raw(conn, entity, record_id)
+                self._start_step(conn, approval, flow, steps[0], raw)
+        self.system._dispatch(owned=True)
+        return approval_id
+
+    def act(self, approval_id: int, action: str, body) -> None:
+        if action not in ACTIONS:
+            raise NotFound(f"unknown approval action '{action}'", known=list(ACTIONS))
+        body = body if isinstance(body, dict) else {}
+        comment = _comment(body)
+        with self.state.write.begin() as conn:
+            approval = self.load(conn, approval_id, lock=True)
+            if action == "comment":
+                if not comment:
+                    raise RecordInvalid(
+                        "a comment needs text", [{"field": "comment", "message": "required"}]
+                    )
+                self.log(conn, approval.id, "commented", approval.step, comment)
+                return
+            if approval.status != "pending":
+                raise Conflict(
+                    f"approval {approval_id} is already {approval.status}", status=approval.status
+                )
+            flow = self.state.model.approvals.get(approval.flow)
+            if flow is None:
+                raise Conflict(
+                    f"the flow '{approval.flow}' no longer exists; an admin may recall it"
+                )
+            if action == "recall":
+                if approval.submitted_by != self.ctx.user_id and not self.ctx.is_admin:
+                    raise Forbidden("only the submitter (or an admin) may recall a request")
+                self._finish(conn, approval, flow, "recalled", comment)
+            else:
+                task = self._my_task(conn, approval)
+                if action == "delegate":
+                    self._delegate(conn, approval, flow, task, body.get("to"), comment)
+                else:
+                    self._decide(conn, approval, flow, task, action, comment)
+        self.system._dispatch(owned=True)
+
+    def _my_task(self, conn, approval):
+        tasks = self.t["approval_tasks"]
+        task = conn.execute(
+            select(tasks).where(
+                tasks.c.approval_id == approval.id,
+                tasks.c.step == approval.step,
+                tasks.c.user_id == self.ctx.user_id,
+                tasks.c.status == "pending",
+            )
+        ).first()
+        if task is None:
+            raise Forbidden(f"you have no pending task in approval {approval.id}")
+        return task
+
+    def _decide(self, conn, approval, flow, task, action: str, comment) -> None:
+        tasks = self.t["approval_tasks"]
+        status = "approved" if action == "approve" else "rejected"
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task.id)
+            .values(status=status, acted_at=self.ctx.now, comment=comment)
+        )
+        if action == "reject":
+            self._finish(conn, approval, flow, "rejected", comment)
+            return
+        self.log(conn, approval.id, "approved_step", approval.step, comment)
+        step = flow.steps[approval.step]
+        left = conn.scalar(
+            select(tasks.c.id).where(
+                tasks.c.approval_id == approval.id,
+                tasks.c.step == approval.step,
+                tasks.c.status == "pending",
+            )
+        )
+        if step.mode == "all" and left is not None:
+            return
+        self._cancel_pending(conn, approval.id)
+        entity = self.state.model.entities[approval.entity]
+        raw = self.system._raw(conn, entity, approval.record_id)
+        following = self._next_step(conn, flow, entity, raw, approval.step + 1)
+        if following is None:
+            self._finish(conn, approval, flow, "approved", comment)
+        else:
+            self._start_step(conn, approval, flow, following, raw)
+
+    def _delegate(self, conn, approval, flow, task, to, comment) -> None:
+        users, tasks = self.t["users"], self.t["approval_tasks"]
+        target = (
+            conn.execute(select(users).where(users.c.id == to)).first()
+            if isinstance(to, int) and not isinstance(to, bool)
+            else None
+        )
+        problem = None
+        if target is None or not target.is_active:
+            problem = "an active user's id"
+        elif to in (self.ctx.user_id, approval.submitted_by):
+            problem = "someone other than you and the submitter"
+        elif conn.scalar(
+            select(tasks.c.id).where(
+                tasks.c.approval_id == approval.id,
+                tasks.c.step == approval.step,
+                tasks.c.user_id == to,
+                tasks.c.status == "pending",
+            )
+        ):
+            problem = "someone who is not already an approver of this step"
+        if problem:
+            raise RecordInvalid(
+                f"cannot delegate to {to!r}: {problem}", [{"field": "to", "message": problem}]
+            )
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task.id)
+            .values(status="delegated", acted_at=self.ctx.now, comment=comment)
+        )
+        step = flow.steps[approval.step]
+        self._add_tasks(
+            conn,
+            approval,
+            approval.step,
+            step,
+            [to],
+            delegated_from=self.ctx.user_id,
+            due_at=task.due_at,
+        )
+        self.log(conn, approval.id, "delegated", approval.step, comment, {"to": to})
+
+    def escalate(self, conn, approval, task, flow: ApprovalFlow, raw: dict) -> list[int]:
+        """A task past its due time goes to the step's `escalate_to` (default: the approver's
+        manager; nobody there: the administrators)."""
+        step = flow.steps[task.step]
+        specs = step.escalate_to or (Approver("manager", "approver"),)
+        tasks = self.t["approval_tasks"]
+        existing = set(
+            conn.scalars(
+                select(tasks.c.user_id).where(
+                    tasks.c.approval_id == approval.id,
+                    tasks.c.step == task.step,
+                    tasks.c.status == "pending",
+                )
+            )
+        )
+        users = [
+            u
+            for u in self.resolve(conn, specs, raw, approval.submitted_by, approver=task.user_id)
+            if u not in existing
+        ]
+        if not users and existing == {task.user_id}:
+            users = [u for u in self._admins(conn, approval.submitted_by) if u != task.user_id]
+        if not users and existing == {task.user_id}:  # nobody to take it over: it stays
+            conn.execute(update(tasks).where(tasks.c.id == task.id).values(due_at=None))
+            self.log(
+                conn, approval.id, "escalation_failed", task.step, detail={"from": task.user_id}
+            )
+            return []
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task.id)
+            .values(status="escalated", acted_at=self.ctx.now)
+        )
+        if users:
+            self._add_tasks(
+                conn, approval, task.step, step, users, escalated_from=task.user_id, due_at=None
+            )
+        self.log(
+            conn, approval.id, "escalated", task.step, detail={"from": task.user_id, "to": users}
+        )
+        return users
