@@ -4,7 +4,8 @@ worker (real Redis, `metacrm worker`) and inline (the embedded default). Prints 
 The rule (bench/automation_pack): every created lead with a budget gets rating 'hot'.
 Leads are written with bulk creates; each record's event runs the rule, which writes
 the lead again through the record service (validation, history, the done mark).
-Usage: .venv/bin/python bench/automations.py [--events 5000] [--database-url URL]
+Approval decision latency: p50/p95 of an approve request through the Flask app.
+Usage: .venv/bin/python bench/automations.py [--events 5000] [--approvals 200] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -159,16 +160,69 @@ def with_worker(n: int, database_url: str | None) -> dict:
     }
 
 
+def approval_latency(n: int, database_url: str | None) -> dict:
+    """p50/p95 of `POST /api/v1/approvals/{id}/approve` through the Flask app (the whole
+    request: auth, the decision, the outcome write, the audit trail, the response)."""
+    from metacrm.platform import auth
+    from metacrm.platform.app import create_app
+    from metacrm.platform.settings import settings_from_env
+
+    env = base_env(database_url)
+    env.pop("METACRM_PACKAGES")
+    app = create_app(settings_from_env(env))
+    runtime = app.extensions["metacrm"]
+    state = runtime.tenants.create("default")
+    client = app.test_client()
+    admin = auth.create_token(state, auth.create_user(state, "admin", "admin-pass", is_admin=True))
+
+    def api(token, method, url, body=None):
+        response = getattr(client, method)(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code < 300, (url, response.json)
+        return response.json
+
+    def person(name, roles, manager=None):
+        body = {"username": name, "password": f"{name}-password", "roles": roles}
+        uid = api(admin, "post", "/api/v1/admin/users", {**body, "manager": manager})["id"]
+        return uid, api(admin, "post", f"/api/v1/admin/users/{uid}/tokens", {})["token"]
+
+    mgr_id, mgr = person("mgr", ["sales_manager"])
+    _, rep = person("rep", ["sales_rep"], mgr_id)
+    account = api(rep, "post", "/api/v1/records/account", {"name": "Bench Co"})["id"]
+    ids = []
+    for i in range(n):
+        body = {"name": f"Q{i}", "account": account, "list_amount": 1000, "discount": 30}
+        quote = api(rep, "post", "/api/v1/records/quote", body)["id"]
+        flow = {"flow": "quote_discount"}
+        ids.append(api(rep, "post", f"/api/v1/records/quote/{quote}/approvals", flow)["id"])
+    times = []
+    for approval in ids:
+        t = time.perf_counter()
+        result = api(mgr, "post", f"/api/v1/approvals/{approval}/approve", {})
+        times.append((time.perf_counter() - t) * 1000)
+        assert result["status"] == "approved"
+    drop(runtime, env)
+    times.sort()
+    return {
+        "decisions": n,
+        "p50_ms": round(times[n // 2], 1),
+        "p95_ms": round(times[int(n * 0.95)], 1),
+        "what": "one-step quote discount approval decided through the HTTP API",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--approvals", type=int, default=200)
     parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite)")
     args = parser.parse_args()
     result = {
         "database": "postgresql" if args.database_url else "sqlite",
         "one_rq_worker": with_worker(args.events, args.database_url),
         "inline": inline(args.events, args.database_url),
-        "approval_decision_p50_ms": "not built yet (approval flows are the next part of issue 5)",
+        "approval_decision": approval_latency(args.approvals, args.database_url),
     }
     print(json.dumps(result, indent=2))
 
