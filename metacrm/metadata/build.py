@@ -275,3 +275,31 @@ def build_approval(data: dict) -> m.ApprovalFlow:
         on_reject=_outcome(data.get("on_reject")),
         on_recall=_outcome(data.get("on_recall")),
     )
+
+
+def build_pool(data: dict) -> m.Pool:
+    return m.Pool(
+        name=data["name"],
+        label=label_of(data.get("label"), data["name"]),
+        entity=data["entity"],
+        members=_approvers(data["members"]),
+        managers=_approvers(data.get("managers")),
+        default=data.get("default", False),
+        columns=tuple(data.get("columns", ())),
+        max_held=data.get("max_held"),
+        daily_claims=data.get("daily_claims"),
+        limits_by_role=MappingProxyType(
+            {r: MappingProxyType(dict(v)) for r, v in data.get("limits_by_role", {}).items()}
+        ),
+        return_reasons=tuple(data.get("return_reasons", ())),
+        recycle=tuple(
+            m.RecycleRule(
+                name=r["name"],
+                after_days=r["after_days"],
+                since=r.get("since", "updated_at"),
+                condition=r.get("condition"),
+                warn_days=r.get("warn_days"),
+            )
+            for r in data.get("recycle", ())
+        ),
+    )

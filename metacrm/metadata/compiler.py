@@ -61,6 +61,7 @@ class Drafts:
     roles: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     automations: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     approvals: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+    pools: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
 
 
 def _define_entity(
@@ -220,6 +221,7 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
         ("role", drafts.roles),
         ("automation", drafts.automations),
         ("approval", drafts.approvals),
+        ("pool", drafts.pools),
     ):
         for doc in pkg.docs.get(kind, []):
             name = doc.data["name"]
@@ -318,6 +320,7 @@ def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
         "roles": {n: d for n, (d, _) in drafts.roles.items()},
         "automations": {n: d for n, (d, _) in drafts.automations.items()},
         "approvals": {n: d for n, (d, _) in drafts.approvals.items()},
+        "pools": {n: d for n, (d, _) in drafts.pools.items()},
     }
 
 
@@ -365,6 +368,7 @@ def compile_model(
         approvals=MappingProxyType(
             {n: build.build_approval(d) for n, (d, _) in drafts.approvals.items()}
         ),
+        pools=MappingProxyType({n: build.build_pool(d) for n, (d, _) in drafts.pools.items()}),
         packages=tuple((p.name, p.version) for p in ordered),
         content_hash=digest,
     )

@@ -171,6 +171,12 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
         for key in ("on_submit", "on_approve", "on_reject", "on_recall"):
             values = (data.get(key) or {}).get("set") or {}
             check_values(source, source.name, values, doc, (key, "set"))
+    for data, doc in drafts.pools.values():
+        if data["entity"] in model.entities:
+            for j, rule in enumerate(data.get("recycle", ())):
+                if rule.get("condition"):
+                    path = ("recycle", j, "condition")
+                    run(rule["condition"], data["entity"], T.BOOLEAN, doc, path)
     for data, doc in drafts.views.values():
         if data.get("filter"):
             run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",))

@@ -336,6 +336,33 @@ class ApprovalFlow:
 
 
 @dataclass(frozen=True)
+class RecycleRule:
+    name: str
+    after_days: int
+    since: str = "updated_at"
+    condition: str | None = None
+    warn_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    label: Label
+    entity: str
+    members: tuple[Approver, ...]  # role / user specs
+    managers: tuple[Approver, ...] = ()
+    default: bool = False
+    columns: tuple[str, ...] = ()
+    max_held: int | None = None
+    daily_claims: int | None = None
+    limits_by_role: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    return_reasons: tuple[str, ...] = ()
+    recycle: tuple[RecycleRule, ...] = ()
+
+
+@dataclass(frozen=True)
 class Model:
     """A tenant's effective metadata: packages + overlay, compiled."""
 
@@ -345,6 +372,7 @@ class Model:
     roles: Mapping[str, Role] = field(default_factory=lambda: MappingProxyType({}))
     automations: Mapping[str, Automation] = field(default_factory=lambda: MappingProxyType({}))
     approvals: Mapping[str, ApprovalFlow] = field(default_factory=lambda: MappingProxyType({}))
+    pools: Mapping[str, Pool] = field(default_factory=lambda: MappingProxyType({}))
     packages: tuple[tuple[str, str], ...] = ()  # (name, version) in layering order
     content_hash: str = ""
 

@@ -18,6 +18,7 @@ KIND_FOLDERS = {
     "roles": "role",
     "automations": "automation",
     "approvals": "approval",
+    "pools": "pool",
 }
 SUFFIXES = (".yaml", ".yml", ".json")
 

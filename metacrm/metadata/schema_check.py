@@ -12,7 +12,17 @@ from referencing import Registry, Resource
 from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.loader import SourceDoc
 
-KINDS = ("package", "entity", "pipeline", "view", "role", "automation", "approval", "overlay")
+KINDS = (
+    "package",
+    "entity",
+    "pipeline",
+    "view",
+    "role",
+    "automation",
+    "approval",
+    "pool",
+    "overlay",
+)
 _BASE = "https://metacrm.dev/schemas/"
 
 

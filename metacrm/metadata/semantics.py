@@ -371,6 +371,49 @@ def _check_approval(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -
             )
 
 
+def _check_pool(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
+    ent = drafts.entities.get(data["entity"])
+    if ent is None:
+        out.append(doc.error(("entity",), f"unknown entity '{data['entity']}'"))
+        return
+    for key in ("members", "managers"):
+        for j, item in enumerate(data.get(key, ())):
+            if "role" in item and item["role"] not in drafts.roles:
+                out.append(doc.error((key, j, "role"), f"unknown role '{item['role']}'"))
+    for role in data.get("limits_by_role", {}):
+        if role not in drafts.roles:
+            out.append(doc.error(("limits_by_role", role), f"unknown role '{role}'"))
+    for j, column in enumerate(data.get("columns", ())):
+        if column not in ent.fields:
+            out.append(doc.error(("columns", j), f"unknown field '{column}' of '{ent.name}'"))
+    for j, rule in enumerate(data.get("recycle", ())):
+        since = rule.get("since", "updated_at")
+        fd = ent.fields.get(since)
+        if since not in ("created_at", "updated_at") and (
+            fd is None or fd.data.get("type") not in ("date", "datetime")
+        ):
+            out.append(
+                doc.error(
+                    ("recycle", j, "since"),
+                    f"'{since}' is not a date or datetime field of '{ent.name}'",
+                )
+            )
+        if rule.get("warn_days") and rule["warn_days"] >= rule["after_days"]:
+            out.append(doc.error(("recycle", j, "warn_days"), "must be fewer than after_days"))
+    if data.get("default"):
+        others = [
+            n
+            for n, (d, _) in drafts.pools.items()
+            if d["entity"] == ent.name and d.get("default") and n != data["name"]
+        ]
+        if others and others[0] < data["name"]:
+            out.append(
+                doc.error(
+                    ("default",), f"'{others[0]}' is already the default pool of '{ent.name}'"
+                )
+            )
+
+
 def _check_role(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
     for name, grant in data.get("entities", {}).items():
         if name == "*":
@@ -409,4 +452,6 @@ def check_semantics(drafts: Drafts) -> list[MetadataError]:
         _check_automation(data, doc, drafts, out)
     for data, doc in drafts.approvals.values():
         _check_approval(data, doc, drafts, out)
+    for data, doc in drafts.pools.values():
+        _check_pool(data, doc, drafts, out)
     return out

@@ -19,15 +19,18 @@ def metacrm_event_handlers():
 
 @hookimpl
 def metacrm_register_blueprints(app, runtime):
-    from metacrm.workflow_engine.approval_api import blueprint
+    from metacrm.workflow_engine import approval_api, pool_api
 
-    app.register_blueprint(blueprint())
+    app.register_blueprint(approval_api.blueprint())
+    app.register_blueprint(pool_api.blueprint())
 
 
 @hookimpl
 def metacrm_scheduled(runtime, state, now):
     from metacrm.workflow_engine.approval_timeouts import escalate_due
     from metacrm.workflow_engine.idle_alerts import check_idle
+    from metacrm.workflow_engine.pool_recycle import recycle_due
 
     check_idle(state, now)
     escalate_due(runtime, state, now)
+    recycle_due(runtime, state, now)

@@ -77,6 +77,7 @@ def test_every_route_refuses_other_tenants_data(env):
         "import_id": b_import,
         "approval_id": b_approval,
         "action": "approve",
+        "pool": "public_pool",
         "notification_id": 1,  # B's first notification below
         "event_id": "00000000-0000-4000-8000-000000000000",
         "token_id": b_token,
