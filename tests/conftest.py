@@ -6,6 +6,7 @@ On a developer machine without PostgreSQL they skip; under CI=true they fail.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from dataclasses import dataclass
@@ -97,8 +98,8 @@ class Env:
         return self.runtime.tenants.engine(tenant)
 
 
-def build_env(tmp_path: Path, backend: str, packages: tuple[Path, ...] = ()) -> Env:
-    settings = make_settings(tmp_path, backend, packages)
+def build_env(tmp_path: Path, backend: str, packages: tuple[Path, ...] = (), **overrides) -> Env:
+    settings = dataclasses.replace(make_settings(tmp_path, backend, packages), **overrides)
     app = create_app(settings)
     runtime = app.extensions["metacrm"]
     state = runtime.tenants.create("default")
@@ -119,8 +120,8 @@ def backend(request) -> str:
     return request.param
 
 
-def _env_fixture(tmp_path, backend, packages=()):
-    e = build_env(tmp_path, backend, packages)
+def _env_fixture(tmp_path, backend, packages=(), **overrides):
+    e = build_env(tmp_path, backend, packages, **overrides)
     yield e
     e.runtime.close()
     drop_schemas(e.settings)

@@ -207,21 +207,37 @@ def build_view(data: dict) -> m.View:
     )
 
 
+def _action(kind: str, spec: dict) -> m.Action:
+    if kind == "set":
+        return m.Action("set", values=tuple(spec.items()))
+    if kind == "create":
+        return m.Action("create", entity=spec["entity"], values=tuple(spec["values"].items()))
+    if kind == "notify":
+        return m.Action("notify", to=spec["to"], message=label_of(spec["message"], "notice"))
+    if kind == "assign":
+        return m.Action(
+            "assign",
+            strategy=spec.get("strategy", "round_robin"),
+            people=_approvers(spec.get("to")),
+            rules=tuple(
+                m.AssignRule(r["when"], _approvers(r["to"])) for r in spec.get("rules", ())
+            ),
+            open_filter=spec.get("open_filter"),
+        )
+    if kind == "return_to_pool":
+        return m.Action("return_to_pool", pool=spec.get("pool"), reason=spec["reason"])
+    if kind == "email":
+        return m.Action("email", to=spec["to"], subject=spec["subject"], body=spec["body"])
+    if kind == "webhook":
+        return m.Action("webhook", url=spec["url"])
+    return m.Action(
+        "plugin", name=spec["name"], params=MappingProxyType(dict(spec.get("params", {})))
+    )
+
+
 def build_automation(data: dict) -> m.Automation:
     trigger = data["trigger"]
-    actions = []
-    for item in data["actions"]:
-        ((kind, spec),) = item.items()
-        if kind == "set":
-            actions.append(m.Action("set", values=tuple(spec.items())))
-        elif kind == "create":
-            actions.append(
-                m.Action("create", entity=spec["entity"], values=tuple(spec["values"].items()))
-            )
-        else:
-            actions.append(
-                m.Action("notify", to=spec["to"], message=label_of(spec["message"], "notice"))
-            )
+    actions = [_action(*next(iter(item.items()))) for item in data["actions"]]
     return m.Automation(
         name=data["name"],
         label=label_of(data.get("label"), data["name"]),
@@ -233,6 +249,9 @@ def build_automation(data: dict) -> m.Automation:
             to_category=trigger.get("to_category"),
             flows=tuple(trigger.get("flows", ())),
             outcome=trigger.get("outcome"),
+            field=trigger.get("field"),
+            offset_days=trigger.get("offset_days", 0),
+            cron=trigger.get("cron"),
         ),
         actions=tuple(actions),
         condition=data.get("condition"),

@@ -151,6 +151,14 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
             run(data["condition"], source.name, T.BOOLEAN, doc, ("condition",))
         for i, action in enumerate(data["actions"]):
             ((kind, spec),) = action.items()
+            if kind == "assign":
+                for r, rule in enumerate(spec.get("rules", ())):
+                    path = ("actions", i, "assign", "rules", r, "when")
+                    run(rule["when"], source.name, T.BOOLEAN, doc, path)
+                if spec.get("open_filter"):
+                    path = ("actions", i, "assign", "open_filter")
+                    run(spec["open_filter"], source.name, T.BOOLEAN, doc, path)
+                continue
             if kind == "set":
                 target, values, path = source, spec, ("actions", i, "set")
             elif kind == "create" and spec["entity"] in model.entities:

@@ -265,22 +265,48 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Approver:
+    kind: str  # user | role | manager | field
+    value: str  # username | role name | owner/submitter/approver | user field
+
+
+@dataclass(frozen=True)
 class Trigger:
-    on: str  # created | updated | field_changed | stage_changed | approval_decided
+    on: str  # created | updated | field_changed | stage_changed | approval_decided | date | cron
     fields: tuple[str, ...] = ()  # field_changed: any of these
     to: tuple[str, ...] = ()  # stage_changed: into one of these stages (empty = any)
     to_category: str | None = None  # stage_changed: into a stage of this category
     flows: tuple[str, ...] = ()  # approval_decided: of one of these flows (empty = any)
     outcome: str | None = None  # approval_decided: approved | rejected | recalled
+    field: str | None = None  # date: counted from this date/datetime field
+    offset_days: int = 0  # date: days after the field's date (negative: before)
+    cron: str | None = None  # cron: five-field expression in the tenant's time zone
+
+
+@dataclass(frozen=True)
+class AssignRule:
+    when: str
+    people: tuple[Approver, ...]
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # set | create | notify
+    kind: str  # set | create | notify | assign | return_to_pool | email | webhook | plugin
     entity: str | None = None  # create: the new record's entity
     values: tuple[tuple[str, str], ...] = ()  # set / create: (field, expression)
-    to: str | None = None  # notify: owner | manager | a user field
+    to: str | None = None  # notify / email: owner | manager | a user (or email) field
     message: Label | None = None
+    strategy: str = "round_robin"  # assign
+    people: tuple[Approver, ...] = ()  # assign: the candidates when no rule matches
+    rules: tuple[AssignRule, ...] = ()  # assign: first matching rule's people
+    open_filter: str | None = None  # assign (load_balanced): what counts as open work
+    pool: str | None = None  # return_to_pool (None: the entity's default pool)
+    reason: str | None = None  # return_to_pool
+    subject: str | None = None  # email (a sandboxed template)
+    body: str | None = None  # email
+    url: str | None = None  # webhook
+    name: str | None = None  # plugin: the action's registered name
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -292,12 +318,6 @@ class Automation:
     actions: tuple[Action, ...]
     condition: str | None = None
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class Approver:
-    kind: str  # user | role | manager | field
-    value: str  # username | role name | owner/submitter/approver | user field
 
 
 @dataclass(frozen=True)

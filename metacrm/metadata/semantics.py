@@ -275,6 +275,23 @@ def _writable(ent, fname: str, path, doc, out) -> None:
         out.append(doc.error(path, f"'{fname}' is a {fd.data['type']} field: it cannot be set"))
 
 
+def _template_errors(spec: dict, path, doc, out) -> bool:
+    """Email subject/body are sandboxed Jinja2 templates: report syntax errors up front."""
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    found = False
+    for key in ("subject", "body"):
+        try:
+            ImmutableSandboxedEnvironment().parse(spec[key])
+        except TemplateSyntaxError as exc:
+            out.append(
+                doc.error((*path, key), f"template error (line {exc.lineno}): {exc.message}")
+            )
+            found = True
+    return found
+
+
 def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
     ent = drafts.entities.get(data["entity"])
     if ent is None:
@@ -292,6 +309,26 @@ def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError])
             out.append(
                 doc.error(
                     ("trigger", "flows", i), f"'{flow}' is not an approval flow of '{ent.name}'"
+                )
+            )
+    if trigger["on"] == "date":
+        fd = ent.fields.get(trigger["field"])
+        if trigger["field"] not in ("created_at", "updated_at") and (
+            fd is None or fd.data.get("type") not in ("date", "datetime")
+        ):
+            out.append(
+                doc.error(
+                    ("trigger", "field"),
+                    f"'{trigger['field']}' is not a date or datetime field of '{ent.name}'",
+                )
+            )
+    if trigger["on"] == "cron":
+        from croniter import croniter
+
+        if not croniter.is_valid(trigger["cron"]) or len(trigger["cron"].split()) != 5:
+            out.append(
+                doc.error(
+                    ("trigger", "cron"), f"'{trigger['cron']}' is not a five-field cron expression"
                 )
             )
     if trigger["on"] == "stage_changed":
@@ -318,6 +355,37 @@ def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError])
                 continue
             for fname in spec["values"]:
                 _writable(target, fname, ("actions", i, "create", "values", fname), doc, out)
+        elif kind == "assign":
+            people = [("to", j, x) for j, x in enumerate(spec.get("to", ()))]
+            for r, rule in enumerate(spec.get("rules", ())):
+                people += [(("rules", r, "to"), j, x) for j, x in enumerate(rule["to"])]
+            if not spec.get("to") and not spec.get("rules"):
+                out.append(doc.error(("actions", i, "assign"), "give `to` or `rules`"))
+            for where, j, item in people:
+                where = where if isinstance(where, tuple) else (where,)
+                if "role" in item and item["role"] not in drafts.roles:
+                    path = ("actions", i, "assign", *where, j, "role")
+                    out.append(doc.error(path, f"unknown role '{item['role']}'"))
+        elif kind == "return_to_pool":
+            pools = {n: d for n, (d, _) in drafts.pools.items() if d["entity"] == ent.name}
+            if spec.get("pool") and spec["pool"] not in pools:
+                path = ("actions", i, "return_to_pool", "pool")
+                out.append(doc.error(path, f"'{spec['pool']}' is not a pool of '{ent.name}'"))
+            elif not spec.get("pool") and not any(d.get("default") for d in pools.values()):
+                path = ("actions", i, "return_to_pool")
+                out.append(doc.error(path, f"'{ent.name}' has no default pool: name one"))
+        elif kind == "email":
+            _template_errors(spec, ("actions", i, "email"), doc, out)
+            fd = ent.fields.get(spec["to"])
+            if spec["to"] not in ("owner", "manager") and (
+                fd is None or fd.data.get("type") not in ("user", "email")
+            ):
+                out.append(
+                    doc.error(
+                        ("actions", i, "email", "to"),
+                        f"'{spec['to']}' is not owner, manager, a user or an email field of '{ent.name}'",
+                    )
+                )
         elif kind == "notify" and spec["to"] not in ("owner", "manager"):
             fd = ent.fields.get(spec["to"])
             if fd is None or fd.data.get("type") != "user":

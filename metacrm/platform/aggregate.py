@@ -114,6 +114,8 @@ def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
             )
         else:
             measures.append((f"{func_name}_{name}", getattr(func, func_name)(table.c[name])))
+    if not measures and not errors:  # `measures=,` names none: count, as when it is absent
+        measures.append(("count", func.count()))
     filter_params = {k: v for k, v in params.items() if k not in ("group_by", "measures")}
     try:
         conditions, binds = build_filters(entity, table, filter_params, hidden)

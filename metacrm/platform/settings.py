@@ -25,6 +25,11 @@ class Settings:
     job_retry_seconds: float = 10.0  # first retry after this, doubling each attempt
     job_max_attempts: int = 5  # then the event goes to the dead-letter list
     job_lease_seconds: float = 300.0  # a claimed event not finished by then is run again
+    smtp_host: str | None = None  # outgoing mail (automations' email action)
+    smtp_port: int = 25
+    smtp_from: str = "metacrm@localhost"
+    webhook_secret: str | None = None  # HMAC-SHA256 key for X-Metacrm-Signature
+    webhook_timeout: float = 10.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -70,5 +75,10 @@ def settings_from_env(env: dict | None = None, **overrides) -> Settings:
         job_retry_seconds=float(env.get("METACRM_JOB_RETRY_SECONDS", "10")),
         job_max_attempts=int(env.get("METACRM_JOB_MAX_ATTEMPTS", "5")),
         job_lease_seconds=float(env.get("METACRM_JOB_LEASE_SECONDS", "300")),
+        smtp_host=env.get("METACRM_SMTP_HOST"),
+        smtp_port=int(env.get("METACRM_SMTP_PORT", "25")),
+        smtp_from=env.get("METACRM_SMTP_FROM", "metacrm@localhost"),
+        webhook_secret=env.get("METACRM_WEBHOOK_SECRET"),
+        webhook_timeout=float(env.get("METACRM_WEBHOOK_TIMEOUT", "10")),
     )
     return settings.with_overrides(**overrides) if overrides else settings

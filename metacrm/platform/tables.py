@@ -443,6 +443,20 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("since_value", String(40), nullable=False),  # warned for this idle spell
             Column("warned_at", TZ_DATETIME, nullable=False),
         ),
+        "assign_cursors": Table(  # round-robin assignment: who got the last record
+            "_assign_cursors",
+            metadata,
+            Column("key", String(200), primary_key=True),
+            Column("last_user", BigInteger, nullable=False),
+        ),
+        "automation_fires": Table(  # date/cron automations: what fired already (once each)
+            "_automation_fires",
+            metadata,
+            Column("automation", String(63), primary_key=True),
+            Column("record_id", BigInteger, primary_key=True),
+            Column("fire_key", String(40), primary_key=True),  # the date or the cron tick
+            Column("fired_at", TZ_DATETIME, nullable=False),
+        ),
         "fts_deferred": Table(  # see search.insert_indexed: only ever non-empty mid-transaction
             "_fts_deferred",
             metadata,

@@ -49,3 +49,10 @@ def metacrm_scheduled(runtime, state, now):
     """Time-based work (idle alerts, date triggers, timeouts): called by `metacrm scheduler`
     about once a second per tenant, with the current UTC time. Return quickly; throttle
     expensive scans yourself."""
+
+
+@hookspec
+def metacrm_automation_actions():
+    """Return a list of metacrm.workflow_engine.actions.PluginAction: actions automations
+    call as `plugin: {name, params}`. `fn(target, params)` runs inside the event's
+    transaction (target.run.conn, target.service, target.raw) and returns a note."""

@@ -13,8 +13,9 @@ from metacrm.plugins.hookspecs import hookimpl
 @hookimpl
 def metacrm_event_handlers():
     from metacrm.workflow_engine.automations import HANDLER
+    from metacrm.workflow_engine.outbound import HANDLERS
 
-    return [HANDLER]
+    return [HANDLER, *HANDLERS]
 
 
 @hookimpl
@@ -30,7 +31,9 @@ def metacrm_scheduled(runtime, state, now):
     from metacrm.workflow_engine.approval_timeouts import escalate_due
     from metacrm.workflow_engine.idle_alerts import check_idle
     from metacrm.workflow_engine.pool_recycle import recycle_due
+    from metacrm.workflow_engine.scheduled_triggers import fire_due
 
     check_idle(state, now)
     escalate_due(runtime, state, now)
     recycle_due(runtime, state, now)
+    fire_due(runtime, state, now)

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from metacrm.expressions import EvalContext
 from metacrm.expressions.python_backend import CompiledPython, compile_python
 from metacrm.metadata.model import Automation, Entity, label_text
 from metacrm.metadata.scope import EntityScope
-from metacrm.platform.audit import to_json
 from metacrm.platform.computed import WritePlan, fetch_related
 from metacrm.platform.errors import NotFound
 from metacrm.platform.jobs import EventHandler, HandlerRun
-from metacrm.platform.record_rules import coerce
-from metacrm.workflow_engine.notices import notify
+from metacrm.workflow_engine.actions import RUNNERS, Stop, Target
 
 
 @dataclass
@@ -76,6 +72,8 @@ def triggered(automation: Automation, model, topic: str, payload: dict) -> bool:
     changes = payload.get("changes", {})
     if trigger.on == "created":
         return topic == "record.created"
+    if trigger.on in ("date", "cron"):  # fired by scheduled_triggers for this automation
+        return topic == "automation.scheduled" and payload.get("automation") == automation.name
     if trigger.on == "approval_decided":
         return (
             topic == "approval.decided"
@@ -100,7 +98,12 @@ def triggered(automation: Automation, model, topic: str, payload: dict) -> bool:
     return False
 
 
-TOPICS = {"created": "record.created", "approval_decided": "approval.decided"}
+TOPICS = {
+    "created": "record.created",
+    "approval_decided": "approval.decided",
+    "date": "automation.scheduled",
+    "cron": "automation.scheduled",
+}
 
 
 def _wants(model, entity: str | None, topic: str) -> bool:
@@ -110,18 +113,6 @@ def _wants(model, entity: str | None, topic: str) -> bool:
         if TOPICS.get(automation.trigger.on, "record.updated") == topic:
             return True
     return False
-
-
-def _recipients(run: HandlerRun, raw: dict, to: str) -> list[int]:
-    if to == "owner":
-        return [raw["owner_id"]] if raw.get("owner_id") else []
-    if to == "manager":
-        users = run.state.system["users"]
-        manager = run.conn.execute(
-            select(users.c.manager_id).where(users.c.id == raw.get("owner_id"))
-        ).scalar()
-        return [manager] if manager else []
-    return [raw[to]] if raw.get(to) else []
 
 
 def _run(run: HandlerRun) -> None:
@@ -156,40 +147,17 @@ def _run(run: HandlerRun) -> None:
         if item.condition is not None and not item.condition.holds(values, ctx):
             run.note(f"{name}: condition not met")
             continue
+        target = Target(
+            run, service, entity, raw, values, name, label_text(item.automation.label, "en")
+        )
         done = []
-        for kind, action, compiled in item.actions:
-            if kind == "set":
-                body = {}
-                for fname, c in compiled:
-                    value = coerce(entity.fields[fname], c(values, ctx))
-                    if to_json(value) != to_json(raw.get(fname)):
-                        body[fname] = to_json(value)
-                        values[fname] = value
-                if body:
-                    service.update(entity.name, raw["id"], body, run.conn)
-                done.append(f"set {', '.join(sorted(body)) or 'nothing (already so)'}")
-            elif kind == "create":
-                target = state.model.entities[action.entity]
-                body = {
-                    fname: to_json(coerce(target.fields[fname], c(values, ctx)))
-                    for fname, c in compiled
-                }
-                created = service._create(target.name, [body], bulk=False, conn=run.conn)
-                done.append(f"created {target.name} {created[0]['id']}")
-            else:
-                users = _recipients(run, raw, action.to)
-                notify(
-                    run.conn,
-                    state,
-                    users,
-                    label_text(item.automation.label, "en"),
-                    label_text(action.message, "en"),
-                    entity.name,
-                    raw["id"],
-                    f"automation:{name}",
-                    service.context.now,
-                )
-                done.append(f"notified {len(users)}")
+        for index, (kind, action, compiled) in enumerate(item.actions):
+            target.extra["index"] = index
+            try:
+                done.append(RUNNERS[kind](target, action, compiled))
+            except Stop as stop:
+                done.append(f"stopped: {stop}")
+                break
         run.note(f"{name}: {'; '.join(done)}")
 
 

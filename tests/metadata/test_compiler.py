@@ -26,6 +26,8 @@ def test_default_app_compiles_into_an_immutable_model():
         "quote",
         "contract",
         "invoice",
+        "ticket",
+        "receivable",
     }
     opp = model.entities["opportunity"]
     assert opp.fields["account"].spec.entity == "account"

@@ -8,7 +8,7 @@ def test_validate_ok_exits_zero():
     result = CliRunner().invoke(main, ["metadata", "validate", str(BASE)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(
-        "ok: 7 entities, 1 pipelines, 2 views, 3 approval flows, 2 automations"
+        "ok: 9 entities, 1 pipelines, 2 views, 3 approval flows, 5 automations"
     )
 
 

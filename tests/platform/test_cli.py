@@ -93,7 +93,9 @@ def test_export_overlay_as_a_package_that_validates(tmp_path):
         in run(["metadata", "export", "--tenant", "default", str(out_dir)], tmp_path).stdout
     )
     assert (out_dir / "entities" / "lead.extend.yaml").read_text().startswith("extend: lead")
-    assert run(["metadata", "validate", str(out_dir)], tmp_path).stdout.startswith("ok: 8 entities")
+    assert run(["metadata", "validate", str(out_dir)], tmp_path).stdout.startswith(
+        "ok: 10 entities"
+    )
 
 
 @pytest.mark.parametrize(

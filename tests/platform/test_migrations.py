@@ -71,9 +71,11 @@ def test_plan_on_empty_database_creates_every_table():
         "lead",
         "opportunity",
         "quote",
+        "receivable",
+        "ticket",
     ]
     searches = {s.table: s.detail for s in plan.steps if s.op == "search_index"}
-    assert searches["account"] == "name, website, phone" and len(searches) == 7
+    assert searches["account"] == "name, website, phone" and len(searches) == 9
     assert {s.op for s in plan.steps} == {"create_table", "search_index"} and plan.refused == ()
 
 

@@ -91,3 +91,18 @@ SCHEDULED: list[str] = []
 @hookimpl
 def metacrm_scheduled(runtime, state, now):
     SCHEDULED.append(state.name)
+
+
+@hookimpl
+def metacrm_automation_actions():
+    """`plugin: {name: sample.score, params: {score}}` scores the lead through the record
+    service, inside the automation's transaction."""
+    from metacrm.workflow_engine.actions import PluginAction
+
+    def score(target, params):
+        target.service.update(
+            "lead", target.raw["id"], {"sample_score": params["score"]}, target.run.conn
+        )
+        return f"scored {params['score']}"
+
+    return [PluginAction("sample.score", score)]

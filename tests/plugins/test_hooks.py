@@ -127,3 +127,15 @@ def test_every_hookspec_has_a_test_and_a_docstring():
             f"_{name.removeprefix('metacrm_')}" in tests_text
             or name.removeprefix("metacrm_") in tests_text
         )
+
+
+def test_automation_actions_hook_runs_plugin_actions(plugin_env):
+    _, runtime, api = plugin_env
+    lead = api.post("/api/v1/records/lead", json={"last_name": "Plugged", "company": "p"}).json
+    assert api.get(f"/api/v1/records/lead/{lead['id']}").json["sample_score"] == 7
+    notes = [
+        x["detail"] for x in api.get(f"/api/v1/records/lead/{lead['id']}/executions").json["data"]
+    ]
+    assert "sample_score_on_create: sample.score: scored 7" in notes
+    other = api.post("/api/v1/records/lead", json={"last_name": "Plain", "company": "p"}).json
+    assert api.get(f"/api/v1/records/lead/{other['id']}").json["sample_score"] is None
