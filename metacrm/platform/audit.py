@@ -51,34 +51,28 @@ def record_history(
     changes=(),
 ) -> None:
     """One row per changed field on update; one row for create, delete and restore."""
+    rows = history_rows(entity, record_id, operation, actor, at, changes)
+    if rows:
+        conn.execute(insert(state.system["history"]), rows)
+
+
+def history_rows(
+    entity: Entity, record_id: int, operation: str, actor: int | None, at: dt.datetime, changes=()
+) -> list[dict]:
+    """The history rows of one change (none when the entity is not audited)."""
     if not entity.audit:
-        return
-    table = state.system["history"]
-    rows = [
-        {
-            "entity": entity.name,
-            "record_id": record_id,
-            "operation": operation,
-            "field": name,
-            "old_value": to_json(old),
-            "new_value": to_json(new),
-            "changed_at": at,
-            "changed_by": actor,
-        }
+        return []
+    base = {
+        "entity": entity.name,
+        "record_id": record_id,
+        "operation": operation,
+        "changed_at": at,
+        "changed_by": actor,
+    }
+    return [
+        {**base, "field": name, "old_value": to_json(old), "new_value": to_json(new)}
         for name, old, new in changes
-    ] or [
-        {
-            "entity": entity.name,
-            "record_id": record_id,
-            "operation": operation,
-            "field": None,
-            "old_value": None,
-            "new_value": None,
-            "changed_at": at,
-            "changed_by": actor,
-        }
-    ]
-    conn.execute(insert(table), rows)
+    ] or [{**base, "field": None, "old_value": None, "new_value": None}]
 
 
 def record_histories(
@@ -90,23 +84,10 @@ def record_histories(
     actor: int | None,
     at: dt.datetime,
 ) -> None:
-    if entity.audit and record_ids:
-        conn.execute(
-            insert(state.system["history"]),
-            [
-                {
-                    "entity": entity.name,
-                    "record_id": rid,
-                    "operation": operation,
-                    "field": None,
-                    "old_value": None,
-                    "new_value": None,
-                    "changed_at": at,
-                    "changed_by": actor,
-                }
-                for rid in record_ids
-            ],
-        )
+    """One row per record for a create, delete or restore of many."""
+    rows = [r for rid in record_ids for r in history_rows(entity, rid, operation, actor, at)]
+    if rows:
+        conn.execute(insert(state.system["history"]), rows)
 
 
 def history(conn, state, entity: Entity, record_id: int, hidden: frozenset) -> list[dict]:

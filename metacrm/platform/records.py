@@ -15,13 +15,13 @@ from collections import defaultdict
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
-from metacrm.platform import audit, duplicates, lifecycle, locks, search, stage_history
+from metacrm.platform import audit, duplicates, lifecycle, search, stage_history
 from metacrm.platform.computed import SqlResolver, select_gate
 from metacrm.platform.context import Context
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
@@ -29,6 +29,7 @@ from metacrm.platform.jobs import new_event, write_events
 from metacrm.platform.permissions import EntityAccess, scope_binds, scope_condition
 from metacrm.platform.record_rules import apply_rules, write_plan
 from metacrm.platform.record_schemas import RecordSchema, row_serializer
+from metacrm.platform.record_updates import update_records
 from metacrm.platform.tables import link_table_name
 from metacrm.platform.tenants import TenantState
 
@@ -131,13 +132,23 @@ class RecordService:
         self, conn: Connection, entity: Entity, record_id: int, for_delete: bool = False
     ) -> dict:
         """The stored row, locked on PostgreSQL, if this user may change it (404/403 otherwise)."""
+        found = self._raws(conn, entity, [record_id], for_delete)
+        if record_id not in found:
+            self.get(entity.name, record_id, conn)  # 404 unless the user can read it
+            raise Forbidden(f"you may read {entity.name} {record_id} but not change it")
+        return found[record_id]
+
+    def _raws(
+        self, conn: Connection, entity: Entity, ids: list[int], for_delete: bool = False
+    ) -> dict[int, dict]:
+        """Stored rows by id (locked on PostgreSQL) of those this user may change; others absent."""
         columns = self.all_columns(entity)
         key = ("raw", entity.name, for_delete, self.access_key(entity))
         query = self.state.cache.get(key)
         if query is None:  # built once per entity and access shape (ids are bound)
             table = self.state.tables[entity.name]
             query = select(*[table.c[c] for c in columns]).where(
-                table.c.id == bindparam("_rid"), table.c.deleted_at.is_(None)
+                table.c.id.in_(bindparam("_rids", expanding=True)), table.c.deleted_at.is_(None)
             )
             scope = self.scope(
                 entity, table, for_write=True, shares=not for_delete
@@ -148,12 +159,9 @@ class RecordService:
                 query = query.with_for_update()
             self.state.cache[key] = query
         binds = scope_binds(self.context.access)
-        binds["_rid"] = record_id
-        row = conn.execute(query, binds).first()
-        if row is None:
-            self.get(entity.name, record_id, conn)  # 404 unless the user can read it
-            raise Forbidden(f"you may read {entity.name} {record_id} but not change it")
-        return dict(zip(columns, row, strict=True))
+        binds["_rids"] = list(ids)
+        rows = (dict(zip(columns, row, strict=True)) for row in conn.execute(query, binds))
+        return {row["id"]: row for row in rows}
 
     def _duplicates(
         self, conn, entity: Entity, records: list[dict], rows: list[dict], own_ids: list, bulk: bool
@@ -424,14 +432,17 @@ class RecordService:
         entity: Entity,
         items: list[tuple[int | None, dict]],
         errors: list,
-        exclude_id: int | None = None,
+        own_ids: list[int] = (),
     ) -> None:
+        """Unique fields: not twice in the request, not used by another live record
+        (items[i] updates own_ids[i] when given; a record keeps its own value)."""
         table = self.state.tables[entity.name]
         for name, f in entity.fields.items():
             if not f.unique or f.type == "auto_number":
                 continue
             seen: dict[Any, int | None] = {}
-            for index, data in items:
+            owner: dict[Any, int] = {}
+            for pos, (index, data) in enumerate(items):
                 value = data.get(name)
                 if value is None:
                     continue
@@ -444,12 +455,14 @@ class RecordService:
                         }
                     )
                 seen[value] = index
+                if own_ids:
+                    owner[value] = own_ids[pos]
             if not seen:
                 continue
             cond = and_(table.c[name].in_(list(seen)), table.c.deleted_at.is_(None))
-            if exclude_id is not None:
-                cond = and_(cond, table.c.id != exclude_id)
-            for (value,) in conn.execute(select(table.c[name]).where(cond)):
+            for rid, value in conn.execute(select(table.c.id, table.c[name]).where(cond)):
+                if owner.get(value) == rid:
+                    continue
                 err = {
                     "field": name,
                     "message": f"must be unique: {value!r} is already used by another {entity.name}",
@@ -496,11 +509,20 @@ class RecordService:
 
     # -- reads ------------------------------------------------------------------
     def get(self, entity_name: str, record_id: int, conn: Connection | None = None) -> dict:
+        found = self.get_many(entity_name, [record_id], conn)
+        if record_id not in found:
+            raise NotFound(f"{entity_name} {record_id} does not exist (or was deleted)")
+        return found[record_id]
+
+    def get_many(
+        self, entity_name: str, ids: list[int], conn: Connection | None = None
+    ) -> dict[int, dict]:
+        """Records by id, as the API shows them to this user; those it cannot see are absent."""
         entity = self.entity(entity_name)
         self.require(entity, "read")
         if conn is None:
             with self.state.engine.connect() as c:
-                return self.get(entity_name, record_id, c)
+                return self.get_many(entity_name, ids, c)
         columns = self.readable(entity)
         time_key = self.time_key(entity)
         key = ("get", entity.name, time_key, self.access_key(entity))
@@ -514,30 +536,31 @@ class RecordService:
             query = (
                 select(*selected)
                 .select_from(resolver.apply(table))
-                .where(table.c.id == bindparam("record_id"), table.c.deleted_at.is_(None))
+                .where(
+                    table.c.id.in_(bindparam("record_ids", expanding=True)),
+                    table.c.deleted_at.is_(None),
+                )
             )
             scope = self.scope(entity, table)
             if scope is not None:
                 query = query.where(scope)
             if time_key is not None:
                 self.state.cache[key] = query
-        row = conn.execute(
-            query, {"record_id": record_id, **scope_binds(self.context.access)}
-        ).first()
-        if row is None:
-            raise NotFound(f"{entity.name} {record_id} does not exist (or was deleted)")
-        record = self.serializer(entity, columns)(row)
+        rows = conn.execute(query, {"record_ids": list(ids), **scope_binds(self.context.access)})
+        serialize = self.serializer(entity, columns)
+        records = {r["id"]: r for r in map(serialize, rows)}
         for f in self._m2m_fields(entity):
+            for record in records.values():
+                record[f.name] = []
             lt = self.state.tables[link_table_name(entity, f)]
-            record[f.name] = [
-                r[0]
-                for r in conn.execute(
-                    select(lt.c.target_id)
-                    .where(lt.c.source_id == record_id)
-                    .order_by(lt.c.target_id)
-                )
-            ]
-        return record
+            links = conn.execute(
+                select(lt.c.source_id, lt.c.target_id)
+                .where(lt.c.source_id.in_(list(records)))
+                .order_by(lt.c.source_id, lt.c.target_id)
+            )
+            for source, target in links:
+                records[source][f.name].append(target)
+        return records
 
     # -- writes -------------------------------------------------------------------
     def create(self, entity_name: str, body: Any) -> dict:
@@ -679,109 +702,17 @@ class RecordService:
     def update(
         self, entity_name: str, record_id: int, body: Any, conn: Connection | None = None
     ) -> dict:
-        entity = self.entity(entity_name)
-        self.require(entity, "update")
-        data, errors = self._validate_body(entity, body, partial=True, index=None)
-        if errors:
-            raise RecordInvalid(self._summary(entity, errors), errors)
-        expected = body.get("version")
-        if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
-            raise RecordInvalid(
-                "version must be an integer",
-                [{"field": "version", "message": "must be an integer"}],
-            )
-        table = self.state.tables[entity.name]
-        m2m = {f.name: f for f in self._m2m_fields(entity)}
-        owned = conn is None
-        with self._transaction(conn) as conn:
-            raw = self._raw(conn, entity, record_id)
-            locks.ensure_unlocked(conn, self.state, self.context, entity.name, [record_id])
-            previous = self.get(entity_name, record_id, conn)
-            if expected is not None and expected != previous["version"]:
-                raise Conflict(
-                    f"{entity.name} {record_id} was changed by someone else (your version {expected}, current {previous['version']}); reload and retry",
-                    current_version=previous["version"],
-                )
-            self._rules(conn, entity, [(None, data, set(body), raw)], errors)
-            self._check_references(conn, entity, [(None, data)], errors)
-            self._check_unique(conn, entity, [(None, data)], errors, exclude_id=record_id)
-            if errors:
-                raise RecordInvalid(self._summary(entity, errors), errors)
-            values = {k: v for k, v in data.items() if k not in m2m}
-            rule_fields = {f for rule in entity.duplicate_rules for f in rule.fields}
-            warnings = {}
-            if rule_fields & set(data):
-                merged = {**raw, **values}
-                warnings = self._duplicates(conn, entity, [merged], [values], [record_id], False)
-            self._hook(
-                "metacrm_before_save",
-                entity=entity,
-                record=values,
-                previous=previous,
-                context=self.context,
-            )
-            values.update(
-                updated_at=self.context.now,
-                updated_by=self.context.user_id,
-                version=table.c.version + 1,
-            )
-            try:
-                result = conn.execute(
-                    update(table)
-                    .where(
-                        table.c.id == record_id,
-                        table.c.version == previous["version"],
-                        table.c.deleted_at.is_(None),
-                    )
-                    .values(**values)
-                )
-            except IntegrityError as exc:
-                raise Conflict(f"the database refused the write: {exc.orig}") from exc
-            changes = audit.changed_fields(entity, raw, data)
-            self._stage_moves(conn, entity, [(record_id, raw, {**raw, **data})])
-            audit.record_history(
-                conn,
-                self.state,
-                entity,
-                record_id,
-                "update",
-                self.context.user_id,
-                self.context.now,
-                changes,
-            )
-            if result.rowcount != 1:
-                raise Conflict(
-                    f"{entity.name} {record_id} was changed concurrently; reload and retry"
-                )
-            for name, f in m2m.items():
-                if name in data:
-                    lt = self.state.tables[link_table_name(entity, f)]
-                    conn.execute(lt.delete().where(lt.c.source_id == record_id))
-                    links = [
-                        {"source_id": record_id, "target_id": t}
-                        for t in sorted(set(data[name] or []))
-                    ]
-                    if links:
-                        conn.execute(lt.insert(), links)
-            record = self.get(entity_name, record_id, conn)
-            if warnings.get(0):
-                record["warnings"] = warnings[0]
-            if changes:
-                payload = {
-                    "actor": self.context.user_id,
-                    "changes": {n: [audit.to_json(o), audit.to_json(v)] for n, o, v in changes},
-                }
-                self._events(conn, entity, "record.updated", [(record_id, payload)])
-        self._dispatch(owned)
-        self._hook(
-            "metacrm_after_commit",
-            entity=entity,
-            record=record,
-            previous=previous,
-            operation="update",
-            context=self.context,
-        )
-        return record
+        return update_records(self, entity_name, [(record_id, body)], conn, bulk=False)[0]
+
+    def update_many(
+        self, entity_name: str, items: list[tuple[int, Any]], conn: Connection | None = None
+    ) -> list[dict]:
+        """Partial updates of many records, all-or-nothing; errors name the item's index."""
+        if len(items) > MAX_BULK:
+            raise RecordInvalid(f"at most {MAX_BULK} records per request ({len(items)} sent)")
+        if not items:
+            return []
+        return update_records(self, entity_name, items, conn, bulk=True)
 
     def delete(self, entity_name: str, record_id: int) -> None:
         entity = self.entity(entity_name)
