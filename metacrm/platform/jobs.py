@@ -8,13 +8,16 @@ If Redis is down the events stay `pending`; `Jobs.sweep` (the scheduler, every
 second) hands on whatever is due: new events, retries, and events whose claim
 lapsed because a worker died.
 
-Running an event (`run_event`) takes two transactions: the first claims it
+Running events (`run_many`) takes two transactions: the first claims them
 (attempts + 1, committed, so a job that kills its worker is not retried for
-ever), the second locks the row, runs every handler on the same connection and
-marks it done. Effects and the done mark commit together, so an event run twice
-(a redelivery, a worker killed after its commit) has its effects once. A failure
-rolls the handlers back and schedules a retry with exponential backoff; after
-`job_max_attempts` the event is `dead` (the dead-letter list admins see).
+ever), the second locks the rows, runs the handlers on the same connection and
+marks them done. Effects and the done mark commit together, so an event run twice
+(a redelivery, a worker killed after its commit) has its effects once. A batch
+of events first runs together (each handler over all of them, `batch` handlers
+in one call); if anything fails, that is rolled back and the events run again one
+by one, each in a savepoint, so a failing event rolls back alone. A failure
+schedules a retry with exponential backoff; after `job_max_attempts` the event is
+`dead` (the dead-letter list admins see).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 
+from metacrm.platform.database import in_list
+
 log = logging.getLogger("metacrm.jobs")
 
 MAX_DEPTH = 5  # events caused by events caused by ... (automations' loop guard)
@@ -42,6 +47,9 @@ class EventHandler:
 
     `fn(run)` gets a HandlerRun; `wants(model, entity_name, topic)` says whether it
     would act on such an event, so the platform writes events only when someone listens.
+    `batch(runs)`, if given, runs many events at once (a HandlerRun each, in outbox
+    order) with the same effects as `fn` on each in turn; it is what makes a worker
+    fast on a stream of similar events (one UPDATE for many records).
     """
 
     name: str
@@ -50,6 +58,7 @@ class EventHandler:
     # Long work (an import) runs outside the event's transaction, in transactions of its
     # own (run.conn is None); it must then be idempotent by its own records.
     own_transactions: bool = False
+    batch: Callable[[list[HandlerRun]], Any] | None = None
 
 
 @dataclass
@@ -86,6 +95,11 @@ class HandlerRun:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+
+def _ids_in(outbox, conn, ids):
+    """`event_id IN ids`, one array parameter on PostgreSQL (see database.in_list)."""
+    return in_list(outbox.c.event_id, None, conn.dialect.name, list(ids))
 
 
 def now() -> dt.datetime:
@@ -194,7 +208,7 @@ class Jobs:
         with state.write.begin() as conn:
             conn.execute(
                 update(outbox)
-                .where(outbox.c.event_id.in_(ids), outbox.c.status == "pending")
+                .where(_ids_in(outbox, conn, ids), outbox.c.status == "pending")
                 .values(status="dispatched", claimed_at=now())
             )
         return len(ids)
@@ -250,7 +264,9 @@ class Jobs:
             statuses[status] = statuses.get(status, 0) + n
 
         with state.write.begin() as conn:  # 1: claim (committed even if we die below)
-            rows = conn.execute(select(outbox).where(outbox.c.event_id.in_(event_ids))).all()
+            rows = conn.execute(  # in outbox order: a record's events run in the order written
+                select(outbox).where(_ids_in(outbox, conn, event_ids)).order_by(outbox.c.id)
+            ).all()
             claimed, dead = [], []
             for row in rows:
                 if row.status in ("done", "dead"):
@@ -259,18 +275,19 @@ class Jobs:
                     dead.append(row.event_id)
                 else:
                     claimed.append({**row._mapping, "attempts": row.attempts + 1})
-            count("missing", len(event_ids) - len(rows))
+            if len(rows) < len(event_ids):
+                count("missing", len(event_ids) - len(rows))
             if dead:
                 conn.execute(
                     update(outbox)
-                    .where(outbox.c.event_id.in_(dead))
+                    .where(_ids_in(outbox, conn, dead))
                     .values(status="dead", finished_at=now())
                 )
                 count("dead", len(dead))
             if claimed:
                 conn.execute(
                     update(outbox)
-                    .where(outbox.c.event_id.in_([e["event_id"] for e in claimed]))
+                    .where(_ids_in(outbox, conn, [e["event_id"] for e in claimed]))
                     .values(status="running", attempts=outbox.c.attempts + 1, claimed_at=now())
                 )
         long = [e for e in claimed if self._own_handlers(state, e)]
@@ -309,38 +326,29 @@ class Jobs:
     def _run_batch(self, state, events, entries=None, follow_ups=None) -> dict[str, int]:
         outbox = state.system["outbox"]
         follow_ups = list(follow_ups or [])
-        done, failures, logs = [], [], []
         with state.write.begin() as conn:  # 2: effects and the done marks, together
-            locked = select(outbox.c.event_id).where(
-                outbox.c.event_id.in_([e["event_id"] for e in events]),
-                outbox.c.status.in_(("done", "dead")),
+            # lock every row of the batch: a concurrent run of one of them (a redelivery)
+            # waits for this commit, then finds it done
+            locked = select(outbox.c.event_id, outbox.c.status).where(
+                _ids_in(outbox, conn, [e["event_id"] for e in events])
             )
             if conn.dialect.name == "postgresql":
                 locked = locked.with_for_update()
-            finished = set(conn.execute(locked).scalars())  # a concurrent run got there first
-            for event in events:
-                if event["event_id"] in finished:
-                    continue
-                savepoint = conn.begin_nested()
-                mine: list[str] = []
-                event_entries = list(entries or [])
-                try:
-                    self._run_handlers(state, conn, event, mine, event_entries)
-                except Exception as exc:
-                    savepoint.rollback()
-                    failures.append((event, exc))
-                    continue
-                savepoint.commit()
-                follow_ups += mine
-                done.append(event["event_id"])
-                logs += [
-                    self._log_row(event, handler, status, detail, event["attempts"])
-                    for status, handler, detail in event_entries
-                ]
+            finished = {i for i, status in conn.execute(locked) if status in ("done", "dead")}
+            pending = [e for e in events if e["event_id"] not in finished]
+            grouped = [e for e in pending if entries is None and self._batchable(state, e)]
+            outcome = self._run_together(state, conn, grouped)
+            if outcome is None:
+                grouped, outcome = [], ([], [], [], [])
+            together = {e["event_id"] for e in grouped}
+            rest = [e for e in pending if e["event_id"] not in together]
+            each = self._run_each(state, conn, rest, entries or [])
+            follow_ups += outcome[0] + each[0]
+            logs, done, failures = outcome[1] + each[1], outcome[2] + each[2], each[3]
             if done:
                 conn.execute(
                     update(outbox)
-                    .where(outbox.c.event_id.in_(done))
+                    .where(_ids_in(outbox, conn, done))
                     .values(status="done", finished_at=now(), last_error=None)
                 )
             if logs:
@@ -351,6 +359,91 @@ class Jobs:
             statuses[status] = statuses.get(status, 0) + 1
         self.dispatch(state, follow_ups)
         return statuses
+
+    def _batchable(self, state, event) -> bool:
+        """May this event run together with others? Only if every handler of it has `batch`.
+
+        Running together means rolling back and running again on any error, which
+        only handlers that said so (effects in the database only) can take.
+        """
+        if event["depth"] > MAX_DEPTH:
+            return True
+        key = ("events_batchable", event["entity"], event["topic"])
+        hit = state.cache.get(key)
+        if hit is None:
+            hit = state.cache[key] = all(
+                h.batch is not None
+                for h in self.handlers
+                if not h.own_transactions and h.wants(state.model, event["entity"], event["topic"])
+            )
+        return hit
+
+    def _run_each(self, state, conn, events, entries) -> tuple[list, list, list, list]:
+        """Run events one by one, a savepoint each: (follow-ups, log rows, done ids, failures)."""
+        follow_ups, logs, done, failures = [], [], [], []
+        for event in events:
+            savepoint = conn.begin_nested()
+            mine: list[str] = []
+            event_entries = list(entries)
+            try:
+                self._run_handlers(state, conn, event, mine, event_entries)
+            except Exception as exc:
+                savepoint.rollback()
+                failures.append((event, exc))
+                continue
+            savepoint.commit()
+            follow_ups += mine
+            done.append(event["event_id"])
+            logs += [
+                self._log_row(event, handler, status, detail, event["attempts"])
+                for status, handler, detail in event_entries
+            ]
+        return follow_ups, logs, done, failures
+
+    def _run_together(self, state, conn, events) -> tuple[list, list, list, list] | None:
+        """Run many events in one savepoint, handler by handler; None if that failed.
+
+        Same result shape as `_run_each`. On any error the savepoint is rolled back
+        and the caller runs the events one by one to find the bad one.
+        """
+        if len(events) < 2:
+            return None
+        savepoint = conn.begin_nested()
+        follow_ups: list[str] = []
+        entries: dict[str, list[tuple]] = {e["event_id"]: [] for e in events}
+        try:
+            live = []
+            for event in events:
+                if event["depth"] > MAX_DEPTH:
+                    self._run_handlers(state, conn, event, follow_ups, entries[event["event_id"]])
+                else:
+                    live.append(event)
+            for handler in self.handlers:
+                if handler.own_transactions:
+                    continue
+                wanted = [e for e in live if handler.wants(state.model, e["entity"], e["topic"])]
+                runs = [HandlerRun(state, conn, e, self.runtime) for e in wanted]
+                if handler.batch is not None and len(runs) > 1:
+                    handler.batch(runs)
+                else:
+                    for run in runs:
+                        handler.fn(run)
+                for run in runs:
+                    follow_ups += run.follow_ups
+                    entries[run.event["event_id"]].append(
+                        ("ok", handler.name, "; ".join(run.notes) or None)
+                    )
+        except Exception as exc:
+            savepoint.rollback()
+            log.info("%d events together failed (%s); running them one by one", len(events), exc)
+            return None
+        savepoint.commit()
+        logs = [
+            self._log_row(e, handler, status, detail, e["attempts"])
+            for e in events
+            for status, handler, detail in entries[e["event_id"]]
+        ]
+        return follow_ups, logs, [e["event_id"] for e in events], []
 
     def _run_handlers(self, state, conn, event, follow_ups, entries) -> None:
         if event["depth"] > MAX_DEPTH:

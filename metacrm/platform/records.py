@@ -24,6 +24,7 @@ from metacrm.metadata.model import Entity, label_text
 from metacrm.platform import audit, duplicates, lifecycle, search, stage_history
 from metacrm.platform.computed import SqlResolver, select_gate
 from metacrm.platform.context import Context
+from metacrm.platform.database import in_list
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
 from metacrm.platform.jobs import new_event, write_events
 from metacrm.platform.permissions import EntityAccess, scope_binds, scope_condition
@@ -148,7 +149,7 @@ class RecordService:
         if query is None:  # built once per entity and access shape (ids are bound)
             table = self.state.tables[entity.name]
             query = select(*[table.c[c] for c in columns]).where(
-                table.c.id.in_(bindparam("_rids", expanding=True)), table.c.deleted_at.is_(None)
+                in_list(table.c.id, "_rids", conn.dialect.name), table.c.deleted_at.is_(None)
             )
             scope = self.scope(
                 entity, table, for_write=True, shares=not for_delete
@@ -537,7 +538,7 @@ class RecordService:
                 select(*selected)
                 .select_from(resolver.apply(table))
                 .where(
-                    table.c.id.in_(bindparam("record_ids", expanding=True)),
+                    in_list(table.c.id, "record_ids", self.state.engine.dialect.name),
                     table.c.deleted_at.is_(None),
                 )
             )

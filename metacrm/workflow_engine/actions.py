@@ -29,6 +29,10 @@ class Stop(Exception):
     """An action that could not do its part ends its automation's run (noted, not an error)."""
 
 
+class ActionFailed(Exception):
+    """An action that raised: the message names the automation, the action and the field."""
+
+
 @dataclass(frozen=True)
 class PluginAction:
     """An automation action a plugin adds (hook `metacrm_automation_actions`)."""
@@ -63,18 +67,33 @@ def recipients(t: Target, to: str) -> list[int]:
     return [t.raw[to]] if t.raw.get(to) else []
 
 
-def do_set(t: Target, action: Action, compiled) -> str:
-    from metacrm.platform.record_rules import coerce
+def set_values(entity: Entity, compiled, values: dict, ctx, body: dict) -> list[str]:
+    """Evaluate a set action's values into `body` (JSON) and `values`; the fields that change."""
+    from metacrm.platform.record_rules import CoerceError, coerce
 
-    body = {}
+    changed = []
     for fname, c in compiled:
-        value = coerce(t.entity.fields[fname], c(t.values, t.service.eval_ctx))
-        if to_json(value) != to_json(t.raw.get(fname)):
+        try:
+            value = coerce(entity.fields[fname], c(values, ctx))
+        except CoerceError as exc:
+            raise CoerceError(f"{entity.name}.{fname}: {exc}") from exc
+        if to_json(value) != to_json(values.get(fname)):
             body[fname] = to_json(value)
-            t.values[fname] = value
+            values[fname] = value
+            changed.append(fname)
+    return changed
+
+
+def set_note(changed: list[str]) -> str:
+    return f"set {', '.join(sorted(changed)) or 'nothing (already so)'}"
+
+
+def do_set(t: Target, action: Action, compiled) -> str:
+    body: dict = {}
+    changed = set_values(t.entity, compiled, t.values, t.service.eval_ctx, body)
     if body:
         t.service.update(t.entity.name, t.raw["id"], body, t.run.conn)
-    return f"set {', '.join(sorted(body)) or 'nothing (already so)'}"
+    return set_note(changed)
 
 
 def do_create(t: Target, action: Action, compiled) -> str:
