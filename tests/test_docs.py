@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from metacrm.metadata import load_and_compile
 from metacrm.metadata.schema_check import json_schema
 from metacrm.platform import migrations
@@ -75,3 +77,22 @@ def test_the_automation_example_compiles(tmp_path):
     automation = model.automations["doc_example"]
     assert [a.kind for a in automation.actions] == ["set", "create", "notify"]
     assert automation.trigger.to_category == "won"
+
+
+@pytest.mark.parametrize(
+    ("section", "folder", "name"),
+    [
+        ("## 5c. Approval flows", "approvals", "quote_discount"),
+        ("## 5d. Pools", "pools", "lead_pool"),
+    ],
+)
+def test_the_approval_and_pool_examples_compile(tmp_path, section, folder, name):
+    body = re.search(r"```yaml\n(.*?)```", DOC.read_text().split(section, 1)[1], re.S).group(1)
+    pkg = tmp_path / "docs_example"
+    (pkg / folder).mkdir(parents=True)
+    (pkg / "package.yaml").write_text("name: docs_example\nversion: 1.0.0\ndepends_on: [crm]\n")
+    body = body.replace(f"name: {name}", "name: doc_example").replace("default: true", "")
+    (pkg / folder / "example.yaml").write_text(body)
+    model = load_and_compile([BASE, pkg])
+    compiled = getattr(model, folder)["doc_example"]
+    assert compiled.entity == ("quote" if folder == "approvals" else "lead")
