@@ -109,8 +109,10 @@ class EventRunner:
         with self.state.write.begin() as conn:  # 2: effects and the done marks, together
             # lock every row of the batch: a concurrent run of one of them (a redelivery)
             # waits for this commit, then finds it done
-            locked = select(outbox.c.event_id, outbox.c.status).where(
-                event_ids_in(outbox, conn, [e["event_id"] for e in events])
+            locked = (  # in id order: two overlapping batches lock alike, never deadlock
+                select(outbox.c.event_id, outbox.c.status)
+                .where(event_ids_in(outbox, conn, [e["event_id"] for e in events]))
+                .order_by(outbox.c.id)
             )
             if conn.dialect.name == "postgresql":
                 locked = locked.with_for_update()
