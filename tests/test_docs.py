@@ -10,7 +10,7 @@ from metacrm.metadata.schema_check import json_schema
 from metacrm.platform import migrations
 from metacrm.platform.database import write_engine
 from tests.conftest import build_env
-from tests.metadata.helpers import BASE
+from tests.metadata.helpers import BASE, write_package
 
 DOC = Path(__file__).parents[1] / "docs" / "metadata.md"
 
@@ -63,16 +63,15 @@ def test_every_expression_function_is_documented():
         assert f"`{name}(" in text, f"function {name} is missing from docs/expressions.md"
 
 
+def example(section: str) -> str:
+    """The first YAML block of a section of docs/metadata.md."""
+    text = DOC.read_text().split(section, 1)[1]
+    return re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+
+
 def test_the_automation_example_compiles(tmp_path):
-    text = DOC.read_text()
-    section = text.split("## 5b. Automations", 1)[1]
-    body = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
-    pkg = tmp_path / "docs_automation"
-    (pkg / "automations").mkdir(parents=True)
-    (pkg / "package.yaml").write_text("name: docs_automation\nversion: 1.0.0\ndepends_on: [crm]\n")
-    (pkg / "automations" / "example.yaml").write_text(
-        body.replace("won_deal_handover", "doc_example")
-    )
+    body = example("## 5b. Automations").replace("won_deal_handover", "doc_example")
+    pkg = write_package(tmp_path, "docs_automation", {"automations/example.yaml": body})
     model = load_and_compile([BASE, pkg])
     automation = model.automations["doc_example"]
     assert [a.kind for a in automation.actions] == ["set", "create", "notify"]
@@ -87,12 +86,9 @@ def test_the_automation_example_compiles(tmp_path):
     ],
 )
 def test_the_approval_and_pool_examples_compile(tmp_path, section, folder, name):
-    body = re.search(r"```yaml\n(.*?)```", DOC.read_text().split(section, 1)[1], re.S).group(1)
-    pkg = tmp_path / "docs_example"
-    (pkg / folder).mkdir(parents=True)
-    (pkg / "package.yaml").write_text("name: docs_example\nversion: 1.0.0\ndepends_on: [crm]\n")
-    body = body.replace(f"name: {name}", "name: doc_example").replace("default: true", "")
-    (pkg / folder / "example.yaml").write_text(body)
+    body = example(section).replace(f"name: {name}", "name: doc_example")
+    body = body.replace("default: true", "")
+    pkg = write_package(tmp_path, "docs_example", {f"{folder}/example.yaml": body})
     model = load_and_compile([BASE, pkg])
     compiled = getattr(model, folder)["doc_example"]
     assert compiled.entity == ("quote" if folder == "approvals" else "lead")

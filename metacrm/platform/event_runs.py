@@ -15,12 +15,46 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 
 from metacrm.platform.jobs import MAX_DEPTH, EventHandler, HandlerRun, event_ids_in, now
 
 log = logging.getLogger("metacrm.jobs")
+
+
+def log_row(event, handler: str, status: str, detail, attempt: int) -> dict:
+    """A row of the execution log (`_job_log`, shown per record by the API)."""
+    return {
+        "event_id": event["event_id"],
+        "topic": event["topic"],
+        "entity": event["entity"],
+        "record_id": event["record_id"],
+        "handler": handler,
+        "status": status,
+        "detail": detail,
+        "attempt": attempt,
+        "at": now(),
+    }
+
+
+@dataclass
+class Outcome:
+    """What a batch's events did: to commit (done marks, log rows), dispatch, or retry."""
+
+    follow_ups: list[str] = field(default_factory=list)
+    logs: list[dict] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    failures: list[tuple] = field(default_factory=list)
+
+    def ran(self, event, follow_ups: list[str], entries: list[tuple]) -> None:
+        self.follow_ups += follow_ups
+        self.done.append(event["event_id"])
+        self.logs += [
+            log_row(event, handler, status, detail, event["attempts"])
+            for status, handler, detail in entries
+        ]
 
 
 class EventRunner:
@@ -31,12 +65,7 @@ class EventRunner:
         self.runtime, self.settings, self.handlers = jobs.runtime, jobs.settings, jobs.handlers
 
     def run_many(self, event_ids: list[str]) -> dict[str, int]:
-        """Run events; how many ended in each status.
-
-        One claim transaction for the batch, then one transaction for the effects of
-        all of them with a savepoint per event: a failing event rolls back alone and
-        is retried alone, the others commit with their done marks.
-        """
+        """Run events; how many ended in each status (see the module doc)."""
         outbox, settings = self.state.system["outbox"], self.settings
         statuses: dict[str, int] = {}
 
@@ -70,10 +99,12 @@ class EventRunner:
                     .where(event_ids_in(outbox, conn, [e["event_id"] for e in claimed]))
                     .values(status="running", attempts=outbox.c.attempts + 1, claimed_at=now())
                 )
-        long = [e for e in claimed if self._own_handlers(e)]
-        for event in long:
-            count(self._run_long(event))
-        batch = [e for e in claimed if not self._own_handlers(e)]
+        batch = []
+        for event in claimed:
+            if self._own_handlers(event):
+                count(self._run_long(event))
+            else:
+                batch.append(event)
         if batch:
             for status, n in self._run_batch(batch).items():
                 count(status, n)
@@ -105,7 +136,7 @@ class EventRunner:
 
     def _run_batch(self, events, entries=None, follow_ups=None) -> dict[str, int]:
         outbox = self.state.system["outbox"]
-        follow_ups = list(follow_ups or [])
+        out = Outcome(follow_ups=list(follow_ups or []))
         with self.state.write.begin() as conn:  # 2: effects and the done marks, together
             # lock every row of the batch: a concurrent run of one of them (a redelivery)
             # waits for this commit, then finds it done
@@ -119,28 +150,38 @@ class EventRunner:
             finished = {i for i, status in conn.execute(locked) if status in ("done", "dead")}
             pending = [e for e in events if e["event_id"] not in finished]
             grouped = [e for e in pending if entries is None and self._batchable(e)]
-            outcome = self._run_together(conn, grouped)
-            if outcome is None:
-                grouped, outcome = [], ([], [], [], [])
-            together = {e["event_id"] for e in grouped}
-            rest = [e for e in pending if e["event_id"] not in together]
-            each = self._run_each(conn, rest, entries or [])
-            follow_ups += outcome[0] + each[0]
-            logs, done, failures = outcome[1] + each[1], outcome[2] + each[2], each[3]
-            if done:
+            if not self._run_together(conn, grouped, out):
+                grouped = []
+            ran = {e["event_id"] for e in grouped}
+            rest = [e for e in pending if e["event_id"] not in ran]
+            self._run_each(conn, rest, entries or [], out)
+            if out.done:
                 conn.execute(
                     update(outbox)
-                    .where(event_ids_in(outbox, conn, done))
+                    .where(event_ids_in(outbox, conn, out.done))
                     .values(status="done", finished_at=now(), last_error=None)
                 )
-            if logs:
-                conn.execute(insert(self.state.system["job_log"]), logs)
-        statuses = {"done": len(done) + len(finished)} if done or finished else {}
-        for event, exc in failures:
+            if out.logs:
+                conn.execute(insert(self.state.system["job_log"]), out.logs)
+        statuses = {"done": len(out.done) + len(finished)} if out.done or finished else {}
+        for event, exc in out.failures:
             status = self._failed(event, exc)
             statuses[status] = statuses.get(status, 0) + 1
-        self.jobs.dispatch(self.state, follow_ups)
+        self.jobs.dispatch(self.state, out.follow_ups)
         return statuses
+
+    def _handlers_of(self, event) -> list[EventHandler]:
+        """The handlers that run in the event's transaction and act on it (cached per model)."""
+        key = ("event_handlers", event["entity"], event["topic"])
+        found = self.state.cache.get(key)
+        if found is None:
+            found = self.state.cache[key] = [
+                h
+                for h in self.handlers
+                if not h.own_transactions
+                and h.wants(self.state.model, event["entity"], event["topic"])
+            ]
+        return found
 
     def _batchable(self, event) -> bool:
         """May this event run together with others? Only if every handler of it has `batch`.
@@ -148,22 +189,10 @@ class EventRunner:
         Running together means rolling back and running again on any error, which
         only handlers that said so (effects in the database only) can take.
         """
-        if event["depth"] > MAX_DEPTH:
-            return True
-        key = ("events_batchable", event["entity"], event["topic"])
-        hit = self.state.cache.get(key)
-        if hit is None:
-            hit = self.state.cache[key] = all(
-                h.batch is not None
-                for h in self.handlers
-                if not h.own_transactions
-                and h.wants(self.state.model, event["entity"], event["topic"])
-            )
-        return hit
+        return event["depth"] > MAX_DEPTH or all(h.batch for h in self._handlers_of(event))
 
-    def _run_each(self, conn, events, entries) -> tuple[list, list, list, list]:
-        """Run events one by one, a savepoint each: (follow-ups, log rows, done ids, failures)."""
-        follow_ups, logs, done, failures = [], [], [], []
+    def _run_each(self, conn, events, entries, out: Outcome) -> None:
+        """Run events one by one, a savepoint each: a failure rolls back that event alone."""
         for event in events:
             savepoint = conn.begin_nested()
             mine: list[str] = []
@@ -172,25 +201,19 @@ class EventRunner:
                 self._run_handlers(conn, event, mine, event_entries)
             except Exception as exc:
                 savepoint.rollback()
-                failures.append((event, exc))
+                out.failures.append((event, exc))
                 continue
             savepoint.commit()
-            follow_ups += mine
-            done.append(event["event_id"])
-            logs += [
-                self._log_row(event, handler, status, detail, event["attempts"])
-                for status, handler, detail in event_entries
-            ]
-        return follow_ups, logs, done, failures
+            out.ran(event, mine, event_entries)
 
-    def _run_together(self, conn, events) -> tuple[list, list, list, list] | None:
-        """Run many events in one savepoint, handler by handler; None if that failed.
+    def _run_together(self, conn, events, out: Outcome) -> bool:
+        """Run two or more events in one savepoint, handler by handler; False if not done.
 
-        Same result shape as `_run_each`. On any error the savepoint is rolled back
-        and the caller runs the events one by one to find the bad one.
+        On any error the savepoint is rolled back and the caller runs the events one
+        by one to find the bad one.
         """
         if len(events) < 2:
-            return None
+            return False
         savepoint = conn.begin_nested()
         follow_ups: list[str] = []
         entries: dict[str, list[tuple]] = {e["event_id"]: [] for e in events}
@@ -202,12 +225,11 @@ class EventRunner:
                 else:
                     live.append(event)
             for handler in self.handlers:
-                if handler.own_transactions:
-                    continue
-                wanted = [
-                    e for e in live if handler.wants(self.state.model, e["entity"], e["topic"])
+                runs = [
+                    HandlerRun(self.state, conn, e, self.runtime)
+                    for e in live
+                    if handler in self._handlers_of(e)
                 ]
-                runs = [HandlerRun(self.state, conn, e, self.runtime) for e in wanted]
                 if handler.batch is not None and len(runs) > 1:
                     handler.batch(runs)
                 else:
@@ -221,14 +243,12 @@ class EventRunner:
         except Exception as exc:
             savepoint.rollback()
             log.info("%d events together failed (%s); running them one by one", len(events), exc)
-            return None
+            return False
         savepoint.commit()
-        logs = [
-            self._log_row(e, handler, status, detail, e["attempts"])
-            for e in events
-            for status, handler, detail in entries[e["event_id"]]
-        ]
-        return follow_ups, logs, [e["event_id"] for e in events], []
+        out.follow_ups += follow_ups
+        for event in events:
+            out.ran(event, [], entries[event["event_id"]])
+        return True
 
     def _run_handlers(self, conn, event, follow_ups, entries) -> None:
         if event["depth"] > MAX_DEPTH:
@@ -236,29 +256,11 @@ class EventRunner:
                 ("loop_guard", "-", f"not run: {event['depth']} events deep (limit {MAX_DEPTH})")
             )
             return
-        for handler in self.handlers:
-            if handler.own_transactions or not handler.wants(
-                self.state.model, event["entity"], event["topic"]
-            ):
-                continue
+        for handler in self._handlers_of(event):
             run = HandlerRun(self.state, conn, event, self.runtime)
             handler.fn(run)
             follow_ups += run.follow_ups
             entries.append(("ok", handler.name, "; ".join(run.notes) or None))
-
-    @staticmethod
-    def _log_row(event, handler: str, status: str, detail, attempt: int) -> dict:
-        return {
-            "event_id": event["event_id"],
-            "topic": event["topic"],
-            "entity": event["entity"],
-            "record_id": event["record_id"],
-            "handler": handler,
-            "status": status,
-            "detail": detail,
-            "attempt": attempt,
-            "at": now(),
-        }
 
     def _failed(self, event: dict, exc: Exception) -> str:
         """Record a failed attempt: retry later with backoff, or the dead-letter list."""
@@ -281,6 +283,6 @@ class EventRunner:
             )
             conn.execute(
                 insert(self.state.system["job_log"]),
-                [self._log_row(event, "-", "error", text, attempts)],
+                [log_row(event, "-", "error", text, attempts)],
             )
         return "dead" if dead else "pending"

@@ -538,7 +538,7 @@ class RecordService:
                 select(*selected)
                 .select_from(resolver.apply(table))
                 .where(
-                    in_list(table.c.id, "record_ids", self.state.engine.dialect.name),
+                    in_list(table.c.id, "record_ids", conn.dialect.name),
                     table.c.deleted_at.is_(None),
                 )
             )
@@ -550,13 +550,13 @@ class RecordService:
         rows = conn.execute(query, {"record_ids": list(ids), **scope_binds(self.context.access)})
         serialize = self.serializer(entity, columns)
         records = {r["id"]: r for r in map(serialize, rows)}
-        for f in self._m2m_fields(entity):
+        for f in self._m2m_fields(entity) if records else ():
             for record in records.values():
                 record[f.name] = []
             lt = self.state.tables[link_table_name(entity, f)]
             links = conn.execute(
                 select(lt.c.source_id, lt.c.target_id)
-                .where(lt.c.source_id.in_(list(records)))
+                .where(in_list(lt.c.source_id, None, conn.dialect.name, list(records)))
                 .order_by(lt.c.source_id, lt.c.target_id)
             )
             for source, target in links:

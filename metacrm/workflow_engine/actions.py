@@ -16,7 +16,7 @@ from sqlalchemy import select
 from metacrm.metadata.model import Action, Entity, label_text
 from metacrm.platform import locks
 from metacrm.platform.audit import to_json
-from metacrm.platform.jobs import HandlerRun, new_event, write_events
+from metacrm.platform.jobs import HandlerRun
 from metacrm.workflow_engine import assignment
 from metacrm.workflow_engine.evaluate import compile_expression
 from metacrm.workflow_engine.notices import notify
@@ -166,18 +166,9 @@ def do_return_to_pool(t: Target, action: Action, compiled) -> str:
     return f"returned to {pool.name}"
 
 
-def _follow_up(t: Target, topic: str, payload: dict) -> str:
-    event = new_event(
-        topic,
-        payload,
-        entity=t.entity.name,
-        record_id=t.raw["id"],
-        depth=t.service.context.depth,
-        at=t.service.context.now,
-    )
-    [event_id] = write_events(t.run.conn, t.run.state, [event])
-    t.service.pending_events.append(event_id)
-    return event_id
+def _follow_up(t: Target, topic: str, payload: dict) -> None:
+    """An outbox event of its own (sent by its handler after this transaction commits)."""
+    t.service._events(t.run.conn, t.entity, topic, [(t.raw["id"], payload)])
 
 
 def _addresses(t: Target, to: str) -> list[str]:
@@ -214,9 +205,13 @@ def do_webhook(t: Target, action: Action, compiled) -> str:
 
 
 def do_plugin(t: Target, action: Action, compiled) -> str:
-    registered = {}
-    for items in t.run.runtime.pm.hook.metacrm_automation_actions():
-        registered.update({a.name: a for a in items or ()})
+    registered = t.run.state.cache.get(("plugin_actions",))
+    if registered is None:  # asked of the plugins once per compiled model
+        registered = t.run.state.cache[("plugin_actions",)] = {
+            a.name: a
+            for items in t.run.runtime.pm.hook.metacrm_automation_actions()
+            for a in items or ()
+        }
     found = registered.get(action.name)
     if found is None:
         raise LookupError(

@@ -129,9 +129,13 @@ def _wants(model, entity: str | None, topic: str) -> bool:
     return False
 
 
-def _candidates(run: HandlerRun, entity: Entity) -> list[Compiled]:
+def _candidates(run: HandlerRun) -> tuple[Entity | None, list[Compiled]]:
+    """The event's entity and the automations its event triggers."""
+    entity = run.state.model.entities.get(run.event["entity"])
+    if entity is None:
+        return None, []
     payload = run.event["payload"] or {}
-    return [
+    return entity, [
         c
         for c in _compile(run.state, run.runtime.registry, entity)
         if triggered(c.automation, run.state.model, run.event["topic"], payload)
@@ -151,10 +155,13 @@ def _load_related(run: HandlerRun, service, entity: Entity, candidates, rows: li
 
 
 def _run(run: HandlerRun) -> None:
-    entity = run.state.model.entities.get(run.event["entity"])
-    candidates = _candidates(run, entity) if entity is not None else []
-    if not candidates:
-        return
+    entity, candidates = _candidates(run)
+    if candidates:
+        _apply(run, entity, candidates)
+
+
+def _apply(run: HandlerRun, entity: Entity, candidates: list[Compiled]) -> None:
+    """Run the triggered automations' actions on the event's record, in order."""
     service = run.service()
     try:
         raw = service._raw(run.conn, entity, run.event["record_id"])
@@ -193,15 +200,14 @@ def _run_batch(runs: list[HandlerRun]) -> None:
     seen = Counter((r.event["entity"], r.event["record_id"]) for r in runs)
     bulk: dict[tuple, list[tuple[HandlerRun, list[Compiled]]]] = {}
     for run in runs:
-        entity = model.entities.get(run.event["entity"])
-        candidates = _candidates(run, entity) if entity is not None else []
+        entity, candidates = _candidates(run)
         if not candidates:
             continue
         set_only = all(kind == "set" for c in candidates for kind, _, _ in c.actions)
         if set_only and seen[(entity.name, run.event["record_id"])] == 1:
             bulk.setdefault((entity.name, run.event["depth"]), []).append((run, candidates))
         else:
-            _run(run)
+            _apply(run, entity, candidates)
     for (name, _), group in bulk.items():
         _set_many(model.entities[name], group)
 

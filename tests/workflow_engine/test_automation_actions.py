@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from metacrm.workflow_engine.outbound import signature
 from metacrm.workflow_engine.scheduled_triggers import fire_due
 from tests.conftest import _env_fixture
+from tests.metadata.helpers import write_package
 from tests.workflow_engine.test_automations import user
 
 PACK = Path(__file__).parent / "actions_pack"
@@ -218,19 +219,17 @@ def test_action_and_trigger_metadata_errors(tmp_path):
     from metacrm.metadata.compiler import load_and_compile
     from metacrm.metadata.errors import MetadataInvalid
 
-    pkg = tmp_path / "bad"
-    (pkg / "automations").mkdir(parents=True)
-    (pkg / "package.yaml").write_text("name: bad\nversion: 1.0.0\ndepends_on: [crm]\n")
-    (pkg / "automations" / "a.yaml").write_text(
+    a = (
         "name: a\nentity: contact\ntrigger: {on: date, field: last_name}\nactions:\n"
         "  - assign: {to: [{role: boss}]}\n"
         "  - return_to_pool: {reason: x}\n"
         '  - email: {to: account, subject: "{{ x", body: b}\n'
     )
-    (pkg / "automations" / "b.yaml").write_text(
+    b = (
         "name: b\nentity: lead\ntrigger: {on: cron, cron: '61 * * * *'}\nactions:\n"
         "  - return_to_pool: {pool: public_pool, reason: x}\n"
     )
+    pkg = write_package(tmp_path, "bad", {"automations/a.yaml": a, "automations/b.yaml": b})
     with pytest.raises(MetadataInvalid) as exc:
         load_and_compile([PACKAGE_DIR, pkg])
     text = str(exc.value)
