@@ -2,7 +2,9 @@
 
 Both run as real gunicorn servers on SQLite over loopback (what `metacrm serve`
 runs in production mode), driven by the same client code. Prints JSON.
-Usage: .venv/bin/python bench/api_crud.py [--creates 2000] [--bulk 20000]
+Also the in-process split of bench/request_split.py (version check cost, list time
+split into database and platform). Usage:
+.venv/bin/python bench/api_crud.py [--creates 2000] [--bulk 20000] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from pathlib import Path
 
 import psutil
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import request_split  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["prospecting", "proposal", "negotiation", "closed_won", "closed_lost"]  # entry rules met
@@ -163,9 +168,12 @@ def workload(
 
 def run_metacrm(tmp: Path, args) -> dict:
     env = {"METACRM_DATA_DIR": str(tmp / "metacrm"), "METACRM_ADMIN_PASSWORD": "bench-password"}
-    env.pop("METACRM_DATABASE_URL", None)
+    if args.database_url:  # PostgreSQL: a fresh schema prefix per run
+        env["METACRM_DATABASE_URL"] = args.database_url
+        env["METACRM_SCHEMA_PREFIX"] = f"b{random.randrange(16**8):08x}_"
     full_env = {**os.environ, **env}
-    full_env.pop("METACRM_DATABASE_URL", None)
+    if not args.database_url:
+        full_env.pop("METACRM_DATABASE_URL", None)
     subprocess.run(
         [sys.executable, "-m", "metacrm", "init"], env=full_env, check=True, capture_output=True
     )
@@ -193,7 +201,7 @@ def run_metacrm(tmp: Path, args) -> dict:
         env,
         port,
     )
-    return measure(
+    out = measure(
         proc,
         f"http://127.0.0.1:{port}",
         token,
@@ -203,6 +211,10 @@ def run_metacrm(tmp: Path, args) -> dict:
         args,
         True,
     )
+    out["in_process"] = request_split.measure(
+        env, list_query="stage=proposal&sort=-amount&limit=50"
+    )
+    return out
 
 
 def run_baseline(tmp: Path, args) -> dict:
@@ -259,6 +271,9 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=20000)
     parser.add_argument("--extra", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--database-url", default=None, help="run metacrm on this PostgreSQL (baseline: SQLite)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="metacrm-bench-"))
     try:

@@ -299,9 +299,12 @@ def _check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError])
         return
     trigger = data["trigger"]
     for i, fname in enumerate(trigger.get("fields", ())):
-        if fname not in ent.fields:
+        if fname not in ent.fields and fname != "owner_id":  # owner changes trigger too
             out.append(
-                doc.error(("trigger", "fields", i), f"unknown field '{fname}' of '{ent.name}'")
+                doc.error(
+                    ("trigger", "fields", i),
+                    f"unknown field '{fname}' of '{ent.name}' (fields, or owner_id)",
+                )
             )
     for i, flow in enumerate(trigger.get("flows", ())):
         found = drafts.approvals.get(flow)

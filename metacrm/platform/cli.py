@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import sys
@@ -96,13 +97,19 @@ def init(demo: bool, tenant: str | None, timezone: str | None) -> None:
     "--dev", is_flag=True, help="Flask's reloading development server instead of gunicorn."
 )
 @click.option(
-    "--no-scheduler", is_flag=True, help="Without Redis, do not start `metacrm scheduler` too."
+    "--no-scheduler",
+    is_flag=True,
+    help="Without Redis, do not sweep the outbox in the workers (run `metacrm scheduler`).",
 )
 def serve(
     host: str, port: int, workers: int | None, threads: int, dev: bool, no_scheduler: bool
 ) -> None:
     """Serve the app (gunicorn, production mode)."""
     if dev:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise click.ClickException(
+                "--dev serves Flask's debugger, which runs code: it listens on loopback only"
+            )
         from metacrm.platform.app import create_app
 
         create_app().run(host=host, port=port, debug=True)
@@ -117,6 +124,8 @@ def serve(
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 5)
+            sweep = not os.environ.get("METACRM_REDIS_URL") and not no_scheduler
+            self.cfg.set("post_worker_init", lambda worker: _worker_ready(worker, sweep))
 
         def load(self):
             from metacrm.platform.app import create_app
@@ -124,18 +133,27 @@ def serve(
             return create_app()
 
     click.echo(f"metacrm serving on http://{host}:{port}")
-    scheduler = None
-    if not os.environ.get("METACRM_REDIS_URL") and not no_scheduler:
-        import subprocess
+    _App().run()
 
-        # inline jobs: retries and time-based work still need the sweep (own process:
-        # the gunicorn master stays lean and every worker stays a plain web worker)
-        scheduler = subprocess.Popen([sys.executable, "-m", "metacrm", "scheduler"])
-    try:
-        _App().run()
-    finally:
-        if scheduler is not None:
-            scheduler.terminate()
+
+def _worker_ready(worker, sweep: bool) -> None:
+    """gunicorn hook, in each worker after the fork: warm what metadata changes need and,
+    with inline jobs, take part in the scheduler election (one worker sweeps at a time)."""
+    import threading
+
+    from metacrm.platform.migrations import preload_ddl
+    from metacrm.platform.worker import schedule_as_leader
+
+    preload_ddl()
+    if sweep:
+        runtime = worker.wsgi.extensions["metacrm"]
+        lock = runtime.settings.data_dir / "scheduler.lock"
+        threading.Thread(
+            target=schedule_as_leader,
+            args=(runtime, lock, threading.Event()),
+            name="metacrm-scheduler",
+            daemon=True,
+        ).start()
 
 
 @main.command()
@@ -418,6 +436,16 @@ def _service_as(tenant: str | None, username: str):
     return rt, RecordService(state, ctx, rt.pm, rt.registry)
 
 
+def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        left, sep, right = value.partition("=")
+        if not sep or not left.strip():
+            raise click.BadParameter(f"{value!r}: write NAME=VALUE", param_hint=option)
+        out[left.strip()] = right.strip()
+    return out
+
+
 @main.command("import")
 @click.argument("entity")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -427,7 +455,25 @@ def _service_as(tenant: str | None, username: str):
     is_flag=True,
     help="Write the good rows and report the bad ones (default: all or nothing).",
 )
-@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check every row, write nothing; print the mapping and a preview.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Fill FIELD from COLUMN (repeatable; COLUMN= leaves it out). Other columns map by field name or label.",
+)
+@click.option(
+    "--match",
+    "matches",
+    multiple=True,
+    metavar="FIELD=TARGET_FIELD",
+    help="Match names in reference FIELD on TARGET_FIELD of the target (default: its title field).",
+)
 @click.option(
     "--user",
     "username",
@@ -436,11 +482,12 @@ def _service_as(tenant: str | None, username: str):
     help="Import as this user (their permissions apply).",
 )
 @click.option("--tenant", default=None)
-def import_cmd(entity, file, key, skip_bad_rows, dry_run, username, tenant) -> None:
+def import_cmd(entity, file, key, skip_bad_rows, dry_run, maps, matches, username, tenant) -> None:
     """Import a CSV or XLSX file into ENTITY, with a progress bar and a report of every bad row."""
     from metacrm.platform import transfer
     from metacrm.platform.errors import ServiceError
 
+    mapping, match = _pairs("--map", maps), _pairs("--match", matches)
     rt, service = _service_as(tenant, username)
     rows = list(transfer.read_table(file, file.name))
     try:
@@ -452,17 +499,29 @@ def import_cmd(entity, file, key, skip_bad_rows, dry_run, username, tenant) -> N
                 entity,
                 rows,
                 key=key,
+                mapping=mapping,
+                match=match,
                 skip_bad_rows=skip_bad_rows,
                 dry_run=dry_run,
                 progress=bar.update,
             )
     except ServiceError as exc:
         raise click.ClickException(exc.detail) from exc
+    if report.mapping is not None:
+        for column, name in report.mapping.fields.items():
+            click.echo(f"column {column!r} -> {name}", err=True)
+        for column, why in report.mapping.ignored.items():
+            click.echo(f"column {column!r} ignored: {why}", err=True)
+        for name, target in report.mapping.match.items():
+            click.echo(f"{name}: names matched on {target}", err=True)
+    for item in report.preview:
+        click.echo(f"row {item['row']} would be: {json.dumps(item['values'], ensure_ascii=False)}")
     for e in report.errors:
         click.echo(f"row {e['row']}: {e['field'] or '-'}: {e['message']}", err=True)
     verb = "would import" if dry_run else "imported"
     click.echo(
-        f"{verb}: {report.created} created, {report.updated} updated, {report.skipped} skipped, {len(report.errors)} error(s) of {report.total} rows"
+        f"{verb}: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.skipped} skipped, {len(report.errors)} error(s) of {report.total} rows"
     )
     rt.close()
     if report.errors and not skip_bad_rows:
@@ -473,9 +532,16 @@ def import_cmd(entity, file, key, skip_bad_rows, dry_run, username, tenant) -> N
 @click.argument("entity")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--filter", "filter_", default=None, help="An expression, as the API's filter=.")
+@click.option(
+    "--labels",
+    "lang",
+    default=None,
+    metavar="LANG",
+    help="Headers as field labels in LANG (en, zh-CN) instead of field names.",
+)
 @click.option("--user", "username", default="admin", show_default=True)
 @click.option("--tenant", default=None)
-def export_records_cmd(entity, file, filter_, username, tenant) -> None:
+def export_records_cmd(entity, file, filter_, lang, username, tenant) -> None:
     """Export ENTITY to FILE (.csv or .xlsx), as the user may read it."""
     from metacrm.platform import transfer
     from metacrm.platform.errors import ServiceError
@@ -489,10 +555,11 @@ def export_records_cmd(entity, file, filter_, username, tenant) -> None:
             rows = list(bar)
     except ServiceError as exc:
         raise click.ClickException(exc.detail) from exc
+    headers = transfer.header_labels(service, entity, columns, lang) if lang else None
     if file.suffix.lower() == ".xlsx":
-        file.write_bytes(transfer.write_xlsx(columns, rows))
+        file.write_bytes(transfer.write_xlsx(columns, rows, headers))
     else:
-        file.write_text("".join(transfer.write_csv(columns, rows)), encoding="utf-8")
+        file.write_text("".join(transfer.write_csv(columns, rows, headers)), encoding="utf-8")
     click.echo(f"exported {len(rows)} {entity} record(s) to {file}")
     rt.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import ARRAY, Engine, any_, bindparam, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from metacrm.platform.search_text import search_document
 from metacrm.platform.settings import Settings
 
 TENANT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
@@ -32,6 +33,10 @@ def _sqlite_engine(path: Path) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        # the search index triggers call it (see search.py)
+        dbapi_connection.create_function(
+            "metacrm_search_document", 1, search_document, deterministic=True
+        )
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

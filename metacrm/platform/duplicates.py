@@ -2,8 +2,10 @@
 
 A rule lists fields; two live records are duplicates under it when every field,
 normalized, is equal and not empty. Emails compare lower-cased and trimmed,
-phones by their digits, names fuzzily (case, accents, punctuation and company
-suffixes such as Inc, Ltd, GmbH or 有限公司 are ignored). `block` refuses the
+phones by their digits, names fuzzily: case, accents, full-width forms,
+punctuation, spaces between CJK characters, company suffixes such as Inc, Ltd,
+GmbH, 有限公司 or （集团）, and the 省/市 after a leading place name
+(深圳市星河科技 = 深圳星河科技) are ignored. `block` refuses the
 write (409 naming the existing records); `warn` writes and reports them.
 """
 
@@ -15,11 +17,17 @@ import unicodedata
 from sqlalchemy import and_, select, update
 
 from metacrm.metadata.model import DuplicateRule, Entity
+from metacrm.platform.search_text import CJK_CLASS
 
 KEY_LENGTH = 255
+KEY_VERSION = 2  # bump when normalize() changes: plans recompute every rule's stored keys
 SUFFIXES = re.compile(
-    r"\b(inc|incorporated|corp|corporation|co|company|ltd|limited|llc|plc|gmbh|ag|sa|sarl|bv|nv|pty|kk)\b\.?|(有限责任公司|股份有限公司|有限公司|集团|公司)"
+    r"\b(inc|incorporated|corp|corporation|co|company|ltd|limited|llc|plc|gmbh|ag|sa|sarl|bv|nv|pty|kk)\b\.?"
+    r"|(有限责任公司|股份有限公司|股份公司|有限公司|集团|公司)"
 )
+CJK_SPACE = re.compile(f"(?<=[{CJK_CLASS}])\\s+|\\s+(?=[{CJK_CLASS}])")
+# 深圳市 / 广东省 at the start of a name: the administrative suffix is often left out
+PLACE_SUFFIX = re.compile(f"^([{CJK_CLASS}]{{2,3}}?)[省市]")
 
 
 def key_column(rule: DuplicateRule) -> str:
@@ -39,6 +47,7 @@ def normalize(field_type: str, value) -> str | None:
         text = "".join(ch for ch in text if not unicodedata.combining(ch))
         text = SUFFIXES.sub(" ", text)
         text = re.sub(r"[^\w]+", " ", text).strip()
+        text = PLACE_SUFFIX.sub(r"\1", CJK_SPACE.sub("", text))
     return text or None
 
 

@@ -131,12 +131,9 @@ def _merge(base: dict | None, report: transfer.ImportReport) -> dict:
     if not base:
         return now
     return {
-        "total": now["total"],
-        "created": base["created"] + now["created"],
-        "updated": base["updated"] + now["updated"],
-        "skipped": base["skipped"] + now["skipped"],
+        **now,
+        **{k: base.get(k, 0) + now[k] for k in ("created", "updated", "unchanged", "skipped")},
         "errors": base["errors"] + now["errors"],
-        "dry_run": now["dry_run"],
     }
 
 
@@ -189,6 +186,8 @@ def _run(run: HandlerRun) -> None:
         row.entity,
         rows,
         key=options.get("key"),
+        mapping=options.get("mapping"),
+        match=options.get("match"),
         skip_bad_rows=options.get("mode") == "skip_bad_rows",
         dry_run=bool(options.get("dry_run")),
         progress=progress,

@@ -59,6 +59,15 @@ def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) 
                             ctx.now,
                             [(f.name, old, None)],
                         )
+                    service.record_events(
+                        conn,
+                        other,
+                        "record.updated",
+                        [
+                            (rid, {"actor": ctx.user_id, "changes": {f.name: [old, None]}})
+                            for rid, old in rows
+                        ],
+                    )
             elif f.spec.on_delete == "cascade":
                 child_ids = [r[0] for r in conn.execute(select(t.c.id).where(live))]
                 if child_ids and other.name not in path:
@@ -75,6 +84,9 @@ def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) 
         )
     )
     audit.record_histories(conn, state, entity, ids, "delete", ctx.user_id, ctx.now)
+    if path:  # deleted by a cascade: the caller announces only the record it was asked for
+        payload = {"actor": ctx.user_id, "cascade_from": path[-1]}
+        service.record_events(conn, entity, "record.deleted", [(rid, payload) for rid in ids])
 
 
 def _deleted_query(service, entity: Entity):
@@ -136,6 +148,10 @@ def restore(service, entity_name: str, record_id: int) -> dict:
             )
         )
         audit.record_histories(conn, state, entity, [record_id], "restore", ctx.user_id, ctx.now)
+        service.record_events(
+            conn, entity, "record.restored", [(record_id, {"actor": ctx.user_id})]
+        )
+    service.dispatch_pending()
     return service.get(entity_name, record_id)
 
 
@@ -203,9 +219,9 @@ def merge(service, entity_name: str, winner_id: int, body) -> dict:
     state, ctx = service.state, service.context
     table = state.tables[entity.name]
     with state.write.begin() as conn:
-        winner = service._raw(conn, entity, winner_id)
+        winner = service.writable_row(conn, entity, winner_id)
         locks.ensure_unlocked(conn, state, ctx, entity.name, [winner_id])
-        merged = {i: service._raw(conn, entity, i, for_delete=True) for i in losers}
+        merged = {i: service.writable_row(conn, entity, i, for_delete=True) for i in losers}
         values = {name: merged[source][name] for name, source in picks.items()}
         changes = audit.changed_fields(entity, winner, values)
         if values:

@@ -260,6 +260,13 @@ def plan_migration(
         if search_fields != previous_search or ((renamed or outdated) and search_fields):
             detail = ", ".join(search_fields) or "removed"
             steps.append(Step("search_index", entity.table, detail=detail))
+        if prev_entity.get("duplicate_key_version", 1) != duplicates.KEY_VERSION:
+            planned = {s.name for s in steps[before:] if s.op == "backfill_duplicates"}
+            steps.extend(
+                Step("backfill_duplicates", entity.table, rule.name, "keys normalized anew")
+                for rule in entity.duplicate_rules
+                if rule.name not in planned
+            )
     for name in tables:
         if name not in model.entities and name not in live:
             steps.append(Step("create_table", name, detail="link table"))
@@ -296,12 +303,22 @@ def _field(model: Model, table: str, column: str) -> Field:
     return model.entities[table].fields[column]
 
 
+def preload_ddl() -> None:
+    """Import what applying a plan needs (alembic, ~80 ms), so no request pays it.
+
+    Serving processes call it once a worker has started (after the fork): the first
+    schema change a worker handles is then as fast as the next ones.
+    """
+    import alembic.migration  # noqa: F401
+    import alembic.operations  # noqa: F401
+
+
 def apply_plan(conn: Connection, plan: Plan, model: Model, tables: dict | None = None) -> None:
     """Issue the DDL of `plan` on `conn` (inside the caller's transaction)."""
     if plan.refused:
         raise MigrationRefused(plan)
-    # alembic is imported here, not at module level: serving processes that
-    # never migrate do not pay its ~10 MiB.
+    # alembic is imported here, not at module level: commands that never migrate
+    # do not pay for it (serving workers import it at start: preload_ddl).
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
@@ -389,6 +406,7 @@ def schema_summary(model: Model) -> dict:
             "fields": [storage_dict(f) for f in e.fields.values()],
             "search_fields": list(e.search_fields),
             "search_version": search.INDEX_VERSION,
+            "duplicate_key_version": duplicates.KEY_VERSION,
         }
         for e in model.entities.values()
     }
@@ -397,6 +415,15 @@ def schema_summary(model: Model) -> dict:
         "packages": [list(p) for p in model.packages],
         "entities": entities,
     }
+
+
+def needs_sync(applied: dict | None, model: Model) -> bool:
+    """Whether the applied version is not `model` as this code stores it: other metadata,
+    or the same metadata stored by an older search index or duplicate key version."""
+    if applied is None:
+        return True
+    stored = {k: v for k, v in applied.items() if k != "id"}
+    return stored != schema_summary(model)
 
 
 def sync_model(
@@ -417,7 +444,7 @@ def sync_model(
     if dry_run:
         return plan
     apply_plan(conn, plan, model, tables)
-    if previous is None or previous.get("content_hash") != model.content_hash:
+    if needs_sync(previous, model):
         conn.execute(
             system["meta_versions"]
             .insert()
@@ -443,6 +470,7 @@ __all__ = [
     "ensure_system_tables",
     "inspect_live",
     "latest_version",
+    "needs_sync",
     "plan_migration",
     "schema_summary",
     "sync_model",

@@ -47,10 +47,12 @@ def update_records(
     owned = conn is None
     state, context = service.state, service.context
     with service._transaction(conn) as conn:
-        raws = service._raws(conn, entity, ids)
+        raws = service.writable_rows(conn, entity, ids)
         for rid in ids:
             if rid not in raws:
-                service._raw(conn, entity, rid)  # raises the 404 or 403 this record deserves
+                service.writable_row(
+                    conn, entity, rid
+                )  # raises the 404 or 403 this record deserves
         locks.ensure_unlocked(conn, state, context, entity.name, ids)
         previous = service.get_many(entity_name, ids, conn)
         for rid in ids:
@@ -129,7 +131,7 @@ def update_records(
             if changes[rid]
         ]
         if payloads:
-            service._events(conn, entity, "record.updated", payloads)
+            service.record_events(conn, entity, "record.updated", payloads)
     service._dispatch(owned)
     for rid, record in zip(ids, records, strict=True):
         service._hook(

@@ -28,6 +28,7 @@ from metacrm.platform.database import in_list
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
 from metacrm.platform.jobs import new_event, write_events
 from metacrm.platform.permissions import EntityAccess, scope_binds, scope_condition
+from metacrm.platform.record_owners import assign_owner
 from metacrm.platform.record_rules import apply_rules, write_plan
 from metacrm.platform.record_schemas import RecordSchema, row_serializer
 from metacrm.platform.record_updates import update_records
@@ -129,17 +130,17 @@ class RecordService:
             return None
         return self.eval_ctx.today.isoformat() if "today" in calls else ""
 
-    def _raw(
+    def writable_row(
         self, conn: Connection, entity: Entity, record_id: int, for_delete: bool = False
     ) -> dict:
         """The stored row, locked on PostgreSQL, if this user may change it (404/403 otherwise)."""
-        found = self._raws(conn, entity, [record_id], for_delete)
+        found = self.writable_rows(conn, entity, [record_id], for_delete)
         if record_id not in found:
             self.get(entity.name, record_id, conn)  # 404 unless the user can read it
             raise Forbidden(f"you may read {entity.name} {record_id} but not change it")
         return found[record_id]
 
-    def _raws(
+    def writable_rows(
         self, conn: Connection, entity: Entity, ids: list[int], for_delete: bool = False
     ) -> dict[int, dict]:
         """Stored rows by id (locked on PostgreSQL) of those this user may change; others absent."""
@@ -253,8 +254,11 @@ class RecordService:
             if caller.get_hookimpls():  # skip pluggy's call machinery when nobody listens
                 caller(**kwargs)
 
-    def _events(self, conn: Connection, entity: Entity, topic: str, items: list) -> None:
-        """Outbox events for committed-together changes, when a handler listens for them."""
+    def record_events(self, conn: Connection, entity: Entity, topic: str, items: list) -> None:
+        """Outbox events for committed-together changes, when a handler listens for them.
+
+        items: (record id, payload). Written in `conn`'s transaction; a caller that owns
+        the transaction calls `dispatch_pending()` once it committed."""
         jobs = self.state.jobs
         if jobs is None or not jobs.wanted(self.state, entity.name, topic):
             return
@@ -285,6 +289,17 @@ class RecordService:
         stage_history.record_moves(
             conn, self.state, entity, moves, self.context.user_id, self.context.now
         )
+
+    def dispatch_pending(self) -> None:
+        """Hand on the events written in a caller's transaction, once it committed."""
+        self._dispatch(True)
+
+    def assign_owner(
+        self, conn: Connection, entity_name: str, ids: list[int], owner_id: int | None, only_if=None
+    ) -> dict[int, int | None]:
+        """Give records to `owner_id` in `conn`'s transaction, with history and events
+        (see record_owners); {record id: previous owner} of those that changed."""
+        return assign_owner(self, conn, entity_name, ids, owner_id, only_if)
 
     def _dispatch(self, owned: bool) -> None:
         """After our own commit: hand our events on (a caller's transaction: the caller does)."""
@@ -565,16 +580,16 @@ class RecordService:
 
     # -- writes -------------------------------------------------------------------
     def create(self, entity_name: str, body: Any) -> dict:
-        return self._create(entity_name, [body], bulk=False)[0]
+        return self.create_records(entity_name, [body], bulk=False)[0]
 
     def create_many(self, entity_name: str, bodies: list) -> list[dict]:
         if len(bodies) > MAX_BULK:
             raise RecordInvalid(f"at most {MAX_BULK} records per request ({len(bodies)} sent)")
         if not bodies:
             raise RecordInvalid("the list of records is empty")
-        return self._create(entity_name, bodies, bulk=True)
+        return self.create_records(entity_name, bodies, bulk=True)
 
-    def _create(
+    def create_records(
         self,
         entity_name: str,
         bodies: list,
@@ -673,7 +688,9 @@ class RecordService:
             self._stage_moves(
                 conn, entity, [(rid, None, row) for rid, row in zip(ids, full, strict=True)]
             )
-            self._events(conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids])
+            self.record_events(
+                conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids]
+            )
         self._dispatch(owned)
         listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
         if not returning and not listeners:  # bulk imports do not need the records back
@@ -719,11 +736,11 @@ class RecordService:
         entity = self.entity(entity_name)
         self.require(entity, "delete")
         with self.state.write.begin() as conn:
-            self._raw(conn, entity, record_id, for_delete=True)
+            self.writable_row(conn, entity, record_id, for_delete=True)
             previous = self.get(entity_name, record_id, conn)
             lifecycle.soft_delete(self, conn, entity, [record_id], path=[])
             payload = {"actor": self.context.user_id}
-            self._events(conn, entity, "record.deleted", [(record_id, payload)])
+            self.record_events(conn, entity, "record.deleted", [(record_id, payload)])
         self._dispatch(owned=True)
         self._hook(
             "metacrm_after_commit",

@@ -6,7 +6,9 @@ No module-level state: `create_app()` builds one Runtime and keeps it in
 
 from __future__ import annotations
 
+import json
 import threading
+import weakref
 from pathlib import Path
 
 from metacrm.expressions import Registry, builtin_registry
@@ -24,7 +26,9 @@ class Runtime:
         self.settings = settings
         self.pm = plugin_manager or make_plugin_manager(settings.plugins)
         self._packages = None
-        self._compiled: dict[str, Model] = {}
+        # models live as long as a tenant state (or a caller) holds them: a process that
+        # saw 30 overlay versions keeps one model per live version, not 30
+        self._compiled: weakref.WeakValueDictionary[str, Model] = weakref.WeakValueDictionary()
         self._valid_overlay_pieces: set[str] = set()  # schema-checked overlay pieces
         self._lock = threading.Lock()
         self.registry = self._expression_registry()
@@ -54,9 +58,7 @@ class Runtime:
             return self._packages
 
     def compile(self, overlay: dict | None) -> Model:
-        """The model of packages + `overlay` (compiled models are cached by overlay text)."""
-        import json
-
+        """The model of packages + `overlay` (cached by overlay text while anything holds it)."""
         key = json.dumps(overlay or {}, sort_keys=True)
         model = self._compiled.get(key)
         if model is None:
@@ -65,8 +67,6 @@ class Runtime:
             model = compile_model(
                 self.packages(), overlay or None, self._valid_overlay_pieces, self.registry
             )
-            if len(self._compiled) > 64:
-                self._compiled.clear()
             self._compiled[key] = model
         return model
 

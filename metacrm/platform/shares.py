@@ -45,7 +45,7 @@ def share(service, entity_name: str, record_id: int, body) -> dict:
     table_name, column = _TARGETS[kind]
     table, users = state.system[table_name], state.system["users"]
     with state.write.begin() as conn:
-        service._raw(conn, entity, record_id)  # 404 unless the caller may write it
+        service.writable_row(conn, entity, record_id)  # 404 unless the caller may write it
         if conn.execute(select(users.c.id).where(users.c.id == target)).first() is None:
             raise RecordInvalid(
                 f"no user with id {target}", [{"field": kind, "message": "no such user"}]
@@ -77,7 +77,7 @@ def unshare(service, entity_name: str, record_id: int, kind: str, target: int) -
     table_name, column = _TARGETS[kind]
     table = service.state.system[table_name]
     with service.state.write.begin() as conn:
-        service._raw(conn, entity, record_id)
+        service.writable_row(conn, entity, record_id)
         removed = conn.execute(
             delete(table).where(
                 table.c.entity == entity.name,
@@ -103,7 +103,7 @@ def list_shares(service, entity_name: str, record_id: int) -> list[dict]:
     state = service.state
     out = []
     with state.write.connect() as conn:
-        service._raw(conn, entity, record_id)
+        service.writable_row(conn, entity, record_id)
         for kind, (table_name, column) in _TARGETS.items():
             table = state.system[table_name]
             rows = conn.execute(

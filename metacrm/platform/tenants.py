@@ -3,7 +3,9 @@
 A tenant's state is its engine plus the model compiled from the packages and
 its overlay, and the tables built from that model. States are replaced whole
 (never mutated) when the overlay changes, so requests in flight keep a
-consistent view. Other processes notice a newer applied version within a second.
+consistent view. Every `state()` call reads the newest applied version (one
+indexed read of `_meta_versions`), so a request, job or command that starts
+after a metadata change committed sees it, in every process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,8 +37,6 @@ from metacrm.platform import tables as tbl
 
 if TYPE_CHECKING:
     from metacrm.platform.runtime import Runtime
-
-REFRESH_SECONDS = 1.0
 
 control_metadata = MetaData()
 tenants_table = Table(
@@ -80,7 +79,6 @@ class TenantState:
     registry: Any = None  # the runtime's expression functions (built-ins + plugins)
     timezone: str = "UTC"  # what today() and now() mean for this tenant
     jobs: Any = None  # the runtime's Jobs: hands committed outbox events to their handlers
-    checked_at: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(
         default_factory=dict
     )  # per-model derived objects (schemas, openapi)
@@ -204,9 +202,9 @@ class TenantRegistry:
             version_id = _latest_version_id(conn, system)
             applied = migrations.latest_version(conn, system)
         model = self.runtime.compile(overlay)
-        if applied is None or applied.get("content_hash") != model.content_hash:
-            # Packages were upgraded since the last apply: re-apply the overlay on
-            # the new base. Additive plans apply by themselves; refused ones wait
+        if migrations.needs_sync(applied, model):
+            # Packages (or how this code stores them) were upgraded since the last apply:
+            # re-apply the overlay on the new base. Additive plans apply by themselves; refused ones wait
             # for `metacrm metadata apply`, and the tenant is not served meanwhile.
             try:
                 with database.write_engine(engine).begin() as conn:
@@ -229,18 +227,21 @@ class TenantRegistry:
         )
 
     def state(self, name: str) -> TenantState:
+        """The tenant's live state, reloaded when another process applied a newer version.
+
+        Costs one indexed read (`max(id)` of `_meta_versions`) per call: callers take
+        it once per request or job, never per record.
+        """
         state = self._states.get(name)
-        now = time.monotonic()
-        if state is not None and now - state.checked_at < REFRESH_SECONDS:
-            return state
+        if state is not None:
+            with state.engine.connect() as conn:
+                latest = _latest_version_id(conn, state.system)
+            if latest == state.version_id:
+                return state
         with self._lock:
-            state = self._states.get(name)
-            if state is not None:
-                with state.engine.connect() as conn:
-                    latest = _latest_version_id(conn, state.system)
-                if latest == state.version_id:
-                    state.checked_at = now
-                    return state
+            current = self._states.get(name)
+            if current is not None and current is not state:
+                return current  # another thread reloaded it meanwhile
             state = self._load(name)
             self._states[name] = state
             return state

@@ -10,9 +10,11 @@ once their claim lapses.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import threading
 import time
+from pathlib import Path
 
 log = logging.getLogger("metacrm.worker")
 
@@ -75,3 +77,24 @@ def schedule(runtime, interval: float = 1.0, once: bool = False, stop=None) -> N
             return
         if stop is None:
             time.sleep(interval)
+
+
+def schedule_as_leader(runtime, lock_path: Path, stop: threading.Event, retry: float = 5.0) -> None:
+    """Sweep while this process holds `lock_path` (an flock); otherwise wait for it.
+
+    `metacrm serve` runs this in a thread of every gunicorn worker: one of them
+    sweeps, and when it dies the kernel drops its lock and another takes over.
+    No separate scheduler process (and its ~58 MiB) is needed.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        while not stop.is_set():
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                stop.wait(retry)
+                continue
+            try:
+                schedule(runtime, stop=stop)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

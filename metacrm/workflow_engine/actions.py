@@ -105,7 +105,7 @@ def do_create(t: Target, action: Action, compiled) -> str:
         fname: to_json(coerce(target.fields[fname], c(t.values, t.service.eval_ctx)))
         for fname, c in compiled
     }
-    created = t.service._create(target.name, [body], bulk=False, conn=t.run.conn)
+    created = t.service.create_records(target.name, [body], bulk=False, conn=t.run.conn)
     return f"created {target.name} {created[0]['id']}"
 
 
@@ -148,8 +148,7 @@ def do_assign(t: Target, action: Action, compiled) -> str:
         chosen = assignment.least_loaded(conn, table, users, condition, from_clause)
     else:
         chosen = assignment.round_robin(conn, state, key, users)
-    now = t.service.context.now
-    assignment.set_owner(conn, state, t.entity, t.raw["id"], chosen, None, now)
+    t.service.assign_owner(conn, t.entity.name, [t.raw["id"]], chosen)
     t.raw["owner_id"] = t.values["owner_id"] = chosen
     return f"assigned to user {chosen} ({action.strategy})"
 
@@ -168,7 +167,7 @@ def do_return_to_pool(t: Target, action: Action, compiled) -> str:
 
 def _follow_up(t: Target, topic: str, payload: dict) -> None:
     """An outbox event of its own (sent by its handler after this transaction commits)."""
-    t.service._events(t.run.conn, t.entity, topic, [(t.raw["id"], payload)])
+    t.service.record_events(t.run.conn, t.entity, topic, [(t.raw["id"], payload)])
 
 
 def _addresses(t: Target, to: str) -> list[str]:

@@ -47,7 +47,7 @@ def escalate_due(runtime, state, now: dt.datetime, force: bool = False) -> int:
             ).one()
             entity = state.model.entities[approval.entity]
             try:
-                raw = engine.system._raw(conn, entity, approval.record_id)
+                raw = engine.system.writable_row(conn, entity, approval.record_id)
             except NotFound:  # deleted by an admin while pending: escalate by people alone
                 raw = {}
             engine.escalate(conn, approval, task, flow, raw)

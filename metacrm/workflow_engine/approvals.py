@@ -251,7 +251,7 @@ class Approvals:
     def _outcome(self, conn, entity: Entity, record_id: int, outcome: Outcome) -> dict:
         if not outcome.values and not outcome.stage:
             return {}
-        raw = self.system._raw(conn, entity, record_id)
+        raw = self.system.writable_row(conn, entity, record_id)
         body = {}
         if outcome.values:
             values, compiled = self._values(conn, entity, raw, [s for _, s in outcome.values])
@@ -330,7 +330,9 @@ class Approvals:
         self.service.require(entity, "update")
         approvals = self.t["approvals"]
         with self.state.write.begin() as conn:
-            raw = self.service._raw(conn, entity, record_id)  # only who may change it submits it
+            raw = self.service.writable_row(
+                conn, entity, record_id
+            )  # only who may change it submits it
             pending = conn.scalar(
                 select(approvals.c.id).where(
                     approvals.c.entity == entity.name,
@@ -403,9 +405,9 @@ class Approvals:
                         self.ctx.user_id,
                         self.ctx.now,
                     )
-                raw = self.system._raw(conn, entity, record_id)
+                raw = self.system.writable_row(conn, entity, record_id)
                 self._start_step(conn, approval, flow, steps[0], raw)
-        self.system._dispatch(owned=True)
+        self.system.dispatch_pending()
         return approval_id
 
     def act(self, approval_id: int, action: str, body) -> None:
@@ -441,7 +443,7 @@ class Approvals:
                     self._delegate(conn, approval, flow, task, body.get("to"), comment)
                 else:
                     self._decide(conn, approval, flow, task, action, comment)
-        self.system._dispatch(owned=True)
+        self.system.dispatch_pending()
 
     def _my_task(self, conn, approval):
         tasks = self.t["approval_tasks"]
@@ -481,7 +483,7 @@ class Approvals:
             return
         self._cancel_pending(conn, approval.id)
         entity = self.state.model.entities[approval.entity]
-        raw = self.system._raw(conn, entity, approval.record_id)
+        raw = self.system.writable_row(conn, entity, approval.record_id)
         following = self._next_step(conn, flow, entity, raw, approval.step + 1)
         if following is None:
             self._finish(conn, approval, flow, "approved", comment)

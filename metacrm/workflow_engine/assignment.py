@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select, update
 
-from metacrm.platform import audit
-
 
 def candidates(conn, state, people) -> list[int]:
     users, roles = state.system["users"], state.system["user_roles"]
@@ -53,18 +51,3 @@ def least_loaded(conn, table, users: list[int], open_condition=None, from_clause
         query = query.where(open_condition)
     load = dict(conn.execute(query).all())
     return min(users, key=lambda u: (load.get(u, 0), u))
-
-
-def set_owner(conn, state, entity, record_id: int, user: int, actor, now) -> int | None:
-    """Give the record to `user`; the previous owner."""
-    table = state.tables[entity.name]
-    previous = conn.scalar(select(table.c.owner_id).where(table.c.id == record_id))
-    if previous != user:
-        conn.execute(
-            update(table)
-            .where(table.c.id == record_id)
-            .values(owner_id=user, updated_at=now, updated_by=actor, version=table.c.version + 1)
-        )
-        changes = [("owner_id", previous, user)]
-        audit.record_history(conn, state, entity, record_id, "update", actor, now, changes)
-    return previous

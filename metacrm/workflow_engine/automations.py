@@ -164,7 +164,7 @@ def _apply(run: HandlerRun, entity: Entity, candidates: list[Compiled]) -> None:
     """Run the triggered automations' actions on the event's record, in order."""
     service = run.service()
     try:
-        raw = service._raw(run.conn, entity, run.event["record_id"])
+        raw = service.writable_row(run.conn, entity, run.event["record_id"])
     except NotFound:
         run.note("the record is gone")
         return
@@ -217,7 +217,7 @@ def _set_many(entity: Entity, group: list[tuple[HandlerRun, list[Compiled]]]) ->
     first = group[0][0]
     service = first.service()
     ids = [run.event["record_id"] for run, _ in group]
-    raws = service._raws(first.conn, entity, ids)
+    raws = service.writable_rows(first.conn, entity, ids)
     for run, _ in group:
         if run.event["record_id"] not in raws:
             run.note("the record is gone")

@@ -137,4 +137,5 @@ def recycle_due(runtime, state, now: dt.datetime, force: bool = False) -> dict:
                         now,
                     )
                 warned += len(soon)
+        service.dispatch_pending()
     return {"recycled": recycled, "warned": warned}

@@ -200,32 +200,14 @@ class Pools:
             in_pool = select(members.c.record_id).where(
                 members.c.entity == entity.name, members.c.pool == pool.name
             )
-            claimed = sorted(
-                conn.scalars(
-                    update(table)
-                    .where(
-                        table.c.id.in_(ids),
-                        table.c.owner_id.is_(None),
-                        table.c.deleted_at.is_(None),
-                        table.c.id.in_(in_pool.scalar_subquery()),
-                    )
-                    .values(
-                        owner_id=me,
-                        updated_at=self.ctx.now,
-                        updated_by=me,
-                        version=table.c.version + 1,
-                    )
-                    .returning(table.c.id)
-                )
+            unowned_here = and_(
+                table.c.owner_id.is_(None), table.c.id.in_(in_pool.scalar_subquery())
             )
+            claimed = sorted(self.service.assign_owner(conn, entity.name, ids, me, unowned_here))
             if claimed:
                 self._leave_pool(conn, entity, claimed)
                 self._log(conn, pool.name, entity.name, claimed, "claim")
-                for rid in claimed:
-                    changes = [("owner_id", None, me)]
-                    audit.record_history(
-                        conn, self.state, entity, rid, "update", me, self.ctx.now, changes
-                    )
+        self.service.dispatch_pending()
         return {"claimed": claimed, "unavailable": [i for i in ids if i not in claimed]}
 
     def _leave_pool(self, conn, entity: Entity, ids) -> None:
@@ -236,21 +218,10 @@ class Pools:
             )
 
     def put(self, conn, pool: Pool, entity: Entity, ids, reason: str, action: str) -> None:
-        """Unown `ids` and queue them in `pool` (inside the caller's transaction)."""
-        table, members = self.state.tables[entity.name], self.t["pool_records"]
-        owners = dict(
-            conn.execute(select(table.c.id, table.c.owner_id).where(table.c.id.in_(ids))).all()
-        )
-        conn.execute(
-            update(table)
-            .where(table.c.id.in_(ids))
-            .values(
-                owner_id=None,
-                updated_at=self.ctx.now,
-                updated_by=self.ctx.user_id,
-                version=table.c.version + 1,
-            )
-        )
+        """Unown `ids` and queue them in `pool` (inside the caller's transaction, which
+        hands on the owner-change events once it committed: service.dispatch_pending)."""
+        members = self.t["pool_records"]
+        self.service.assign_owner(conn, entity.name, ids, None)
         self._leave_pool(conn, entity, ids)
         conn.execute(
             insert(members),
@@ -267,12 +238,6 @@ class Pools:
             ],
         )
         self._log(conn, pool.name, entity.name, ids, action, reason)
-        for rid in ids:
-            if owners.get(rid) is not None:
-                changes = [("owner_id", owners[rid], None)]
-                audit.record_history(
-                    conn, self.state, entity, rid, "update", self.ctx.user_id, self.ctx.now, changes
-                )
 
     def return_(self, name: str, body) -> dict:
         """Give records back (a member: their own; a pool manager: anyone's readable ones)."""
@@ -291,11 +256,14 @@ class Pools:
         self.service.require(entity, "update")
         with self.state.write.begin() as conn:
             for rid in ids:
-                raw = self.service._raw(conn, entity, rid)  # 404/403 unless it may change it
+                raw = self.service.writable_row(
+                    conn, entity, rid
+                )  # 404/403 unless it may change it
                 if raw["owner_id"] != self.ctx.user_id and not self.is_manager(pool):
                     raise Forbidden(f"{entity.name} {rid} is not yours to return")
             locks.ensure_unlocked(conn, self.state, self.ctx, entity.name, ids)
             self.put(conn, pool, entity, ids, reason.strip(), "return")
+        self.service.dispatch_pending()
         return {"returned": ids, "pool": pool.name}
 
     def transfer(self, name: str, body) -> dict:

@@ -16,6 +16,55 @@ def test_normalizers():
     assert normalize("text", "  ") is None and normalize("phone", "n/a") is None
 
 
+def test_chinese_company_names_compare_fuzzily():
+    same = [
+        "深圳星河科技有限公司",
+        "深圳星河科技",
+        "深圳市星河科技有限公司",
+        "深圳 星河科技 有限公司",
+        "深圳星河科技（集团）股份有限公司",
+        "深圳星河科技有限责任公司",
+    ]
+    assert {normalize("text", name) for name in same} == {"深圳星河科技"}
+    assert normalize("text", "ＡＣＭＥ　Ｌｔｄ．") == normalize("text", "Acme Ltd") == "acme"
+    assert normalize("text", "Acme星河") == normalize("text", "ACME 星河") == "acme星河"
+    assert normalize("text", "深圳星辰科技") != normalize("text", "深圳星河科技")
+    assert normalize("text", "城市之光") == "城市之光"  # 市 is only dropped after a place name
+
+
+def test_changed_normalization_recomputes_stored_keys(env):
+    """Keys stored under an older normalize() are recomputed by the next plan."""
+    from sqlalchemy import select, update
+
+    from metacrm.platform import migrations
+
+    api = env.api
+    first = api.post("/api/v1/records/contact", json={"last_name": "Li", "email": "li@x.com"})
+    state = env.state()
+    table = state.tables["contact"]
+    with state.write.begin() as conn:  # as an older version would have stored it
+        conn.execute(update(table).values(_dup_same_email="LI@X.COM (old form)"))
+        versions = state.system["meta_versions"]
+        last = conn.execute(
+            select(versions.c.id, versions.c.model).order_by(versions.c.id.desc())
+        ).first()
+        model = {**last.model}
+        model["entities"] = {
+            name: {k: v for k, v in e.items() if k != "duplicate_key_version"}
+            for name, e in model["entities"].items()
+        }
+        conn.execute(update(versions).where(versions.c.id == last.id).values(model=model))
+    with state.write.begin() as conn:
+        plan = migrations.sync_model(conn, state.model)
+    assert ("backfill_duplicates", "contact", "same_email") in [
+        (s.op, s.table, s.name) for s in plan.steps
+    ]
+    with state.engine.connect() as conn:  # stored anew: the next load does not sync again
+        assert not migrations.needs_sync(migrations.latest_version(conn, state.system), state.model)
+    again = api.post("/api/v1/records/contact", json={"last_name": "Lee", "email": "LI@x.com"})
+    assert again.status_code == 409 and again.json["errors"][0]["duplicates"] == [first.json["id"]]
+
+
 def test_block_rule_refuses_duplicate_emails(env):
     api = env.api
     first = api.post(

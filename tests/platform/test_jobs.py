@@ -143,3 +143,49 @@ def test_the_loop_guard_stops_events_that_cause_events(jobs_env):
     assert all(e["status"] == "done" for e in events)
     log = api.get(f"/api/v1/records/account/{rid}/executions").json["data"]
     assert log[0]["status"] == "loop_guard" and f"limit {MAX_DEPTH}" in log[0]["detail"]
+
+
+def test_one_process_sweeps_at_a_time_and_another_takes_over(jobs_env, tmp_path):
+    """`metacrm serve` runs the sweep in a thread of every worker; the flock elects one."""
+    import fcntl
+    import threading
+
+    from metacrm.platform.worker import schedule_as_leader
+
+    runtime, _ = jobs_env
+    lock = tmp_path / "scheduler.lock"
+
+    def held() -> bool:
+        with open(lock, "a") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(probe, fcntl.LOCK_UN)
+            return False
+
+    def start(stop):
+        thread = threading.Thread(target=schedule_as_leader, args=(runtime, lock, stop, 0.05))
+        thread.start()
+        return thread
+
+    def wait_for(condition) -> None:
+        import time
+
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    first_stop, second_stop = threading.Event(), threading.Event()
+    first = start(first_stop)
+    wait_for(held)
+    second = start(second_stop)  # waits: the first holds the lock
+    first_stop.set()
+    first.join(10)
+    assert not first.is_alive()
+    wait_for(held)  # the second took over
+    assert second.is_alive()
+    second_stop.set()
+    second.join(10)
+    assert not held()

@@ -40,6 +40,31 @@ def test_add_field_migrates_and_the_next_get_shows_it(env):
         other.extensions["metacrm"].close()
 
 
+def test_another_process_uses_a_new_field_on_its_very_next_request(env):
+    """Read-your-writes across processes: no window in which the new field is unknown."""
+    from metacrm.platform.app import create_app
+
+    other = create_app(env.settings)
+    try:
+        client = other.test_client()
+        headers = {"Authorization": f"Bearer {env.api.token}"}
+        assert client.get("/api/v1/records/account", headers=headers).status_code == 200
+        for i in range(3):  # each change is seen at once, not after a refresh interval
+            added = env.api.post(
+                "/api/v1/meta/entities/account/fields", json={"name": f"f{i}", "type": "text"}
+            )
+            assert added.status_code == 201, added.json
+            created = client.post(
+                "/api/v1/records/account",
+                json={"name": f"Acme {i}", f"f{i}": "x"},
+                headers=headers,
+            )
+            assert created.status_code == 201, created.json
+            assert created.json[f"f{i}"] == "x"
+    finally:
+        other.extensions["metacrm"].close()
+
+
 def test_bad_field_is_422_and_changes_nothing(env):
     api = env.api
     before = api.get("/api/v1/meta/entities").json["content_hash"]

@@ -108,3 +108,91 @@ def test_bulk_created_rows_are_indexed_and_stay_consistent(env):
             assert conn.exec_driver_sql("SELECT count(*) FROM _fts_deferred").scalar() == 0
             check = "INSERT INTO _fts_account(_fts_account) VALUES ('integrity-check')"
             conn.exec_driver_sql(check)  # raises if the index disagrees with the table
+
+
+CHINESE = ["深圳星河科技有限公司", "北京星河传媒", "Acme 星河 Holdings", "河科大学", "上海云杉网络"]
+
+
+def test_chinese_search_finds_any_substring_of_two_or_more_characters(env):
+    api = env.api
+    for name in CHINESE:
+        assert api.post("/api/v1/records/account", json={"name": name}).status_code == 201
+    assert names(api, "account", q="星河科技") == ["深圳星河科技有限公司"]
+    assert names(api, "account", q="星河") == CHINESE[:3]
+    assert names(api, "account", q="深圳星河") == ["深圳星河科技有限公司"]
+    assert names(api, "account", q="科技有限") == ["深圳星河科技有限公司"]
+    assert names(api, "account", q="河科") == ["深圳星河科技有限公司", "河科大学"]
+    assert names(api, "account", q="星河科") == ["深圳星河科技有限公司"]  # a phrase, not any bigram
+    assert names(api, "account", q="科星") == []
+    assert names(api, "account", q="acme 星河") == ["Acme 星河 Holdings"]
+    assert names(api, "account", q="星河acme") == ["Acme 星河 Holdings"]  # mixed text
+    assert names(api, "account", q="ＡＣＭＥ") == ["Acme 星河 Holdings"]  # full-width folded
+    assert names(api, "account", q="云杉 上海") == ["上海云杉网络"]
+
+
+def test_chinese_search_follows_updates_deletes_and_bulk_inserts(env):
+    api = env.api
+    created = api.post("/api/v1/records/account", json=[{"name": n} for n in CHINESE])
+    assert created.status_code == 201
+    ids = [r["id"] for r in created.json["data"]]
+    assert names(api, "account", q="云杉") == ["上海云杉网络"]
+    api.patch(f"/api/v1/records/account/{ids[4]}", json={"name": "上海红杉资本"})
+    assert names(api, "account", q="云杉") == []
+    assert names(api, "account", q="红杉") == ["上海红杉资本"]
+    api.delete(f"/api/v1/records/account/{ids[0]}")
+    assert names(api, "account", q="星河") == CHINESE[1:3]
+    state = env.runtime.tenants.state("default")
+    if state.engine.dialect.name == "sqlite":
+        with state.engine.connect() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO _fts_account(_fts_account) VALUES ('integrity-check')"
+            )
+
+
+SAMPLES = [
+    "深圳星河科技有限公司",
+    "Acme 星河 Holdings",
+    "ＡＢＣ１２３ 全角",
+    "東京タワー 株式会社",
+    "삼성전자 Samsung",
+    "星",
+    "a星b河c",
+    "",
+    "Ünïcode Straße",
+    "email@example.com 电话: 138-0013-8000",
+]
+
+
+def test_postgres_indexes_the_same_document_as_python(tmp_path):
+    """search_document (Python, SQLite's triggers) and its PL/pgSQL twin agree."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from sqlalchemy import text
+
+    from metacrm.platform.search_text import search_document
+    from tests.conftest import build_env, drop_schemas
+
+    env = build_env(tmp_path, "postgres")
+    try:
+        engine = env.engine()
+
+        def pg(value):
+            with engine.connect() as conn:
+                return conn.execute(
+                    text("SELECT metacrm_search_document(:v)"), {"v": value}
+                ).scalar()
+
+        for sample in SAMPLES:
+            assert pg(sample) == search_document(sample), sample
+
+        alphabet = st.sampled_from(list("星河科技有限公司タワー삼성 abcXYZ１２-.,'\"_"))
+
+        @settings(max_examples=150, deadline=None)
+        @given(st.text(alphabet, max_size=20))
+        def agree(value):
+            assert pg(value) == search_document(value)
+
+        agree()
+    finally:
+        env.runtime.close()
+        drop_schemas(env.settings)

@@ -1,5 +1,6 @@
 """`metacrm init` + `metacrm serve` as a user runs them: a real gunicorn server over loopback."""
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -7,6 +8,8 @@ import sys
 import time
 import uuid
 
+import psutil
+import pytest
 import requests
 
 from tests.conftest import PG_URL, _postgres_or_skip, drop_schemas, make_settings
@@ -39,7 +42,7 @@ def test_init_then_serve_answers_the_api(tmp_path, backend):
     ).stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--workers", "2"],
+        [*cli, "serve", "--port", str(port), "--workers", "3"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -63,6 +66,12 @@ def test_init_then_serve_answers_the_api(tmp_path, backend):
         assert listed.status_code == 200 and 0 < len(listed.json()["data"]) <= 5
         amounts = [r["amount"] for r in listed.json()["data"]]
         assert amounts == sorted(amounts, reverse=True)
+        for _ in range(30):  # every worker loads the tenant's state before the change
+            requests.get(
+                base + "/api/v1/records/account?limit=1",
+                headers={**headers, "Connection": "close"},
+                timeout=10,
+            )
         added = requests.post(
             base + "/api/v1/meta/entities/account/fields",
             json={"name": "vip", "type": "boolean"},
@@ -70,16 +79,26 @@ def test_init_then_serve_answers_the_api(tmp_path, backend):
             timeout=10,
         )
         assert added.status_code == 201, added.text
-        # every worker process sees the new field (state refresh across processes)
-        deadline = time.time() + 5
-        seen = 0
-        while time.time() < deadline and seen < 10:
-            fields = requests.get(
-                base + "/api/v1/meta/entities/account", headers=headers, timeout=10
-            ).json()["fields"]
-            seen = seen + 1 if "vip" in [f["name"] for f in fields] else 0
-        assert seen == 10
+        # every worker process uses the new field on the very next request: 30 creates,
+        # each on a fresh connection (so spread over the workers), all accepted
+        statuses = [
+            requests.post(
+                base + "/api/v1/records/account",
+                json={"name": f"VIP {i}", "vip": True},
+                headers={**headers, "Connection": "close"},
+                timeout=10,
+            ).status_code
+            for i in range(30)
+        ]
+        assert statuses == [201] * 30
         assert requests.get(base + "/api/v1/records/account", timeout=10).status_code == 401
+        # the outbox sweep runs in a thread of one worker: no scheduler process of its own
+        children = psutil.Process(server.pid).children()
+        assert len(children) == 3
+        assert not any("scheduler" in " ".join(c.cmdline()) for c in children)
+        lock = tmp_path / "instance" / "scheduler.lock"
+        with open(lock, "a") as probe, pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         server.terminate()
         server.wait(10)

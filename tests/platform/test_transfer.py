@@ -22,7 +22,7 @@ def names(api):
 
 def test_all_or_nothing_reports_every_bad_row_and_writes_nothing(env):
     r = post(env.api, "account", CSV)
-    assert r.status_code == 200, r.json
+    assert r.status_code == 422, r.json  # refused: nothing was written
     assert r.json["created"] == 0 and r.json["total"] == 4 and r.json["skipped"] == 4
     assert [(e["row"], e["field"]) for e in r.json["errors"]] == [(2, "employees"), (3, "industry")]
     assert "Not a valid integer" in r.json["errors"][0]["message"]
@@ -47,13 +47,11 @@ def test_upsert_by_key_and_unknown_columns(env):
         x["name"]: x["employees"] for x in env.api.get("/api/v1/records/account").json["data"]
     }
     assert by_name == {"Acme": 10, "Bolt": 2, "Coda": 3}
-    bad = post(env.api, "account", "name,shoe_size\nX,42\n").json
-    assert bad["errors"] == [
-        {
-            "row": 1,
-            "field": "shoe_size",
-            "message": "unknown column 'shoe_size' (not a field of account)",
-        }
+    extra = post(env.api, "account", "name,shoe_size\nX,42\nY,43\n")
+    assert extra.status_code == 200 and extra.json["created"] == 2
+    assert extra.json["errors"] == []  # reported once as ignored, not an error on every row
+    assert extra.json["mapping"]["ignored"] == [
+        {"column": "shoe_size", "reason": "not a field of account"}
     ]
     assert post(env.api, "account", "name\nX\n", key="tags").status_code == 400
 
@@ -84,6 +82,43 @@ def test_xlsx_import_and_export_round_trip(env):
     assert c.status_code == 200 and c.mimetype == "text/csv"
     text = c.data.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("id,version,") and "Bolt" in text
+
+
+def test_export_writes_formula_like_text_as_text_and_import_restores_it(env):
+    """OWASP CSV injection: `=`, `+`, `-`, `@`, tab and CR never start a live formula."""
+    api = env.api
+    risky = {
+        '=HYPERLINK("http://evil.example","x")': "+86 138 0013 8000",
+        "@SUM(A1)": "-1",
+        "'quoted": "=1+2",
+    }
+    for name, phone in risky.items():
+        assert (
+            api.post(
+                "/api/v1/records/account", json={"name": name, "billing_city": phone}
+            ).status_code
+            == 201
+        )
+    text = api.get("/api/v1/export/account", query_string={"sort": "id"}).data.decode("utf-8-sig")
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["name"], r["billing_city"]) for r in rows] == [
+        ('\'=HYPERLINK("http://evil.example","x")', "'+86 138 0013 8000"),
+        ("'@SUM(A1)", "'-1"),
+        ("''quoted", "'=1+2"),
+    ]
+    reimported = post(api, "account", text, key="account_number")
+    assert reimported.status_code == 200, reimported.json
+    assert (reimported.json["updated"], reimported.json["unchanged"]) == (0, 3)
+    after = api.get("/api/v1/records/account", query_string={"sort": "id"}).json["data"]
+    assert {r["name"]: r["billing_city"] for r in after} == risky  # nothing changed
+    x = api.get("/api/v1/export/account", query_string={"format": "xlsx", "sort": "id"})
+    sheet = load_workbook(io.BytesIO(x.data)).active
+    header = [c.value for c in sheet[1]]
+    cells = [row[header.index("name")] for row in sheet.iter_rows(min_row=2)]
+    assert [(c.value, c.data_type) for c in cells] == [(n, "s") for n in risky]
+    assert cells[0].quotePrefix and cells[1].quotePrefix
 
 
 def test_export_needs_the_export_action_and_hides_fields(env):
@@ -118,10 +153,35 @@ def test_cli_import_and_export(tmp_path):
     bad = run(["import", "lead", str(source)], tmp_path, check=False)
     assert bad.returncode == 1 and "row 2: status: Must be one of" in bad.stderr
     ok = run(["import", "lead", str(source), "--skip-bad-rows"], tmp_path)
-    assert "imported: 1 created, 0 updated, 1 skipped, 1 error(s) of 2 rows" in ok.stdout
+    assert (
+        "imported: 1 created, 0 updated, 0 unchanged, 1 skipped, 1 error(s) of 2 rows" in ok.stdout
+    )
     target = tmp_path / "out.csv"
     assert "exported 1 lead record(s)" in run(["export", "lead", str(target)], tmp_path).stdout
     assert "Northwind" in target.read_text(encoding="utf-8")
+    labelled = tmp_path / "labelled.csv"
+    run(["export", "lead", str(labelled), "--labels", "zh-CN"], tmp_path)
+    assert "公司" in labelled.read_text(encoding="utf-8").splitlines()[0]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("Surname,Firm,Memo\nZhao,Fabrikam,hello\n")
+    preview = run(
+        [
+            "import",
+            "lead",
+            str(odd),
+            "--map",
+            "Surname=last_name",
+            "--map",
+            "Firm=company",
+            "--dry-run",
+        ],
+        tmp_path,
+    )
+    assert "column 'Surname' -> last_name" in preview.stderr
+    assert "column 'Memo' ignored: not a field of lead" in preview.stderr
+    assert 'row 1 would be: {"last_name": "Zhao", "company": "Fabrikam"}' in preview.stdout
+    bad_map = run(["import", "lead", str(odd), "--map", "Surname"], tmp_path, check=False)
+    assert bad_map.returncode == 2 and "'Surname': write NAME=VALUE" in bad_map.stderr
 
 
 def test_a_crash_half_way_writes_nothing(env, monkeypatch):
@@ -135,10 +195,10 @@ def test_a_crash_half_way_writes_nothing(env, monkeypatch):
     rows = [{"name": f"A{i}"} for i in range(1500)]
     real = transfer.convert
 
-    def failing(f, value):
+    def failing(f, value, options=None):
         if value == "A1200":  # in the second batch, after the first batch was written
             raise RuntimeError("disk on fire")
-        return real(f, value)
+        return real(f, value, options)
 
     monkeypatch.setattr(transfer, "convert", failing)
     with pytest.raises(RuntimeError):
@@ -229,3 +289,139 @@ def test_a_background_import_that_fails_half_way_resumes_without_duplicates(env,
     assert (report["total"], report["created"], report["skipped"]) == (2500, 2495, 5)
     assert [e["row"] for e in report["errors"]] == [500, 1000, 1500, 2000, 2500]
     assert count(env.api, "lead") == 2495  # nothing imported twice
+
+
+CONTRACTS = """合同名称,客户,合同金额,开始日期,结束日期,状态,备注
+年度服务合同,深圳星河科技有限公司,12000,2026-01-01,2026-12-31,草稿,x
+Support,twin co,500,2026-01-01,2026-06-30,Draft,y
+Ghost deal,无此客户,1,2026-01-01,2026-02-01,draft,z
+"""
+
+
+def test_import_maps_labels_in_any_locale_and_resolves_names(env):
+    api = env.api
+    star = api.post("/api/v1/records/account", json={"name": "深圳星河科技有限公司"}).json["id"]
+    twins = [api.post("/api/v1/records/account", json={"name": "Twin Co"}).json["id"] for _ in "ab"]
+    dry = post(api, "contract", CONTRACTS, dry_run="true")
+    assert dry.status_code == 200, dry.json
+    mapping = dry.json["mapping"]
+    assert mapping["columns"] == {
+        "合同名称": "name",
+        "客户": "account",
+        "合同金额": "amount",
+        "开始日期": "start_date",
+        "结束日期": "end_date",
+        "状态": "status",
+    }
+    assert mapping["ignored"] == [{"column": "备注", "reason": "not a field of contract"}]
+    assert mapping["match"]["account"] == "name"
+    assert dry.json["errors"] == [
+        {
+            "row": 2,
+            "field": "account",
+            "message": f"2 records match (account with name 'twin co'): ids {twins[0]}, {twins[1]}; "
+            "use ids, or match on a unique field",
+        },
+        {"row": 3, "field": "account", "message": "no account with name '无此客户'"},
+    ]
+    assert dry.json["preview"][0] == {
+        "row": 1,
+        "values": {
+            "name": "年度服务合同",
+            "account": star,
+            "amount": "12000",
+            "start_date": "2026-01-01",
+            "end_date": "2026-12-31",
+            "status": "draft",  # matched by its zh-CN label
+        },
+    }
+    refused = post(api, "contract", CONTRACTS)
+    assert refused.status_code == 422 and len(refused.json["errors"]) == 2
+    assert api.get("/api/v1/records/contract").json["data"] == []
+    fixed = CONTRACTS.replace("twin co", str(twins[1])).replace("无此客户", "深圳星河科技有限公司")
+    done = post(api, "contract", fixed)
+    assert done.status_code == 200 and done.json["created"] == 3, done.json
+    rows = api.get("/api/v1/records/contract", query_string={"sort": "id"}).json["data"]
+    assert [(r["account"], r["status"]) for r in rows] == [
+        (star, "draft"),
+        (twins[1], "draft"),
+        (star, "draft"),
+    ]
+
+
+def test_import_with_an_explicit_mapping_and_match(env):
+    api = env.api
+    acme = api.post("/api/v1/records/account", json={"name": "Acme"}).json
+    number = acme["account_number"]
+    csv_text = f"Company,Kunde,Notes\nBolt,{number},x\n"
+    mapping = '{"Company": "name", "Kunde": "parent", "Notes": ""}'
+    r = post(api, "account", csv_text, mapping=mapping, match='{"parent": "account_number"}')
+    assert r.status_code == 200 and r.json["created"] == 1, r.json
+    assert r.json["mapping"]["ignored"] == [
+        {"column": "Notes", "reason": "left out by the mapping"}
+    ]
+    bolt = api.get("/api/v1/records/account", query_string={"name": "Bolt"}).json["data"][0]
+    assert bolt["parent"] == acme["id"]
+    bad = post(api, "account", csv_text, mapping='{"Company": "nom"}')
+    assert (
+        bad.status_code == 400 and bad.json["detail"] == "mapping: 'nom' is not a field of account"
+    )
+    bad = post(api, "account", csv_text, mapping='{"Firma": "name"}')
+    assert bad.status_code == 400 and "the file has no column 'Firma'" in bad.json["detail"]
+    bad = post(api, "account", csv_text, match='{"parent": "industry"}')
+    assert bad.status_code == 400
+    assert bad.json["detail"] == (
+        "match: parent can be matched on name, account_number of account, not 'industry'"
+    )
+    assert post(api, "account", csv_text, mapping="[1]").status_code == 400
+
+
+def test_export_with_zh_cn_labels_reimports_as_a_no_op(env):
+    api = env.api
+    for name, industry in (("深圳星河科技有限公司", "technology"), ("Acme", "retail")):
+        api.post(
+            "/api/v1/records/account", json={"name": name, "industry": industry, "employees": 5}
+        )
+    x = api.get(
+        "/api/v1/export/account",
+        query_string={"format": "xlsx", "headers": "labels", "lang": "zh-CN"},
+    )
+    header = [c.value for c in load_workbook(io.BytesIO(x.data)).active[1]]
+    assert header[:2] == ["id", "version"] and "客户名称" in header and "客户编号" in header
+    before = api.get("/api/v1/records/account", query_string={"sort": "id"}).json["data"]
+    again = env.api.client.post(
+        "/api/v1/import/account",
+        data={"file": (io.BytesIO(x.data), "accounts.xlsx")},
+        query_string={"key": "account_number"},
+        headers={"Authorization": f"Bearer {env.api.token}"},
+        content_type="multipart/form-data",
+    )
+    assert again.status_code == 200, again.json
+    assert (again.json["created"], again.json["updated"], again.json["unchanged"]) == (0, 0, 2)
+    assert again.json["mapping"]["columns"]["客户编号"] == "account_number"
+    after = api.get("/api/v1/records/account", query_string={"sort": "id"}).json["data"]
+    assert after == before  # same versions, same values
+
+
+def test_reference_names_resolve_only_to_records_the_importer_may_read(env):
+    from tests.conftest import Api
+
+    admin = env.api
+    uid = admin.post(
+        "/api/v1/admin/users",
+        json={"username": "seller", "password": "seller-password", "roles": ["sales_rep"]},
+    ).json["id"]
+    rep = Api(
+        env.app.test_client(),
+        admin.post(f"/api/v1/admin/users/{uid}/tokens", json={}).json["token"],
+    )
+    admin.post("/api/v1/records/account", json={"name": "Hidden Corp"})
+    mine = rep.post("/api/v1/records/account", json={"name": "Mine Ltd"}).json["id"]
+    r = post(rep, "contact", "last_name,account\nLi,Hidden Corp\nWang,mine ltd\n")
+    assert r.status_code == 422
+    assert r.json["errors"] == [
+        {"row": 1, "field": "account", "message": "no account with name 'Hidden Corp'"}
+    ]
+    r = post(rep, "contact", "last_name,account\nWang,mine ltd\n")
+    assert r.status_code == 200 and r.json["created"] == 1
+    assert rep.get("/api/v1/records/contact").json["data"][0]["account"] == mine

@@ -3,13 +3,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+import json
+
+from flask import Blueprint, Response, g, jsonify, request
 
 from metacrm.platform import import_jobs, transfer
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import BadQuery
 
 MAX_UPLOAD = 50 * 2**20
+
+
+def _object_param(name: str) -> dict[str, str] | None:
+    """`mapping` / `match`: a JSON object of strings, as a form field or query parameter."""
+    raw = request.form.get(name) or request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        message = f'{name} is a JSON object of strings, e.g. {{"Company": "name"}}'
+        raise BadQuery(message, [{"field": None, "message": message, "param": name}])
+    return value
 
 
 def import_route(entity: str):
@@ -33,11 +52,14 @@ def import_route(entity: str):
             "mode is all_or_nothing or skip_bad_rows",
             [{"field": None, "message": "unknown mode", "param": "mode"}],
         )
+    mapping, match = _object_param("mapping"), _object_param("match")
     if request.args.get("background", "").lower() in ("1", "true"):
         options = {
             "mode": mode,
             "key": request.args.get("key") or None,
             "dry_run": request.args.get("dry_run", "").lower() in ("1", "true"),
+            "mapping": mapping,
+            "match": match,
         }
         queued = import_jobs.submit(service(), entity, data, filename, options)
         response = jsonify(queued)
@@ -53,10 +75,15 @@ def import_route(entity: str):
         entity,
         rows,
         key=request.args.get("key") or None,
+        mapping=mapping,
+        match=match,
         skip_bad_rows=mode == "skip_bad_rows",
         dry_run=request.args.get("dry_run", "").lower() in ("1", "true"),
     )
-    return jsonify(report.as_dict())
+    response = jsonify(report.as_dict())
+    if report.refused:  # all or nothing, and something was bad: nothing was written
+        response.status_code = 422
+    return response
 
 
 def import_status_route(import_id: int):
@@ -70,10 +97,22 @@ def export_route(entity: str):
             "format is csv or xlsx",
             [{"field": None, "message": "unknown format", "param": "format"}],
         )
-    params = {k: request.args.getlist(k) for k in request.args if k != "format"}
+    headers_param = request.args.get("headers", "names")
+    if headers_param not in ("names", "labels"):
+        raise BadQuery(
+            "headers is names or labels",
+            [{"field": None, "message": "unknown headers", "param": "headers"}],
+        )
+    params = {
+        k: request.args.getlist(k) for k in request.args if k not in ("format", "headers", "lang")
+    }
     columns, rows = transfer.export_rows(service(), entity, params)
+    headers = None
+    if headers_param == "labels":
+        locale = request.args.get("lang") or g.metacrm_context.locale
+        headers = transfer.header_labels(service(), entity, columns, locale)
     if fmt == "xlsx":
-        body = transfer.write_xlsx(columns, rows)
+        body = transfer.write_xlsx(columns, rows, headers)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return Response(
             body,
@@ -82,7 +121,7 @@ def export_route(entity: str):
         )
     rows = list(rows)  # read every page before answering, so a bad query is a problem document
     return Response(
-        "".join(transfer.write_csv(columns, rows)),
+        "".join(transfer.write_csv(columns, rows, headers)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{entity}.csv"'},
     )

@@ -1,0 +1,83 @@
+"""Owner changes go through the record service: a pool claim, a return and an assignment
+rule each bump the version, write field history and fire `field_changed: [owner_id]`."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _env_fixture
+from tests.workflow_engine.test_automations import user
+
+PACK = Path(__file__).parent / "owner_pack"
+
+
+@pytest.fixture
+def owner_env(tmp_path, backend):
+    yield from _env_fixture(tmp_path, backend, (PACK,))
+
+
+def owner_history(api, rid):
+    rows = api.get(f"/api/v1/records/lead/{rid}/history").json["data"]
+    return [(r["old"], r["new"]) for r in rows if r["field"] == "owner_id"]
+
+
+def test_a_pool_claim_fires_owner_automations_and_writes_history(owner_env):
+    env = owner_env
+    rep_id, rep = user(env, "rep1", ["sales_rep"])
+    lead = env.api.post("/api/v1/records/lead", json={"last_name": "Li", "company": "C"}).json
+    back = env.api.post(
+        "/api/v1/pools/trial_pool/return", json={"ids": [lead["id"]], "reason": "other"}
+    )
+    assert back.status_code == 200
+    pooled = env.api.get(f"/api/v1/records/lead/{lead['id']}").json
+    assert pooled["owner_id"] is None and pooled["rating"] is None  # unowned: condition false
+    claimed = rep.post("/api/v1/pools/trial_pool/claim", json={"ids": [lead["id"]]})
+    assert claimed.json == {"claimed": [lead["id"]], "unavailable": []}
+    after = env.api.get(f"/api/v1/records/lead/{lead['id']}").json
+    assert after["owner_id"] == rep_id and after["rating"] == "warm"  # the automation ran
+    assert after["version"] == pooled["version"] + 2  # the claim, then the automation's set
+    admin_id = lead["owner_id"]
+    assert owner_history(env.api, lead["id"]) == [(admin_id, None), (None, rep_id)]
+    executions = env.api.get(f"/api/v1/records/lead/{lead['id']}/executions").json["data"]
+    assert "owner_rating" in str(executions)
+
+
+def test_an_assignment_rule_fires_owner_automations_and_writes_history(owner_env):
+    env = owner_env
+    rep_id, _ = user(env, "rep1", ["sales_rep"])
+    lead = env.api.post(
+        "/api/v1/records/lead", json={"last_name": "Wu", "company": "W", "source": "web"}
+    ).json
+    after = env.api.get(f"/api/v1/records/lead/{lead['id']}").json
+    assert after["owner_id"] == rep_id and after["rating"] == "warm"
+    assert owner_history(env.api, lead["id"]) == [(lead["owner_id"], rep_id)]
+
+
+def test_owner_id_is_the_only_system_column_a_field_changed_trigger_takes(tmp_path):
+    from tests.metadata.helpers import BASE, write_package
+    from tests.metadata.test_compiler import errors_of
+
+    pkg = write_package(
+        tmp_path,
+        "bad",
+        files={
+            "automations/a.yaml": "name: a\nentity: lead\ntrigger: {on: field_changed, fields: [created_by]}\n"
+            "actions:\n  - set: {rating: \"'hot'\"}\n"
+        },
+    )
+    assert errors_of(BASE, pkg) == [
+        "bad/automations/a.yaml:3 trigger.fields[0]: unknown field 'created_by' of 'lead' (fields, or owner_id)"
+    ]
+
+
+def test_on_delete_set_null_is_a_change_automations_see(owner_env):
+    api = owner_env.api
+    parent = api.post("/api/v1/records/account", json={"name": "Parent"}).json["id"]
+    child = api.post("/api/v1/records/account", json={"name": "Child", "parent": parent}).json
+    assert api.delete(f"/api/v1/records/account/{parent}").status_code == 204
+    after = api.get(f"/api/v1/records/account/{child['id']}").json
+    assert after["parent"] is None and after["description"] == "parent account deleted"
+    history = api.get(f"/api/v1/records/account/{child['id']}/history").json["data"]
+    assert [(h["field"], h["old"], h["new"]) for h in history if h["field"] == "parent"] == [
+        ("parent", parent, None)
+    ]
