@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from metacrm.platform.api import register_api
 from metacrm.platform.runtime import Runtime
@@ -20,6 +21,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
+    if settings.trusted_proxies:  # the client's address and scheme, as the proxies saw them
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     runtime = runtime or Runtime(settings)
     app.extensions["metacrm"] = runtime
 

@@ -1,10 +1,16 @@
 """Browser sessions: login/logout with Flask-Login, CSRF with Flask-WTF, login throttling.
 
 API clients send `Authorization: Bearer`; browsers log in once and send the
-session cookie plus a CSRF token on every state-changing request. Failed
-logins are counted in the tenant database (so every worker process sees them):
-after MAX_FAILURES for one username or one address within WINDOW, logins answer
-429 with Retry-After until the window passes.
+session cookie plus a CSRF token on every state-changing request (an API call
+with no credentials at all is a 401, not a CSRF error). Failed logins are counted
+in the tenant database (so every worker process sees them): after MAX_FAILURES
+for one username from one client address, or MAX_ADDRESS_FAILURES from one
+address for any usernames, within WINDOW, logins answer 429 with Retry-After.
+So an attacker guessing one user's password locks out neither that user on other
+machines nor anyone else; behind a proxy the client address comes from
+X-Forwarded-For only when METACRM_TRUSTED_PROXIES says how many proxies to trust.
+An unknown username costs the same password hash as a wrong password.
+The session cookie is Secure whenever the request came over https.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from flask_login import LoginManager, UserMixin, login_user, logout_user
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from sqlalchemy import func, insert, select
 
@@ -21,8 +28,11 @@ from metacrm.platform.audit import log_event
 from metacrm.platform.errors import RecordInvalid, ServiceError, Unauthorized
 from metacrm.platform.tenants import UnknownTenant
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # one username from one address
+MAX_ADDRESS_FAILURES = 50  # one address, any usernames (password spraying)
 WINDOW = dt.timedelta(minutes=15)
+# verified when the username is unknown, so that answer takes as long as a wrong password
+_DUMMY_HASH = auth.hash_password("metacrm-timing-equalizer")
 
 
 class TooManyAttempts(ServiceError):
@@ -38,11 +48,15 @@ class SessionUser(UserMixin):
         return f"{self.tenant}:{self.user.id}"
 
 
-def _failures(conn, table, column, value, since) -> int:
+def _failures(conn, table, since, **where) -> int:
     return conn.execute(
         select(func.count())
         .select_from(table)
-        .where(table.c[column] == value, table.c.at >= since, table.c.succeeded.is_(False))
+        .where(
+            *[table.c[k] == v for k, v in where.items()],
+            table.c.at >= since,
+            table.c.succeeded.is_(False),
+        )
     ).scalar_one()
 
 
@@ -51,11 +65,8 @@ def check_throttle(state, username: str, ip: str, now: dt.datetime) -> None:
     since = now - WINDOW
     with state.engine.connect() as conn:
         if (
-            max(
-                _failures(conn, table, "username", username, since),
-                _failures(conn, table, "ip", ip, since),
-            )
-            >= MAX_FAILURES
+            _failures(conn, table, since, username=username, ip=ip) >= MAX_FAILURES
+            or _failures(conn, table, since, ip=ip) >= MAX_ADDRESS_FAILURES
         ):
             raise TooManyAttempts(
                 f"too many failed logins; try again in {int(WINDOW.total_seconds() // 60)} minutes",
@@ -125,7 +136,8 @@ def login():
                 users.c.password_hash,
             ).where(users.c.username == username)
         ).first()
-    if row is None or not row.is_active or not auth.verify_password(row.password_hash, password):
+    valid = auth.verify_password(row.password_hash if row else _DUMMY_HASH, password)
+    if row is None or not row.is_active or not valid:
         record_attempt(state, username, ip, now, False, None)
         raise Unauthorized("wrong tenant, username or password")
     record_attempt(state, username, ip, now, True, row.id)
@@ -151,8 +163,6 @@ def logout():
 
 def session_user(tenant_hint: str | None):
     """The logged-in (tenant, auth.User) of this request's session, or None."""
-    from flask_login import current_user
-
     if not current_user or not current_user.is_authenticated:
         return None
     if tenant_hint and tenant_hint != current_user.tenant:
@@ -160,7 +170,16 @@ def session_user(tenant_hint: str | None):
     return current_user.tenant, current_user.user
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure when this request came over https (directly, or
+    through a trusted proxy's X-Forwarded-Proto), whatever SESSION_COOKIE_SECURE says."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
 def init_sessions(app: Flask) -> None:
+    app.session_interface = _SessionInterface()
     manager = LoginManager()
     manager.init_app(app)
     csrf = CSRFProtect()
@@ -198,6 +217,8 @@ def init_sessions(app: Flask) -> None:
             "Authorization", ""
         ).startswith("Bearer "):
             return None
+        if request.path.startswith("/api/") and not current_user.is_authenticated:
+            return None  # no credentials at all: the API answers 401, not a CSRF error
         csrf.protect()
         return None
 

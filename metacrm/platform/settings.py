@@ -21,6 +21,7 @@ class Settings:
     testing: bool = False
     timezone: str = "UTC"
     base_domain: str | None = None  # tenants as subdomains: <tenant>.<base_domain>
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For/-Proto to believe
     job_queue: str = "metacrm"  # the rq queue name (with Redis)
     job_retry_seconds: float = 10.0  # first retry after this, doubling each attempt
     job_max_attempts: int = 5  # then the event goes to the dead-letter list
@@ -28,8 +29,8 @@ class Settings:
     smtp_host: str | None = None  # outgoing mail (automations' email action)
     smtp_port: int = 25
     smtp_from: str = "metacrm@localhost"
-    webhook_secret: str | None = None  # HMAC-SHA256 key for X-Metacrm-Signature
     webhook_timeout: float = 10.0
+    webhook_allow_private: bool = False  # let webhooks call loopback/private addresses
     extra: dict = field(default_factory=dict)
 
     @property
@@ -71,6 +72,7 @@ def settings_from_env(env: dict | None = None, **overrides) -> Settings:
         plugins=tuple(p for p in env.get("METACRM_PLUGINS", "").split(",") if p),
         timezone=env.get("METACRM_TIMEZONE", "UTC"),
         base_domain=env.get("METACRM_BASE_DOMAIN") or None,
+        trusted_proxies=int(env.get("METACRM_TRUSTED_PROXIES", "0")),
         job_queue=env.get("METACRM_JOB_QUEUE", "metacrm"),
         job_retry_seconds=float(env.get("METACRM_JOB_RETRY_SECONDS", "10")),
         job_max_attempts=int(env.get("METACRM_JOB_MAX_ATTEMPTS", "5")),
@@ -78,7 +80,8 @@ def settings_from_env(env: dict | None = None, **overrides) -> Settings:
         smtp_host=env.get("METACRM_SMTP_HOST"),
         smtp_port=int(env.get("METACRM_SMTP_PORT", "25")),
         smtp_from=env.get("METACRM_SMTP_FROM", "metacrm@localhost"),
-        webhook_secret=env.get("METACRM_WEBHOOK_SECRET"),
         webhook_timeout=float(env.get("METACRM_WEBHOOK_TIMEOUT", "10")),
+        webhook_allow_private=env.get("METACRM_WEBHOOK_ALLOW_PRIVATE", "").lower()
+        in ("1", "true", "yes"),
     )
     return settings.with_overrides(**overrides) if overrides else settings

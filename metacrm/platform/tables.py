@@ -462,6 +462,13 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             metadata,
             Column("entity", String(63), primary_key=True),
         ),
+        "secrets": Table(  # per-tenant keys (the webhook signing key), made on first use
+            "_secrets",
+            metadata,
+            Column("name", String(63), primary_key=True),
+            Column("value", String(200), nullable=False),
+            Column("created_at", TZ_DATETIME, nullable=False),
+        ),
         "sequences": Table(
             "_sequences",
             metadata,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from metacrm.platform import auth, shares, users
+from metacrm.platform import auth, shares, tenant_secrets, users
 from metacrm.platform.api.common import json_body, require_admin, service
 from metacrm.platform.audit import audit_log, log_event
 
@@ -25,6 +25,21 @@ def update_user_route(user_id: int):
     return jsonify(
         users.update_user(g.metacrm_state, user_id, json_body(), g.metacrm_context.user_id)
     )
+
+
+def webhook_secret_route():
+    """The key this tenant's webhook calls are signed with (X-Metacrm-Signature)."""
+    require_admin()
+    return jsonify({"secret": tenant_secrets.get_secret(g.metacrm_state)})
+
+
+def rotate_webhook_secret_route():
+    require_admin()
+    state = g.metacrm_state
+    secret = tenant_secrets.rotate_secret(state)
+    with state.write.begin() as conn:
+        log_event(conn, state, "webhook_secret.rotated", g.metacrm_context.user_id, {})
+    return jsonify({"secret": secret})
 
 
 def create_token_route(user_id: int):
@@ -95,6 +110,15 @@ def register(bp: Blueprint) -> None:
         "/admin/users/<int(max=9223372036854775807):user_id>/tokens",
         "admin_create_token",
         create_token_route,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/admin/webhook-secret", "admin_webhook_secret", webhook_secret_route, methods=["GET"]
+    )
+    bp.add_url_rule(
+        "/admin/webhook-secret/rotate",
+        "admin_rotate_webhook_secret",
+        rotate_webhook_secret_route,
         methods=["POST"],
     )
     bp.add_url_rule(
