@@ -206,6 +206,8 @@ def _plan_entity(
     for col in live.columns:
         if col in wanted or col in consumed or col.startswith(ARCHIVE_PREFIX):
             continue
+        if col == search.PG_COLUMN:  # the search index's own column (search.py)
+            continue
         if allow_destructive:
             steps.append(
                 Step(
@@ -253,7 +255,10 @@ def plan_migration(
         _plan_entity(
             entity, table, live[entity.table], prev_fields, allow_destructive, stamp, steps, refused
         )
-        renamed = any(s.op == "rename_column" for s in steps[before:])
+        renamed = any(
+            s.op == "rename_column" or (s.op == "widen_column" and s.name in search_fields)
+            for s in steps[before:]
+        )  # the search index is rebuilt over the changed columns
         prev_entity = prev_entities.get(entity.name, {})
         previous_search = prev_entity.get("search_fields", [])
         outdated = prev_entity.get("search_version", 1) != search.INDEX_VERSION
@@ -351,6 +356,9 @@ def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqli
     elif step.op == "widen_column":
         if not is_sqlite:  # SQLite column types are affinities: nothing to alter
             f = _field(model, step.table, step.name)
+            entity = model.entities[step.table]
+            if f.name in entity.search_fields:  # the generated search column depends on it:
+                search.drop_search(conn, entity)  # the plan's search_index step rebuilds it
             ops.alter_column(step.table, step.name, type_=tbl.column_type(f))
     elif step.op == "add_index":
         next(ix for ix in table.indexes if ix.name == step.name).create(conn)

@@ -8,9 +8,10 @@ triggers on the entity table that call the `metacrm_search_document` function
 (registered on every connection), so every write path indexes. A bulk insert
 indexes its rows with one INSERT ... SELECT instead (4x faster than a trigger per
 row): it suspends the insert trigger by a row in `_fts_deferred` that lives only
-inside its own transaction, so no other writer ever sees it. PostgreSQL: a GIN
-expression index on to_tsvector('simple', metacrm_search_document(...)), queried
-with the same expression. Only the DDL here is issued by `migrations.apply_plan`.
+inside its own transaction, so no other writer ever sees it.
+PostgreSQL: a stored generated tsvector column `_search` with a GIN index, so neither
+a recheck nor a filtered scan recomputes the document. Only the DDL here is issued
+by `migrations.apply_plan`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from metacrm.platform.search_text import PG_FUNCTION, query_terms
 from metacrm.platform.tables import ident
 
 INDEX_VERSION = 3  # bump when the DDL below changes: plans rebuild every search index
+PG_COLUMN = "_search"  # PostgreSQL: the stored tsvector (never recomputed by a query)
 
 
 def fts_table(entity: Entity) -> str:
@@ -50,7 +52,9 @@ def drop_search(conn, entity: Entity) -> None:
             )
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_q(conn, fts_table(entity))}")
     else:
+        table = _q(conn, entity.table)
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_q(conn, pg_index(entity))}")
+        conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {PG_COLUMN}")
 
 
 def create_search(conn, entity: Entity) -> None:
@@ -63,7 +67,11 @@ def create_search(conn, entity: Entity) -> None:
     if conn.dialect.name != "sqlite":
         conn.exec_driver_sql(PG_FUNCTION)
         conn.exec_driver_sql(
-            f"CREATE INDEX {_q(conn, pg_index(entity))} ON {table} USING gin (to_tsvector('simple', {_document(fields)}))"
+            f"ALTER TABLE {table} ADD COLUMN {PG_COLUMN} tsvector GENERATED ALWAYS AS "
+            f"(to_tsvector('simple', {_document(fields)})) STORED"
+        )
+        conn.exec_driver_sql(
+            f"CREATE INDEX {_q(conn, pg_index(entity))} ON {table} USING gin ({PG_COLUMN})"
         )
         return
     fts = _q(conn, fts_table(entity))
@@ -135,8 +143,7 @@ def search_condition(entity: Entity, table, dialect: str, q: str):
             .where(text(f'"{fts}" MATCH :_q').bindparams(bindparam("_q")))
         )
         return table.c.id.in_(sub), {"_q": _fts5_match(terms)}
-    fields = [f'"{table.name}"."{f}"' for f in entity.search_fields]
-    condition = text(
-        f"to_tsvector('simple', {_document(fields)}) @@ to_tsquery('simple', :_q)"
-    ).bindparams(bindparam("_q"))
+    condition = text(f"\"{table.name}\".{PG_COLUMN} @@ to_tsquery('simple', :_q)").bindparams(
+        bindparam("_q")
+    )
     return condition, {"_q": _tsquery(terms)}

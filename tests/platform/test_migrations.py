@@ -315,3 +315,59 @@ def test_every_applied_version_is_stored_with_its_plan(env):
     ]
     assert versions[1].content_hash == env.state().model.content_hash
     assert "wechat" in [f["name"] for f in versions[1].model["entities"]["lead"]["fields"]]
+
+
+def test_widening_a_search_field_rebuilds_its_index(env, tmp_path):
+    """PostgreSQL's search column is generated from the search fields: a widened field
+    drops it first and the plan builds it again; search works before and after."""
+    from metacrm.platform import search
+
+    pkg_v1 = write_package(
+        tmp_path / "w1",
+        "widgets",
+        files={
+            "entities/widget.yaml": "name: widget\nsearch_fields: [name]\n"
+            "fields:\n  name: {type: text, max_length: 20}\n"
+        },
+        depends_on=(),
+    )
+    pkg_v2 = write_package(
+        tmp_path / "w2",
+        "widgets",
+        files={
+            "entities/widget.yaml": "name: widget\nsearch_fields: [name]\n"
+            "fields:\n  name: {type: text, max_length: 200}\n"
+        },
+        version="2.0.0",
+        depends_on=(),
+    )
+    v1, v2 = model_of(BASE, pkg_v1), model_of(BASE, pkg_v2)
+    sync(env, v1)
+    with write_engine(env.engine()).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO widget (created_at, updated_at, version, name) "
+                "VALUES (CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, '深圳星河科技')"
+            )
+        )
+
+    def found(model, q):
+        entity = model.entities["widget"]
+        from metacrm.platform import tables as tbl
+
+        _, tables = tbl.model_tables(model)
+        cond, binds = search.search_condition(
+            entity, tables["widget"], env.engine().dialect.name, q
+        )
+        from sqlalchemy import select
+
+        with env.engine().connect() as conn:
+            return conn.execute(select(tables["widget"].c.name).where(cond), binds).scalars().all()
+
+    assert found(v1, "星河") == ["深圳星河科技"]
+    plan = sync(env, v2)
+    assert [(s.op, s.name or s.detail) for s in plan.steps] == [
+        ("widen_column", "name"),
+        ("search_index", "name"),
+    ]
+    assert found(v2, "星河科技") == ["深圳星河科技"]
