@@ -95,7 +95,8 @@ def build_field(name: str, data: dict, origin: str) -> m.Field:
         spec=spec_of(data),
         required=data.get("required", False),
         unique=data.get("unique", False),
-        indexed=data.get("indexed", False),
+        # references and user fields are always indexed (joins, on_delete, scope): say so
+        indexed=data.get("indexed", False) or data["type"] in ("reference", "user"),
         default=data.get("default"),
         default_expression=data.get("default_expression"),
         help=label_of(data["help"], name) if data.get("help") else None,
@@ -158,6 +159,7 @@ def build_pipeline(data: dict) -> m.Pipeline:
             ),
             transitions=tuple(s["transitions"]) if "transitions" in s else None,
             idle_alert_days=s.get("idle_alert_days"),
+            optional=s.get("optional", False),
         )
         for s in data["stages"]
     )

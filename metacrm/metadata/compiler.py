@@ -388,6 +388,11 @@ def read_packages(paths: list[Path]) -> tuple[list[PackageSource], list[Metadata
     return packages, errors
 
 
+def _about_broken(error: MetadataError, broken: set[str]) -> bool:
+    """An error that only follows from an entity file already reported as invalid."""
+    return any(f"entity '{name}'" in error.message for name in broken)
+
+
 def load_and_compile(
     paths: list[Path], overlay: dict | None = None, registry: Registry | None = None
 ) -> Model:
@@ -396,7 +401,8 @@ def load_and_compile(
     try:
         model = compile_model(packages, overlay, registry=registry)
     except MetadataInvalid as exc:
-        errors += exc.errors
+        broken = {name for pkg in packages for name in pkg.broken_entities}
+        errors += [e for e in exc.errors if not _about_broken(e, broken)]
         model = None
     if errors:
         raise MetadataInvalid(errors)

@@ -68,11 +68,30 @@ def _formula_cycles(model: Model) -> list[tuple[str, str, list[str]]]:
 def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[MetadataError]:
     errors: list[MetadataError] = []
 
-    def run(source, entity, expect, doc, path):
+    def run(source, entity, expect, doc, path, sql: str | None = None):
+        """Type-check; `sql` names a context computed by the database, where every
+        function needs an SQL form (a plugin function may have only a Python one)."""
         try:
-            check(source, EntityScope(model, entity), registry, expect)
+            checked = check(source, EntityScope(model, entity), registry, expect)
         except ExpressionError as exc:
             errors.append(doc.error(path, _message(exc)))
+            return
+        if sql is None:
+            return
+        for node in n.walk(checked.node):
+            if isinstance(node, n.Call) and registry[node.name].sql is None:
+                errors.append(
+                    doc.error(
+                        path,
+                        f"{node.name}() has no SQL form, and {sql} is computed by the database"
+                        f" (at {node.line}:{node.column}); use functions with an SQL form"
+                        + (
+                            " or make the formula stored: true"
+                            if sql == "a virtual formula"
+                            else ""
+                        ),
+                    )
+                )
 
     def check_values(target, source: str, values: dict, doc, path) -> None:
         """`field: expression` pairs that set fields of `target` from a `source` record."""
@@ -99,6 +118,7 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
                     field_expression_type(f),
                     fd.doc,
                     fd.path + ("expression",),
+                    None if f.spec.stored else "a virtual formula",
                 )
             if f.default_expression:
                 expected = field_expression_type(f)
@@ -122,7 +142,14 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
                 if source:
                     run(source, name, T.BOOLEAN, fd.doc, fd.path + (key,))
             if f.type == "rollup" and f.spec.filter:
-                run(f.spec.filter, f.spec.entity, T.BOOLEAN, fd.doc, fd.path + ("filter",))
+                run(
+                    f.spec.filter,
+                    f.spec.entity,
+                    T.BOOLEAN,
+                    fd.doc,
+                    fd.path + ("filter",),
+                    "a rollup filter",
+                )
         for i, rule in enumerate(draft.data.get("validation_rules", ())):
             run(
                 rule["expression"],
@@ -184,10 +211,10 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
             for j, rule in enumerate(data.get("recycle", ())):
                 if rule.get("condition"):
                     path = ("recycle", j, "condition")
-                    run(rule["condition"], data["entity"], T.BOOLEAN, doc, path)
+                    run(rule["condition"], data["entity"], T.BOOLEAN, doc, path, "a recycle rule")
     for data, doc in drafts.views.values():
         if data.get("filter"):
-            run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",))
+            run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",), "a view filter")
     for entity, field, trail in _formula_cycles(model):
         fd = drafts.entities[entity].fields[field]
         errors.append(

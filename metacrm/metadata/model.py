@@ -219,6 +219,7 @@ class Stage:
     entry_rules: tuple[tuple[str, Label], ...] = ()
     transitions: tuple[str, ...] | None = None
     idle_alert_days: int | None = None
+    optional: bool = False  # may be skipped: later stages do not inherit its requirements
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ class PackageSource:
     root: Path
     label: object = None
     docs: dict[str, list[SourceDoc]] = field(default_factory=dict)
+    # entities whose file failed its schema check: reported once, then known to exist,
+    # so "unknown entity 'course'" does not follow a typo in course.yaml
+    broken_entities: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> str:
@@ -73,6 +76,10 @@ def read_package(root: Path) -> tuple[PackageSource | None, list[MetadataError]]
             errors += schema_errors
             if not schema_errors:
                 docs.append(doc)
+            elif kind == "entity" and isinstance(doc.data, dict):
+                name = doc.data.get("name") or doc.data.get("extend")
+                if isinstance(name, str):
+                    pkg.broken_entities.add(name)
         pkg.docs[kind] = docs
     return pkg, errors
 

@@ -80,6 +80,20 @@ def _leaf_errors(error):
 
 def check_document(doc: SourceDoc, kind: str) -> list[MetadataError]:
     """Every schema error of `doc`, each with its file, line and path."""
+    if (
+        kind not in ("entity", "overlay", "package")
+        and isinstance(doc.data, dict)
+        and "extend" in doc.data
+    ):
+        # one clear error instead of one per missing key
+        return [
+            doc.error(
+                ("extend",),
+                f"`extend:` works for entities only; a {kind} file declares a whole {kind} "
+                f"(see docs/metadata.md); to change another package's {kind}, copy it under "
+                "a new name",
+            )
+        ]
     out = []
     for error in validator(kind).iter_errors(doc.data):
         for leaf in _leaf_errors(error):

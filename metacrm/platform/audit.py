@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
+from metacrm.platform.timestamps import rfc3339
 
 
 def to_json(value: Any) -> Any:
@@ -108,14 +109,13 @@ def history(conn, state, entity: Entity, record_id: int, hidden: frozenset) -> l
     for row in conn.execute(query):
         if row.field is not None and row.field in hidden:
             continue
-        at = row.changed_at if row.changed_at.tzinfo else row.changed_at.replace(tzinfo=dt.UTC)
         out.append(
             {
                 "operation": row.operation,
                 "field": row.field,
                 "old": row.old_value,
                 "new": row.new_value,
-                "at": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "at": rfc3339(row.changed_at),
                 "by": row.changed_by,
             }
         )
@@ -141,7 +141,7 @@ def audit_log(state, limit: int = 200) -> list[dict]:
             "event": r.event,
             "actor": r.actor,
             "detail": r.detail,
-            "at": (r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC)).isoformat(),
+            "at": rfc3339(r.at),
         }
         for r in rows
     ]

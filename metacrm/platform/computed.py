@@ -20,6 +20,7 @@ from metacrm.expressions import (
     check,
     compile_python,
     compile_sql,
+    parse,
 )
 from metacrm.expressions import nodes as n
 from metacrm.expressions import types as T
@@ -169,6 +170,58 @@ class PipelineGate:
     applies_if: CompiledPython | None
     stages: dict  # stage name -> metadata Stage
     entry_rules: dict  # stage name -> [(rule id, message, compiled)]
+    gates: dict = field(default_factory=dict)  # stage -> stages whose requirements it checks
+
+
+def cumulative_stages(pipeline) -> dict[str, tuple[str, ...]]:
+    """Per stage, the stages whose requirements a record entering it must meet: its own,
+    and (for open and won stages) those of every earlier open stage it passes, except
+    stages marked optional. A lost stage checks only its own: a deal may be lost early."""
+    out, passed = {}, []
+    for stage in pipeline.stages:
+        out[stage.name] = (*passed, stage.name) if stage.category != "lost" else (stage.name,)
+        if stage.category == "open" and not stage.optional:
+            passed.append(stage.name)
+    return out
+
+
+CLOCK_FUNCTIONS = frozenset({"today", "now"})
+
+
+def clock_calls(model, entity: Entity, names: list[str]) -> set[str]:
+    """Which of today()/now() the computed fields `names` read, looked up in their ASTs
+    (through formulas and rollups they read in turn, on this and referenced entities)."""
+    found: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    stack = [(entity.name, name) for name in names]
+    while stack:
+        key = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        owner = model.entities[key[0]]
+        f = owner.fields.get(key[1])
+        if f is None or f.type not in ("formula", "rollup"):
+            continue
+        if f.type == "formula":
+            sources = [(owner.name, f.spec.expression)]
+        else:
+            sources = [(f.spec.entity, f.spec.filter)] if f.spec.filter else []
+            if f.spec.field:
+                stack.append((f.spec.entity, f.spec.field))
+        for where, source in sources:
+            for node in n.walk(parse(source)):
+                if isinstance(node, n.Call) and node.name in CLOCK_FUNCTIONS:
+                    found.add(node.name)
+                elif isinstance(node, n.FieldRef):
+                    try:
+                        steps = EntityScope(model, where).walk(node.path)
+                    except KeyError:
+                        continue
+                    last_entity, last_field, last_name = steps[-1]
+                    if last_field is not None:
+                        stack.append((last_entity.name, last_name))
+    return found
 
 
 def select_gate(gates: list[PipelineGate], values: dict, ctx) -> PipelineGate | None:
@@ -233,6 +286,7 @@ def build_write_plan(model, entity: Entity, registry: Registry, locale: str = "e
             compiled(pipeline.applies_if, T.BOOLEAN) if pipeline.applies_if else None,
             {stage.name: stage for stage in pipeline.stages},
             {},
+            cumulative_stages(pipeline),
         )
         for stage in pipeline.stages:
             gate.entry_rules[stage.name] = [

@@ -21,6 +21,9 @@ class Context:
     access: Access = SYSTEM_ACCESS
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     depth: int = 0  # how many events deep this write is (jobs' loop guard)
+    # the platform's own writes (automations, event handlers): read_only fields, which
+    # protect values from people, are writable; computed fields never are
+    system_writes: bool = False
 
     @classmethod
     def system(cls, tenant: str, user_id: int | None = None) -> Context:

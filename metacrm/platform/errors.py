@@ -14,6 +14,14 @@ class ServiceError(Exception):
         self.errors = errors or []
         self.extra = extra
 
+    def __str__(self) -> str:
+        """The detail with every field's message (what job logs and automation errors show)."""
+        parts = [
+            f"{e['field']}: {e['message']}" if e.get("field") else str(e.get("message"))
+            for e in self.errors
+        ]
+        return f"{self.detail} ({'; '.join(parts)})" if parts else self.detail
+
     def problem(self) -> dict:
         doc = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if self.errors:

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from metacrm.platform import transfer
 from metacrm.platform.errors import BadQuery, NotFound
 from metacrm.platform.jobs import EventHandler, HandlerRun, new_event, write_events
+from metacrm.platform.timestamps import rfc3339
 
 
 def _now() -> dt.datetime:
@@ -89,8 +90,8 @@ def status(service, import_id: int) -> dict:
         "percent": round(100 * done / row.total_rows) if row.total_rows else 100,
         "report": row.report if row.status == "done" else None,
         "error": row.last_error if current == "failed" else None,
-        "created_at": row.created_at.isoformat(),
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "created_at": rfc3339(row.created_at),
+        "finished_at": rfc3339(row.finished_at),
     }
 
 

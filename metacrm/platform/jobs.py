@@ -79,6 +79,7 @@ class HandlerRun:
             username="system",
             is_admin=True,
             depth=self.event["depth"] + 1,
+            system_writes=True,
         )
         service = RecordService(self.state, ctx, self.runtime.pm, self.runtime.registry)
         self.services.append(service)

@@ -1,8 +1,9 @@
 """The list query: field filters, sort, field selection and keyset pagination.
 
-Keyset cursors follow each dialect's native NULL ordering (SQLite: NULLs
-lowest; PostgreSQL: NULLs highest), so an index on the sort columns can serve
-the query, and pages stay stable while rows are inserted.
+Empty values sort highest on both back ends: last ascending, first descending
+(PostgreSQL's native order, so its indexes serve the sort; SQLite is told with
+NULLS LAST / NULLS FIRST). Keyset cursors follow the same order, so pages stay
+stable while rows are inserted.
 """
 
 from __future__ import annotations
@@ -186,15 +187,23 @@ def decode_cursor(entity: Entity, sort: list[SortKey], cursor: str) -> list:
         ) from exc
 
 
-def keyset_condition(table, sort: list[SortKey], values: list, nulls_high: bool):
-    """Rows strictly after `values` in the order of `sort` (native NULL order).
+def order_by(table, sort: list[SortKey]) -> list:
+    """ORDER BY with empty values highest (last ascending, first descending)."""
+    return [
+        table.c[k.name].desc().nulls_first() if k.descending else table.c[k.name].asc().nulls_last()
+        for k in sort
+    ]
+
+
+def keyset_condition(table, sort: list[SortKey], values: list):
+    """Rows strictly after `values` in the order of `sort` (NULLs highest, as order_by).
 
     Values are bound parameters `k0, k1, ...`; only which of them are NULL shapes the SQL.
     """
     clauses = []
     for i, key in enumerate(sort):
         col, v = table.c[key.name], values[i]
-        nulls_after = nulls_high != key.descending
+        nulls_after = not key.descending  # NULLs highest
         if v is None:
             after = false() if nulls_after else col.is_not(None)
         else:
@@ -340,9 +349,8 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         resolver = service.resolver(entity)
         conditions = matching(resolver)
         if cursor_values is not None:
-            nulls_high = service.state.engine.dialect.name != "sqlite"
-            conditions.append(keyset_condition(table, sort, cursor_values, nulls_high))
-        order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sort]
+            conditions.append(keyset_condition(table, sort, cursor_values))
+        order = order_by(table, sort)
         stored = set(service.columns(entity))
         selected = [table.c[c] if c in stored else resolver((c,)).label(c) for c in columns]
         selected += [table.c[k.name].label(f"_sort_{k.name}") for k in sort]

@@ -135,14 +135,24 @@ def apply_rules(
 
 
 def check_stage(gates, values: dict, previous: dict | None, ctx: EvalContext, error) -> None:
-    """A record entering a stage must meet its entry requirements, and may only come
-    from a stage that allows the move. Only moves are checked: a record already in a
+    """A record entering a stage must meet its entry requirements and those of the open
+    stages before it (computed.cumulative_stages), and may only come from a stage that
+    allows the move. Only moves are checked: a record already in a
     stage keeps it even if the requirements grew later."""
     gate = select_gate(gates, values, ctx)
     if gate is None:
         return
     target = values.get(gate.field)
     current = (previous or {}).get(gate.field)
+    if target is not None and target == current and target not in gate.stages:
+        # not a move, but another pipeline governs the record now (its applies_if changed)
+        error(
+            gate.field,
+            f"the record is now governed by the {gate.name} pipeline, which has no stage "
+            f"'{target}': move it to one of {', '.join(gate.stages)} in the same change",
+            rule=gate.name,
+        )
+        return
     if target is None or target == current:
         return
     stage = gate.stages.get(target)
@@ -157,9 +167,15 @@ def check_stage(gates, values: dict, previous: dict | None, ctx: EvalContext, er
             f"cannot move from '{current}' to '{target}' (allowed: {allowed})",
             rule=f"{gate.name}.{current}.transitions",
         )
-    for name in stage.requires:
-        if values.get(name) in EMPTY:
-            error(name, f"is required to enter stage '{target}'", rule=f"{gate.name}.{target}")
-    for rule, message, compiled in gate.entry_rules[target]:  # CHECK semantics, as rules
-        if compiled(values, ctx) is False:
-            error(gate.field, message, rule=rule)
+    missing: set[str] = set()
+    for name in gate.gates[target]:  # its own requirements and those of the stages it passes
+        by = "" if name == target else f" ('{name}' requires it)"
+        for fname in gate.stages[name].requires:
+            if values.get(fname) in EMPTY and fname not in missing:
+                missing.add(fname)
+                error(
+                    fname, f"is required to enter stage '{target}'{by}", rule=f"{gate.name}.{name}"
+                )
+        for rule, message, compiled in gate.entry_rules[name]:  # CHECK semantics, as rules
+            if compiled(values, ctx) is False:
+                error(gate.field, message, rule=rule)

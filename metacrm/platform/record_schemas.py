@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import functools
 import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
+from metacrm.platform.timestamps import rfc3339
 
 MAX_ID = 2**63 - 1
 PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./]{3,38}[0-9]$")
@@ -119,12 +119,21 @@ def marshmallow_field(f: Field) -> fields.Field:
     return fields.Raw(**kw)  # json, attachment
 
 
+COMPUTED = ("formula", "rollup", "auto_number")  # never written by anyone
+
+
 class RecordSchema:
     """Validation of write bodies for one entity."""
 
-    def __init__(self, entity: Entity):
+    def __init__(self, entity: Entity, include_read_only: bool = False):
+        """`include_read_only`: the platform's own writes (automations) may set read_only
+        fields; computed fields (formula, rollup, auto number) are never written."""
         self.entity = entity
-        self.writable = {n: f for n, f in entity.fields.items() if f.writable}
+        self.writable = {
+            n: f
+            for n, f in entity.fields.items()
+            if f.writable or (include_read_only and f.read_only and f.type not in COMPUTED)
+        }
         self.writable_keys = frozenset(self.writable)
         self.defaults = tuple(
             (n, f.default) for n, f in self.writable.items() if f.default is not None
@@ -205,16 +214,6 @@ class RecordSchema:
         return ([] if errors else loaded), errors
 
 
-@functools.lru_cache(maxsize=1024)
-def _iso_datetime(value: dt.datetime) -> str:
-    """ISO 8601 in UTC. Cached: a bulk write stamps every row with the same instant."""
-    if value.tzinfo is None:  # SQLite hands back naive values, stored as UTC
-        return value.isoformat() + "Z"
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat() + "Z"
-
-
 def _number(value: decimal.Decimal):
     # JSON numbers: integral values as int, others as float (15 significant digits are exact).
     if value == value.to_integral_value():
@@ -232,7 +231,7 @@ def output_converter(f_type: str):
     if f_type == "date":
         return lambda v: None if v is None else (v.isoformat() if isinstance(v, dt.date) else v)
     if f_type == "datetime":
-        return lambda v: None if v is None else _iso_datetime(v)
+        return rfc3339
     return None
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
 from metacrm.platform import audit, duplicates, lifecycle, search, stage_history
-from metacrm.platform.computed import SqlResolver, select_gate
+from metacrm.platform.computed import SqlResolver, clock_calls, select_gate
 from metacrm.platform.context import Context
 from metacrm.platform.database import in_list
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
@@ -59,10 +59,11 @@ class RecordService:
         return entity
 
     def schema(self, entity: Entity) -> RecordSchema:
-        key = f"schema:{entity.name}"
+        system = self.context.system_writes
+        key = f"schema:{entity.name}:{system}"
         schema = self.state.cache.get(key)
         if schema is None:
-            schema = self.state.cache[key] = RecordSchema(entity)
+            schema = self.state.cache[key] = RecordSchema(entity, include_read_only=system)
         return schema
 
     def grant(self, entity: Entity) -> EntityAccess:
@@ -119,13 +120,10 @@ class RecordService:
 
     def time_key(self, entity: Entity) -> str | None:
         """Part of a cache key for queries whose virtual fields read today()/now(); None = do not cache."""
-        calls = set()
-        for name in self.virtual(entity):
-            f = entity.fields[name]
-            sources = [f.spec.expression] if f.type == "formula" else [f.spec.filter or ""]
-            for source in sources:
-                if source and ("now" in source or "today" in source):
-                    calls |= {"now", "today"} & set(source.replace("(", " ").split())
+        key = ("clock", entity.name, tuple(self.virtual(entity)))
+        calls = self.state.cache.get(key)
+        if calls is None:
+            calls = self.state.cache[key] = clock_calls(self.model, entity, list(key[2]))
         if "now" in calls:
             return None
         return self.eval_ctx.today.isoformat() if "today" in calls else ""
@@ -206,8 +204,9 @@ class RecordService:
         with self.state.write.begin() as own:
             yield own
 
-    def _virtual_values(self, entity: Entity, ids: list[int]) -> dict[int, dict]:
-        """Virtual formulas and rollups of freshly written records (computed by the database)."""
+    def _virtual_values(self, entity: Entity, ids: list[int], conn: Connection) -> dict[int, dict]:
+        """Virtual formulas and rollups of freshly written records (computed by the database,
+        in the write's own transaction: an answer is ready before the write commits)."""
         names = self.virtual(entity)
         if not names or not ids:
             return {}
@@ -220,9 +219,8 @@ class RecordService:
             .where(table.c.id.in_(ids))
         )
         serialize = self.serializer(entity, names)
-        with self.state.engine.connect() as conn:
-            rows = conn.execute(query, scope_binds(self.context.access))
-            return {row[0]: serialize(tuple(row[1:])) for row in rows}
+        rows = conn.execute(query, scope_binds(self.context.access))
+        return {row[0]: serialize(tuple(row[1:])) for row in rows}
 
     def _rules(
         self, conn: Connection, entity: Entity, items: list[tuple], errors: list[dict]
@@ -691,14 +689,15 @@ class RecordService:
             self.record_events(
                 conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids]
             )
+            listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
+            wanted = returning or bool(listeners)  # bulk imports do not need the records back
+            virtual = self._virtual_values(entity, ids, conn) if wanted else {}
         self._dispatch(owned)
-        listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
-        if not returning and not listeners:  # bulk imports do not need the records back
+        if not wanted:
             return []
         out = []
         columns = self.columns(entity)
         serialize = self.serializer(entity, columns)
-        virtual = self._virtual_values(entity, ids)
         for rid, row, (_, data) in zip(ids, full, items, strict=True):
             record = serialize([rid if c == "id" else row.get(c) for c in columns])
             record.update(virtual.get(rid, {}))

@@ -21,6 +21,21 @@ from metacrm.platform.tenants import TenantRegistry, TenantState
 from metacrm.plugins.manager import make_plugin_manager
 
 
+def expression_registry(pm) -> Registry:
+    """Built-in expression functions plus the ones plugins contribute (names must be unique)."""
+    extra = [f for result in pm.hook.metacrm_expression_functions() for f in result or ()]
+    return builtin_registry().extended(extra) if extra else builtin_registry()
+
+
+def package_paths(pm, settings: Settings) -> list[Path]:
+    """The installed packages: those plugins contribute, then METACRM_PACKAGES."""
+    paths: list[Path] = []
+    for result in pm.hook.metacrm_metadata_packages():
+        paths.extend(Path(p) for p in result or ())
+    paths.extend(settings.packages)
+    return paths
+
+
 class Runtime:
     def __init__(self, settings: Settings, plugin_manager=None):
         self.settings = settings
@@ -36,16 +51,10 @@ class Runtime:
         self.tenants = TenantRegistry(self)
 
     def _expression_registry(self) -> Registry:
-        """Built-in expression functions plus the ones plugins contribute (names must be unique)."""
-        extra = [f for result in self.pm.hook.metacrm_expression_functions() for f in result or ()]
-        return builtin_registry().extended(extra) if extra else builtin_registry()
+        return expression_registry(self.pm)
 
     def package_paths(self) -> list[Path]:
-        paths: list[Path] = []
-        for result in self.pm.hook.metacrm_metadata_packages():
-            paths.extend(Path(p) for p in result or ())
-        paths.extend(self.settings.packages)
-        return paths
+        return package_paths(self.pm, self.settings)
 
     def packages(self):
         """Installed packages, read and schema-checked once per runtime."""

@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, func, insert, select, update
 
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.permissions import scope_binds
+from metacrm.platform.timestamps import rfc3339
 
 
 def record_moves(conn, state, entity, moves: list[tuple], actor, at: dt.datetime) -> None:
@@ -74,8 +75,8 @@ def record_stages(service, entity_name: str, record_id: int) -> list[dict]:
             "pipeline": r.pipeline,
             "stage": r.stage,
             "category": r.category,
-            "entered_at": r.entered_at.isoformat(),
-            "left_at": r.left_at.isoformat() if r.left_at else None,
+            "entered_at": rfc3339(r.entered_at),
+            "left_at": rfc3339(r.left_at),
             "seconds": _seconds(r.entered_at, r.left_at or now),
             "entered_by": r.entered_by,
         }

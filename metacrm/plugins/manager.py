@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 
 import pluggy
 
@@ -23,6 +24,13 @@ def make_plugin_manager(
         if pm.is_registered(module):
             continue
         pm.register(module, name=name)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    # entry points by hand (not pm.load_setuptools_entrypoints): a module that is both an
+    # installed entry point and named in METACRM_PLUGINS is loaded once, not refused twice
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        plugin = ep.load()
+        if not pm.is_registered(plugin):
+            pm.register(plugin, name=ep.name)
     pm.check_pending()
     return pm

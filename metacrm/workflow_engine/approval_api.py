@@ -15,6 +15,7 @@ from sqlalchemy import select
 from metacrm.metadata.model import label_text
 from metacrm.platform.api.common import json_body, resolve_request, service
 from metacrm.platform.errors import BadQuery
+from metacrm.platform.timestamps import rfc3339
 from metacrm.workflow_engine.approvals import Approvals
 
 LIMIT = 200
@@ -22,7 +23,7 @@ ID = "int(max=9223372036854775807)"
 
 
 def _iso(value):
-    return value.isoformat() if value is not None else None
+    return rfc3339(value)
 
 
 def _titles(engine: Approvals, conn, rows) -> dict:

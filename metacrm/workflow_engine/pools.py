@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from metacrm.metadata.model import Entity, Pool
 from metacrm.platform import audit, locks
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid
+from metacrm.platform.timestamps import rfc3339
 
 MAX_IDS = 500
 
@@ -113,7 +114,7 @@ class Pools:
             {
                 "id": r.id,
                 **{c: audit.to_json(getattr(r, c)) for c in columns},
-                "in_pool_since": r.since.isoformat(),
+                "in_pool_since": rfc3339(r.since),
                 "return_reason": r.reason,
             }
             for r in rows[:limit]

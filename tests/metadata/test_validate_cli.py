@@ -60,3 +60,52 @@ def test_validate_type_checks_expressions(tmp_path):
         "pack/entities/x.yaml:3 fields.score.expression: unknown field 'estimated_budgt' (at 1:1)"
         in result.output
     )
+
+
+def test_validate_uses_the_runtime_plugins_and_packages(tmp_path):
+    """A pack that calls a plugin's function, on top of a pack from METACRM_PACKAGES."""
+    lower = write_package(
+        tmp_path / "lower",
+        "lower",
+        files={"entities/gizmo.yaml": "name: gizmo\nfields:\n  price: {type: decimal}\n"},
+    )
+    upper = write_package(
+        tmp_path / "upper",
+        "upper",
+        files={
+            "entities/gizmo.yaml": "extend: gizmo\nfields:\n"
+            "  gross: {type: formula, result_type: decimal, stored: true, expression: 'vat(price)'}\n"
+        },
+        depends_on=("crm", "lower"),
+    )
+    alone = CliRunner().invoke(
+        main, ["metadata", "validate", str(upper)], env={"METACRM_PACKAGES": ""}
+    )
+    assert alone.exit_code == 1
+    env = {"METACRM_PLUGINS": "tests.plugins.sample_plugin", "METACRM_PACKAGES": str(lower)}
+    result = CliRunner().invoke(main, ["metadata", "validate", str(upper)], env=env)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_typo_is_reported_once_not_as_a_cascade(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={
+            "entities/course.yaml": "name: course\nfields:\n  title: {type: text}\n"
+            "  capacity: {type: int}\n",
+            "entities/enrollment.yaml": "name: enrollment\nfields:\n"
+            "  course: {type: reference, entity: course}\n",
+            "pipelines/more.yaml": "extend: sales\nstages:\n  - {name: audit, category: open}\n",
+        },
+    )
+    result = CliRunner().invoke(main, ["metadata", "validate", str(pkg)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and lines[-1] == "2 error(s)", result.output
+    assert lines[0].startswith(
+        "pack/entities/course.yaml:4 fields.capacity.type: 'int' is not one of"
+    )
+    assert lines[1] == (
+        "pack/pipelines/more.yaml:1 extend: `extend:` works for entities only; a pipeline file "
+        "declares a whole pipeline (see docs/metadata.md); to change another package's "
+        "pipeline, copy it under a new name"
+    )

@@ -5,11 +5,13 @@ def seed(env):
     api = env.api
     acct = api.post("/api/v1/records/account", json={"name": "A", "industry": "retail"}).json["id"]
     other = api.post("/api/v1/records/account", json={"name": "B", "industry": "energy"}).json["id"]
+    li = api.post("/api/v1/records/contact", json={"last_name": "Li", "account": acct}).json["id"]
     rows = [
         {
             "name": "1",
             "account": acct,
             "stage": "proposal",
+            "primary_contact": li,
             "amount": 100,
             "close_date": "2026-01-15",
         },
@@ -17,6 +19,7 @@ def seed(env):
             "name": "2",
             "account": acct,
             "stage": "proposal",
+            "primary_contact": li,
             "amount": 300,
             "close_date": "2026-02-03",
         },
@@ -24,6 +27,7 @@ def seed(env):
             "name": "3",
             "account": other,
             "stage": "closed_won",
+            "primary_contact": li,
             "amount": 1000,
             "close_date": "2026-04-20",
         },
@@ -130,13 +134,15 @@ def test_iso_week_buckets(env):
 def test_list_total_counts(env):
     api = env.api
     acct = api.post("/api/v1/records/account", json={"name": "A"}).json["id"]
-    api.post(
+    li = api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
+    created = api.post(
         "/api/v1/records/opportunity",
         json=[
             {
                 "name": str(i),
                 "account": acct,
                 "stage": "proposal",
+                "primary_contact": li,
                 "amount": 5,
                 "close_date": "2026-05-01",
             }
@@ -145,6 +151,7 @@ def test_list_total_counts(env):
             for i in range(7)
         ],
     )
+    assert created.status_code == 201, created.json
     page = api.get("/api/v1/records/opportunity?stage=proposal&limit=2&with_total=true").json
     assert page["total"] == 3 and len(page["data"]) == 2
     assert "total" not in api.get("/api/v1/records/opportunity?limit=2").json

@@ -182,3 +182,32 @@ def test_today_follows_each_tenants_timezone(env):
     assert results["east"] > results["west"]  # 25 hours apart: never the same date
     with pytest.raises(ValueError, match="unknown timezone"):
         runtime.tenants.create("mars", timezone="Mars/Olympus")
+
+
+def test_clock_calls_are_found_in_the_ast_through_other_formulas(tmp_path):
+    """Which virtual fields read today()/now() decides whether list queries may be cached."""
+    from metacrm.metadata import load_and_compile
+    from metacrm.platform.computed import clock_calls
+    from tests.metadata.helpers import write_package
+
+    fields = {
+        "a": "{type: date}",
+        "today_count": "{type: integer}",
+        "due": '{type: formula, result_type: date, expression: "if(a is null,today(),a)"}',
+        "through": '{type: formula, result_type: date, expression: "due"}',
+        "plain": '{type: formula, result_type: integer, expression: "today_count + 1"}',
+        "stamp": '{type: formula, result_type: datetime, expression: "coalesce(null,now())"}',
+    }
+    body = "\n".join(f"  {k}: {v}" for k, v in fields.items())
+    pkg = write_package(
+        tmp_path,
+        "clocks",
+        files={"entities/clock.yaml": f"name: clock\nfields:\n{body}\n"},
+        depends_on=(),
+    )
+    model = load_and_compile([pkg])
+    entity = model.entities["clock"]
+    assert clock_calls(model, entity, ["due"]) == {"today"}
+    assert clock_calls(model, entity, ["through"]) == {"today"}  # via the formula it reads
+    assert clock_calls(model, entity, ["plain"]) == set()  # a field named today_count
+    assert clock_calls(model, entity, ["stamp", "plain"]) == {"now"}

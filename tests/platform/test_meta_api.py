@@ -174,3 +174,13 @@ def test_only_admins_change_metadata(env):
     r = env.user_api.post("/api/v1/meta/entities/lead/fields", json={"name": "x", "type": "text"})
     assert r.status_code == 403 and r.mimetype == "application/problem+json"
     assert env.user_api.get("/api/v1/meta/entities").status_code == 200
+
+
+def test_a_reference_field_says_it_is_indexed(env):
+    r = env.api.post(
+        "/api/v1/meta/entities/lead/fields",
+        json={"name": "partner", "type": "reference", "entity": "account"},
+    )
+    assert r.status_code == 201 and "add_index" in [s["op"] for s in r.json["plan"]["steps"]]
+    fields = {f["name"]: f for f in env.api.get("/api/v1/meta/entities/lead").json["fields"]}
+    assert fields["partner"]["indexed"] is True

@@ -2,6 +2,10 @@
 transitions, enforced on create, PATCH and bulk alike (422 naming what is unmet)."""
 
 
+def contact(api) -> int:
+    return api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
+
+
 def opportunity(api, **fields):
     account = api.post("/api/v1/records/account", json={"name": "Pipeline Co"}).json["id"]
     r = api.post("/api/v1/records/opportunity", json={"name": "Deal", "account": account, **fields})
@@ -18,7 +22,15 @@ def test_moving_a_record_enforces_the_entry_requirements(env):
     assert sorted((e["field"], e["message"], e["rule"]) for e in r.json["errors"]) == [
         ("amount", "is required to enter stage 'proposal'", "sales.proposal"),
         ("close_date", "is required to enter stage 'proposal'", "sales.proposal"),
+        # qualification is skipped, its requirement is not: requirements are cumulative
+        (
+            "primary_contact",
+            "is required to enter stage 'proposal' ('qualification' requires it)",
+            "sales.qualification",
+        ),
     ]
+    li = contact(api)
+    assert api.patch(url, json={"primary_contact": li}).status_code == 200
     r = api.patch(url, json={"stage": "proposal", "amount": 0, "close_date": "2026-12-31"})
     assert r.status_code == 422 and r.json["errors"] == [
         {
@@ -43,10 +55,13 @@ def test_allowed_transitions_and_lost_reasons(env):
     api = env.api
     deal = opportunity(api, amount=100)
     url = f"/api/v1/records/opportunity/{deal['id']}"
-    r = api.patch(url, json={"stage": "closed_lost"})
+    r = api.patch(url, json={"stage": "closed_lost"})  # a lost stage checks only its own
+    assert [e["field"] for e in r.json["errors"]] == ["lost_reason"]
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "lost_reason"
     assert api.patch(url, json={"stage": "closed_lost", "lost_reason": "price"}).status_code == 200
-    r = api.patch(url, json={"stage": "negotiation", "close_date": "2027-01-31"})
+    li = contact(api)
+    body = {"stage": "negotiation", "close_date": "2027-01-31", "primary_contact": li}
+    r = api.patch(url, json=body)
     assert r.status_code == 422 and r.json["errors"] == [
         {
             "field": "stage",
@@ -55,7 +70,10 @@ def test_allowed_transitions_and_lost_reasons(env):
         }
     ]
     assert api.patch(url, json={"stage": "prospecting"}).status_code == 200  # reopened
-    assert api.patch(url, json={"stage": "closed_won"}).status_code == 200
+    won = api.patch(url, json={"stage": "closed_won"})  # won: every open stage's requirements
+    assert sorted(e["field"] for e in won.json["errors"]) == ["close_date", "primary_contact"]
+    done = {"stage": "closed_won", "close_date": "2026-12-31", "primary_contact": li}
+    assert api.patch(url, json=done).status_code == 200
     r = api.patch(url, json={"stage": "prospecting"})
     assert r.status_code == 422 and "(allowed: none)" in r.json["errors"][0]["message"]
 
@@ -74,13 +92,14 @@ def test_create_and_bulk_create_enforce_the_stage_too(env):
     assert {(e["index"], e["field"]) for e in r.json["errors"]} == {
         (1, "amount"),
         (1, "close_date"),
+        (1, "primary_contact"),
     }
     assert api.get("/api/v1/records/opportunity").json["data"] == []  # all or nothing
 
 
 def test_stage_history_and_time_in_stage(env):
     api = env.api
-    deal = opportunity(api, amount=900, close_date="2026-12-31")
+    deal = opportunity(api, amount=900, close_date="2026-12-31", primary_contact=contact(api))
     url = f"/api/v1/records/opportunity/{deal['id']}"
     assert api.patch(url, json={"stage": "proposal"}).status_code == 200
     api.patch(url, json={"next_step": "call"})  # not a move: no new visit
@@ -114,3 +133,76 @@ def test_stage_history_and_time_in_stage(env):
     bad = api.get("/api/v1/aggregate/opportunity/stage-times", query_string={"pipeline": "x"})
     assert bad.status_code == 400
     assert api.get("/api/v1/aggregate/account/stage-times").status_code == 400
+
+
+def test_an_optional_stage_may_be_skipped_without_its_requirements(tmp_path, backend):
+    from tests.conftest import _env_fixture
+    from tests.metadata.helpers import write_package
+
+    pack = write_package(
+        tmp_path / "pkgs",
+        "optional",
+        files={
+            "entities/gadget.yaml": "name: gadget\nfields:\n  name: {type: text}\n"
+            "  owner_note: {type: text}\n  serial: {type: text}\n"
+            "  stage: {type: select, options: [new, checked, done], default: new}\n",
+            "pipelines/gadgets.yaml": "name: gadgets\nentity: gadget\nfield: stage\nstages:\n"
+            "  - {name: new, category: open}\n"
+            "  - {name: checked, category: open, requires: [owner_note], optional: true}\n"
+            "  - {name: done, category: won, requires: [serial]}\n",
+        },
+    )
+    gen = _env_fixture(tmp_path, backend, (pack,))
+    env = next(gen)
+    try:
+        api = env.api
+        rid = api.post("/api/v1/records/gadget", json={"name": "G"}).json["id"]
+        r = api.patch(f"/api/v1/records/gadget/{rid}", json={"stage": "done"})
+        assert [e["field"] for e in r.json["errors"]] == ["serial"]  # not owner_note
+        ok = api.patch(f"/api/v1/records/gadget/{rid}", json={"stage": "done", "serial": "S1"})
+        assert ok.status_code == 200
+    finally:
+        next(gen, None)
+
+
+def test_changing_the_field_that_picks_the_pipeline_cannot_strand_a_record(tmp_path, backend):
+    from tests.conftest import _env_fixture
+    from tests.metadata.helpers import write_package
+
+    pack = write_package(
+        tmp_path / "pkgs",
+        "lines",
+        files={
+            "entities/job.yaml": "name: job\nfields:\n  name: {type: text}\n"
+            "  line: {type: select, options: [project, retail]}\n"
+            "  stage: {type: select, options: [new, site_survey, quoted, won], default: new}\n",
+            "pipelines/projects.yaml": "name: projects\nentity: job\nfield: stage\n"
+            "applies_if: \"line = 'project'\"\nstages:\n"
+            "  - {name: new, category: open}\n  - {name: site_survey, category: open}\n"
+            "  - {name: won, category: won}\n",
+            "pipelines/standard.yaml": "name: standard\nentity: job\nfield: stage\nstages:\n"
+            "  - {name: new, category: open}\n  - {name: quoted, category: open}\n"
+            "  - {name: won, category: won}\n",
+        },
+    )
+    gen = _env_fixture(tmp_path, backend, (pack,))
+    env = next(gen)
+    try:
+        api = env.api
+        job = api.post("/api/v1/records/job", json={"name": "J", "line": "project"}).json
+        url = f"/api/v1/records/job/{job['id']}"
+        assert api.patch(url, json={"stage": "site_survey"}).status_code == 200
+        stranded = api.patch(url, json={"line": None})
+        assert stranded.status_code == 422 and stranded.json["errors"] == [
+            {
+                "field": "stage",
+                "message": "the record is now governed by the standard pipeline, which has no "
+                "stage 'site_survey': move it to one of new, quoted, won in the same change",
+                "rule": "standard",
+            }
+        ]
+        assert api.get(url).json["line"] == "project"  # nothing changed
+        moved = api.patch(url, json={"line": None, "stage": "new"})
+        assert moved.status_code == 200 and moved.json["stage"] == "new"
+    finally:
+        next(gen, None)

@@ -33,9 +33,10 @@ def test_create_get_update_delete(env, account):
     assert rec["code"].startswith("OPP-") and rec["code"].endswith("00001")
     assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json == rec
 
+    li = api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
     updated = api.patch(
         f"/api/v1/records/opportunity/{rec['id']}",
-        json={"stage": "proposal", "close_date": "2026-09-30", "version": 1},
+        json={"stage": "proposal", "close_date": "2026-09-30", "primary_contact": li, "version": 1},
     )
     assert (
         updated.status_code == 200
@@ -262,7 +263,9 @@ def test_bad_bodies(env):
     r = env.api.post("/api/v1/records/nothing", json={})
     assert r.status_code == 404 and "unknown entity 'nothing'" in r.json["detail"]
     r = env.api.patch("/api/v1/records/opportunity/1", json={"version": "x"})
-    assert r.status_code in (404, 422)
+    assert r.status_code == 422 and r.json["errors"] == [  # the body is checked first
+        {"field": "version", "message": "must be an integer"}
+    ]
 
 
 def test_delete_rules(types_env):
@@ -285,10 +288,17 @@ def test_delete_rules(types_env):
 
 def test_list_filters_sort_and_fields(env, account):
     api = env.api
+    li = api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
     rows = [
         {"name": "A", "account": account, "stage": "prospecting", "amount": 300},
         {"name": "B", "account": account, "stage": "prospecting", "amount": 100},
-        {"name": "C", "account": account, "stage": "negotiation", "amount": 200},
+        {
+            "name": "C",
+            "account": account,
+            "stage": "negotiation",
+            "amount": 200,
+            "primary_contact": li,
+        },
         {"name": "D", "account": account, "stage": "prospecting"},
     ]
     for row in rows:
@@ -356,6 +366,10 @@ def test_keyset_pagination_is_complete_and_stable_under_inserts(env, account):
             break
     assert len(seen) == len(set(seen))
     assert sorted(n for n in seen if n.startswith("N")) == [b["name"] for b in bodies]
+    # the exact order: empty amounts first when descending (NULLs highest), then by name
+    by_name = {b["name"]: b["amount"] for b in bodies} | {f"Z{i}": 1000 for i in range(5)}
+    expected = sorted(by_name, key=lambda n: (by_name[n] is not None, -(by_name[n] or 0), n))
+    assert seen == [n for n in expected if n in seen]  # pages in one order
     # cursor bound to its sort: reusing it with another sort is refused
     first = api.get("/api/v1/records/opportunity?sort=name&limit=5").json["next_cursor"]
     assert (
@@ -407,3 +421,24 @@ def test_nul_characters_are_refused_up_front(env):
         "/login", json={"username": "ad\x00min", "password": "x"}, headers={"X-CSRFToken": token}
     )
     assert r.status_code == 422
+
+
+def test_empty_values_sort_highest_on_both_backends(env, account):
+    """One NULL order everywhere: last ascending, first descending, through every page."""
+    api = env.api
+    amounts = {"a": 5, "b": None, "c": 3, "d": None, "e": 9}
+    rows = [{"name": n, "account": account, "amount": v} for n, v in amounts.items()]
+    assert api.post("/api/v1/records/opportunity", json=rows).status_code == 201
+
+    def paged(sort):
+        names, cursor = [], None
+        while True:
+            params = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = api.get("/api/v1/records/opportunity", query_string=params).json
+            names += [r["name"] for r in page["data"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return names
+
+    assert paged("amount,name") == ["c", "a", "e", "b", "d"]
+    assert paged("-amount,name") == ["b", "d", "e", "a", "c"]

@@ -15,9 +15,9 @@ def service(env):
 @pytest.fixture
 def deals(env, service):
     account = service.create("account", {"name": "Acme"})["id"]
-    return [
-        service.create("opportunity", {"name": f"D{i}", "account": account})["id"] for i in range(4)
-    ]
+    li = service.create("contact", {"last_name": "Li"})["id"]
+    body = {"account": account, "primary_contact": li}
+    return [service.create("opportunity", {"name": f"D{i}", **body})["id"] for i in range(4)]
 
 
 def test_updates_many_records_with_different_fields_and_logs_each(env, service, deals):

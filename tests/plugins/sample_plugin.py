@@ -33,7 +33,14 @@ def metacrm_expression_functions():
             fixed("vat", [{"decimal", "integer"}], "decimal"),
             lambda a: a * Decimal("0.2"),
             sql,
-        )
+        ),
+        Function(  # Python only: fine where Python computes, refused where SQL must
+            "py_double",
+            "twice an amount, computed in Python only",
+            fixed("py_double", [{"decimal", "integer"}], "decimal"),
+            lambda a: a * 2,
+            None,
+        ),
     ]
 
 

@@ -37,6 +37,9 @@ def test_all_mode_timeout_escalation_and_decided_trigger(desk_env):
             "amount": 1200,
             "close_date": "2027-01-31",
             "reviewer": zoe_id,
+            "primary_contact": rob.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
+                "id"
+            ],
         },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
@@ -86,7 +89,14 @@ def test_rejection_outcome_and_outcomes_that_fail_roll_back(desk_env):
     account = rob.post("/api/v1/records/account", json={"name": "Desk Co"}).json["id"]
     deal = rob.post(
         "/api/v1/records/opportunity",
-        json={"name": "NoDate", "account": account, "amount": 10},
+        json={
+            "name": "NoDate",
+            "account": account,
+            "amount": 10,
+            "primary_contact": rob.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
+                "id"
+            ],
+        },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
     approval = rob.post(f"{url}/approvals", json={"flow": "deal_desk"}).json

@@ -34,7 +34,15 @@ def test_stage_changes_notify_and_set_fields(auto_env):
     account = rep.post("/api/v1/records/account", json={"name": "Big Co"}).json["id"]
     deal = rep.post(
         "/api/v1/records/opportunity",
-        json={"name": "Big", "account": account, "amount": 250000, "close_date": "2026-12-31"},
+        json={
+            "name": "Big",
+            "account": account,
+            "amount": 250000,
+            "close_date": "2026-12-31",
+            "primary_contact": rep.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
+                "id"
+            ],
+        },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
     assert rep.patch(url, json={"stage": "negotiation"}).status_code == 200
@@ -68,7 +76,15 @@ def test_conditions_field_changes_and_created_records(auto_env):
     ).json["id"]
     deal = api.post(
         "/api/v1/records/opportunity",
-        json={"name": "Small", "account": account, "amount": 500, "close_date": "2026-12-31"},
+        json={
+            "name": "Small",
+            "account": account,
+            "amount": 500,
+            "close_date": "2026-12-31",
+            "primary_contact": api.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
+                "id"
+            ],
+        },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
     assert api.patch(url, json={"stage": "negotiation"}).status_code == 200
@@ -78,7 +94,8 @@ def test_conditions_field_changes_and_created_records(auto_env):
     contacts = api.get("/api/v1/records/contact", query_string={"account": account}).json["data"]
     assert [(c["last_name"], c["title"]) for c in contacts] == [("Small", "Close date moved")]
     api.patch(url, json={"next_step": "x"})  # not a watched field: nothing new
-    assert len(api.get("/api/v1/records/contact").json["data"]) == 1
+    again = api.get("/api/v1/records/contact", query_string={"account": account}).json["data"]
+    assert len(again) == 1
     log = api.get(f"{url}/executions").json["data"]
     assert any(x["detail"] and "big_deal_alert: condition not met" in x["detail"] for x in log)
 
@@ -125,7 +142,15 @@ def test_idle_stage_alerts_reach_the_owner_once_per_visit(auto_env):
     account = rep.post("/api/v1/records/account", json={"name": "Idle Co"}).json["id"]
     deal = rep.post(
         "/api/v1/records/opportunity",
-        json={"name": "Sleepy", "account": account, "amount": 50, "close_date": "2026-12-31"},
+        json={
+            "name": "Sleepy",
+            "account": account,
+            "amount": 50,
+            "close_date": "2026-12-31",
+            "primary_contact": rep.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
+                "id"
+            ],
+        },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
     assert rep.patch(url, json={"stage": "negotiation"}).status_code == 200

@@ -81,3 +81,58 @@ def test_on_delete_set_null_is_a_change_automations_see(owner_env):
     assert [(h["field"], h["old"], h["new"]) for h in history if h["field"] == "parent"] == [
         ("parent", parent, None)
     ]
+
+
+def test_automations_may_write_read_only_fields_people_may_not(tmp_path, backend):
+    from tests.metadata.helpers import write_package
+
+    pack = write_package(
+        tmp_path / "pkgs",
+        "school",
+        files={
+            "entities/enrollment.yaml": "name: enrollment\nfields:\n  student: {type: text}\n"
+            "  paid: {type: boolean}\n  paid_at: {type: date, read_only: true}\n"
+            "  seats: {type: integer, min: 1}\n",
+            "automations/stamp.yaml": "name: stamp\nentity: enrollment\n"
+            "trigger: {on: field_changed, fields: [paid]}\ncondition: paid\n"
+            "actions:\n  - set: {paid_at: 'today()'}\n",
+            "automations/bad.yaml": "name: bad\nentity: enrollment\n"
+            "trigger: {on: field_changed, fields: [student]}\ncondition: \"student = 'x'\"\n"
+            "actions:\n  - set: {seats: '0'}\n",
+        },
+    )
+    gen = _env_fixture(tmp_path, backend, (pack,))
+    env = next(gen)
+    try:
+        api = env.api
+        rid = api.post("/api/v1/records/enrollment", json={"student": "Li"}).json["id"]
+        refused = api.patch(f"/api/v1/records/enrollment/{rid}", json={"paid_at": "2026-01-01"})
+        assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "paid_at"
+        api.patch(f"/api/v1/records/enrollment/{rid}", json={"paid": True})
+        assert api.get(f"/api/v1/records/enrollment/{rid}").json["paid_at"] is not None
+        # an action's error keeps every field's message
+        api.patch(f"/api/v1/records/enrollment/{rid}", json={"student": "x"})
+        log = api.get(f"/api/v1/records/enrollment/{rid}/executions").json["data"]
+        errors = [x["detail"] for x in log if x["status"] == "error"]
+        assert errors and "automation bad, action 1 (set):" in errors[0]
+        assert "seats: Must be greater than or equal to 1." in errors[0]
+    finally:
+        next(gen, None)
+
+
+def test_every_timestamp_has_one_rfc3339_form(owner_env):
+    import re
+
+    form = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+    api = owner_env.api
+    lead = api.post("/api/v1/records/lead", json={"last_name": "Li", "company": "C"}).json
+    api.post("/api/v1/pools/trial_pool/return", json={"ids": [lead["id"]], "reason": "other"})
+    url = f"/api/v1/records/lead/{lead['id']}"
+    stamps = [lead["created_at"], lead["updated_at"]]
+    stamps += [h["at"] for h in api.get(f"{url}/history").json["data"]]
+    stamps += [x["at"] for x in api.get(f"{url}/executions").json["data"]]
+    stamps += [s["entered_at"] for s in api.get(f"{url}/stages").json["data"]]
+    stamps += [e["at"] for e in api.get("/api/v1/admin/audit-log").json["data"]][:1]
+    pooled = api.get("/api/v1/pools/trial_pool/records").json["data"]
+    stamps += [r["in_pool_since"] for r in pooled]
+    assert len(stamps) >= 6 and all(form.match(s) for s in stamps), stamps

@@ -8,13 +8,14 @@ from sqlalchemy import select, update
 
 from metacrm.platform.api.common import require_admin, service
 from metacrm.platform.errors import BadQuery, Conflict, NotFound
+from metacrm.platform.timestamps import rfc3339
 
 STATUSES = ("pending", "dispatched", "running", "done", "dead")
 LIMIT = 200
 
 
 def _iso(value):
-    return value.isoformat() if value is not None else None
+    return rfc3339(value)
 
 
 def executions_route(entity: str, record_id: int):

@@ -8,6 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select, update
 
 from metacrm.platform.errors import NotFound
+from metacrm.platform.timestamps import rfc3339
 
 LIMIT = 200
 
@@ -28,8 +29,8 @@ def list_route():
             "entity": r.entity,
             "record_id": r.record_id,
             "source": r.source,
-            "created_at": r.created_at.isoformat(),
-            "read_at": r.read_at.isoformat() if r.read_at else None,
+            "created_at": rfc3339(r.created_at),
+            "read_at": rfc3339(r.read_at),
         }
         for r in rows
     ]

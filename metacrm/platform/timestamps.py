@@ -1,0 +1,22 @@
+"""One timestamp form everywhere the platform answers: RFC 3339 in UTC, microseconds, `Z`.
+
+Records, history, executions, notifications, approvals, imports and pools all
+use it, so a client parses one shape (`2026-11-28T21:52:23.002599Z`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+
+@functools.lru_cache(maxsize=1024)
+def _format(value: dt.datetime) -> str:
+    if value.tzinfo is not None:  # SQLite hands back naive values, stored as UTC
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def rfc3339(value: dt.datetime | None) -> str | None:
+    """`value` in UTC as RFC 3339 (cached: a bulk write stamps every row alike)."""
+    return None if value is None else _format(value)
