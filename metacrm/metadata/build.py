@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import inflection
+
 from metacrm.metadata import model as m
 
 PLAIN_TYPES = ("boolean", "date", "datetime", "email", "phone", "url", "user", "json", "tags")
@@ -20,6 +22,19 @@ def label_of(value: Any, fallback: str) -> m.Label:
     if isinstance(value, str):
         return MappingProxyType({"en": value})
     return MappingProxyType(dict(value))
+
+
+def plural_of(value: Any, label: m.Label) -> m.Label:
+    """The declared plural, else the label's: English by the Rails rules (`opportunity` ->
+    `opportunities`, `person` -> `people`); other languages (Chinese) keep the label."""
+    if value is not None:
+        return label_of(value, "")
+    return MappingProxyType(
+        {
+            locale: inflection.pluralize(text) if locale == "en" else text
+            for locale, text in label.items()
+        }
+    )
 
 
 def options_of(raw: list) -> tuple[m.Option, ...]:
@@ -126,7 +141,7 @@ def build_entity(
     return m.Entity(
         name=name,
         label=label_of(data.get("label"), name),
-        plural=label_of(data.get("plural"), name + "s"),
+        plural=plural_of(data.get("plural"), label_of(data.get("label"), name)),
         fields=MappingProxyType(built),
         title_field=data.get("title_field") or ("name" if "name" in built else None),
         search_fields=tuple(data.get("search_fields", ())),

@@ -184,3 +184,14 @@ def test_a_reference_field_says_it_is_indexed(env):
     assert r.status_code == 201 and "add_index" in [s["op"] for s in r.json["plan"]["steps"]]
     fields = {f["name"]: f for f in env.api.get("/api/v1/meta/entities/lead").json["fields"]}
     assert fields["partner"]["indexed"] is True
+
+
+def test_an_entity_without_a_plural_gets_a_proper_english_one(env):
+    body = {
+        "name": "bench_opportunity",
+        "label": {"en": "Bench opportunity", "zh-CN": "测试商机"},
+        "fields": {"title": {"type": "text"}},
+    }
+    assert env.api.post("/api/v1/meta/entities", json=body).status_code == 201
+    entity = env.api.get("/api/v1/meta/entities/bench_opportunity").json
+    assert entity["plural"] == {"en": "Bench opportunities", "zh-CN": "测试商机"}
