@@ -53,7 +53,8 @@ def measure(env: dict, entity: str = "opportunity", list_query: str | None = Non
     statements: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append((statement, parameters))
 
     event.listen(state.engine, "before_cursor_execute", capture)
     client.get(list_url, headers=headers)

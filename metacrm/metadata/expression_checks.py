@@ -65,6 +65,14 @@ def _formula_cycles(model: Model) -> list[tuple[str, str, list[str]]]:
     return found
 
 
+def _without_sql(registry: Registry, name: str) -> bool:
+    """A registered function with no SQL form (special forms such as if() compile anyway)."""
+    try:
+        return registry[name].sql is None
+    except KeyError:
+        return False
+
+
 def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[MetadataError]:
     errors: list[MetadataError] = []
 
@@ -79,7 +87,7 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
         if sql is None:
             return
         for node in n.walk(checked.node):
-            if isinstance(node, n.Call) and registry[node.name].sql is None:
+            if isinstance(node, n.Call) and _without_sql(registry, node.name):
                 errors.append(
                     doc.error(
                         path,

@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from metacrm.platform.api import register_api
+from metacrm.platform.json_provider import OrjsonProvider
 from metacrm.platform.runtime import Runtime
 from metacrm.platform.sessions import init_sessions
 from metacrm.platform.settings import Settings, settings_from_env
@@ -19,8 +20,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         TESTING=settings.testing,
         METACRM_BASE_DOMAIN=settings.base_domain,
     )
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = OrjsonProvider(app)
     if settings.trusted_proxies:  # the client's address and scheme, as the proxies saw them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]

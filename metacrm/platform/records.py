@@ -55,7 +55,8 @@ class RecordService:
     def entity(self, name: str) -> Entity:
         entity = self.model.entities.get(name)
         if entity is None:
-            raise NotFound(f"unknown entity '{name}'", known=sorted(self.model.entities))
+            readable = [n for n in self.model.entities if self.context.access.entity(n).can("read")]
+            raise NotFound(f"unknown entity '{name}'", known=sorted(readable))
         return entity
 
     def schema(self, entity: Entity) -> RecordSchema:

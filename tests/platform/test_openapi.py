@@ -45,3 +45,31 @@ def test_computed_fields_and_filter_are_documented(rules_env):
     assert doc["components"]["schemas"]["account"]["properties"]["won_total"]["readOnly"] is True
     params = {p["name"] for p in doc["paths"]["/records/deal"]["get"]["parameters"]}
     assert "filter" in params
+
+
+def test_each_caller_sees_only_what_their_roles_may_read(env):
+    from tests.conftest import Api
+
+    admin = env.api
+    uid = admin.post(
+        "/api/v1/admin/users",
+        json={"username": "agent", "password": "agent-password", "roles": ["service_agent"]},
+    ).json["id"]
+    agent = Api(
+        env.app.test_client(),
+        admin.post(f"/api/v1/admin/users/{uid}/tokens", json={}).json["token"],
+    )
+    doc = agent.get("/api/v1/openapi.json").json
+    validate(doc)
+    assert "/records/opportunity" not in doc["paths"] and "/records/ticket" in doc["paths"]
+    account = doc["components"]["schemas"]["account"]["properties"]
+    assert "annual_revenue" not in account and "name" in account
+    full = admin.get("/api/v1/openapi.json").json
+    assert "annual_revenue" in full["components"]["schemas"]["account"]["properties"]
+    assert "/records/opportunity" in full["paths"]
+    names = [e["name"] for e in agent.get("/api/v1/meta/entities").json["data"]]
+    assert names == ["account", "contact", "ticket"]
+    missing = agent.get("/api/v1/records/nothing")
+    assert missing.status_code == 404 and missing.json["known"] == ["account", "contact", "ticket"]
+    missing = agent.get("/api/v1/meta/entities/nothing")
+    assert missing.json["known"] == ["account", "contact", "ticket"]

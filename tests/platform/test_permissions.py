@@ -330,3 +330,39 @@ def test_paths_through_references_only_reach_readable_records(env, org):
     assert (
         admin.get("/api/v1/records/opportunity", query_string=query).json["data"][0]["id"] == deal
     )
+
+
+def test_revocations_and_role_changes_apply_to_the_very_next_request(env):
+    """Tokens and access are cached per process, keyed by the tenant's auth epoch."""
+    from metacrm.platform import auth
+    from tests.conftest import Api
+
+    admin = env.api
+    uid = admin.post(
+        "/api/v1/admin/users",
+        json={"username": "seller", "password": "seller-password", "roles": ["sales_rep"]},
+    ).json["id"]
+    created = admin.post(f"/api/v1/admin/users/{uid}/tokens", json={})
+    seller = Api(env.app.test_client(), created.json["token"])
+    assert seller.get("/api/v1/records/account").status_code == 200
+    assert seller.get("/api/v1/records/ticket").status_code == 200
+    admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": ["service_agent"]})
+    assert seller.get("/api/v1/records/opportunity").status_code == 404  # at once: unknown to them
+    admin.post("/api/v1/records/account", json={"name": "Mine?"})
+    # a new report joins the manager's team at once
+    admin.patch(f"/api/v1/admin/users/{uid}", json={"roles": ["sales_manager"]})
+    before = len(seller.get("/api/v1/records/account").json["data"])
+    report = admin.post(
+        "/api/v1/admin/users",
+        json={
+            "username": "newrep",
+            "password": "newrep-pass",
+            "roles": ["sales_rep"],
+            "manager": uid,
+        },
+    ).json["id"]
+    rep = Api(env.app.test_client(), auth.create_token(env.state(), report))
+    assert rep.post("/api/v1/records/account", json={"name": "R"}).status_code == 201
+    assert len(seller.get("/api/v1/records/account").json["data"]) == before + 1
+    admin.delete(f"/api/v1/admin/tokens/{created.json['id']}")
+    assert seller.get("/api/v1/records/account").status_code == 401  # revoked: at once

@@ -442,3 +442,11 @@ def test_empty_values_sort_highest_on_both_backends(env, account):
 
     assert paged("amount,name") == ["c", "a", "e", "b", "d"]
     assert paged("-amount,name") == ["b", "d", "e", "a", "c"]
+
+
+def test_a_405_says_which_methods_the_path_allows(env):
+    r = env.api.client.put(
+        "/api/v1/records/account", headers={"Authorization": f"Bearer {env.api.token}"}
+    )
+    assert r.status_code == 405 and r.mimetype == "application/problem+json"
+    assert set(r.headers["Allow"].split(", ")) >= {"GET", "POST"}

@@ -37,20 +37,35 @@ def _tenant_from_host(host: str) -> str | None:
     return None
 
 
+AUTH_CACHE_SIZE = 10_000
+
+
 def _bearer_user():
+    """(tenant, state, user, access) of a bearer token. Who a token is and what they may
+    do are cached per process while the tenant's auth epoch and metadata version stay the
+    same, so a revoked token or a changed role is refused by the very next request."""
     token = request.headers["Authorization"][len("Bearer ") :].strip()
     tenant = auth.token_tenant(token)
     asked = request.headers.get("X-Tenant") or _tenant_from_host(request.host.split(":")[0])
     if tenant is None or (asked and asked != tenant):
         raise Unauthorized("invalid API token for this tenant")
+    registry = runtime().tenants
     try:
-        state = runtime().tenant(tenant)
+        state, epoch = registry.state_and_epoch(tenant)
     except UnknownTenant:
         raise Unauthorized("invalid API token for this tenant") from None
+    key, stamp = (tenant, auth.digest(token)), (state.version_id, epoch)
+    hit = registry.auth_cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return tenant, state, hit[1], hit[2]
     user = auth.user_for_token(state, token)
     if user is None:
         raise Unauthorized("invalid or revoked API token")
-    return tenant, state, user
+    access = load_access(state, user.id, user.is_admin)
+    if len(registry.auth_cache) >= AUTH_CACHE_SIZE:
+        registry.auth_cache.clear()
+    registry.auth_cache[key] = (stamp, user, access)
+    return tenant, state, user, access
 
 
 def _has_nul(value) -> bool:
@@ -69,7 +84,7 @@ def resolve_request():
     if any("\x00" in v for values in request.args.listvalues() for v in values):
         raise BadQuery("query parameters must not contain NUL characters")
     if request.headers.get("Authorization", "").startswith("Bearer "):
-        tenant, state, user = _bearer_user()
+        tenant, state, user, access = _bearer_user()
     else:
         asked = request.headers.get("X-Tenant") or _tenant_from_host(request.host.split(":")[0])
         found = session_user(asked)
@@ -77,9 +92,10 @@ def resolve_request():
             raise Unauthorized("log in, or send an API token: Authorization: Bearer <token>")
         tenant, user = found
         state = runtime().tenant(tenant)
+        access = load_access(state, user.id, user.is_admin)
     g.metacrm_state = state
     g.metacrm_context = Context(
-        access=load_access(state, user.id, user.is_admin),
+        access=access,
         tenant=tenant,
         user_id=user.id,
         username=user.username,
@@ -156,4 +172,9 @@ def install_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):
         if not request.path.startswith(("/api/", "/login", "/logout")):
             return exc
-        return problem(exc.code or 500, exc.name, exc.description or exc.name)
+        response = problem(exc.code or 500, exc.name, exc.description or exc.name)
+        headers = dict(exc.get_headers())
+        for name in ("Allow", "Retry-After"):  # a 405 says which methods the path takes
+            if name in headers:
+                response.headers[name] = headers[name]
+        return response

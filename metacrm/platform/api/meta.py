@@ -21,7 +21,11 @@ def _state():
 def _entity_or_404(name: str):
     entity = _state().model.entities.get(name)
     if entity is None:
-        raise NotFound(f"unknown entity '{name}'", known=sorted(_state().model.entities))
+        model = _state().model
+        raise NotFound(
+            f"unknown entity '{name}'",
+            known=sorted(n for n, e in model.entities.items() if _readable(e)),
+        )
     return entity
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+
 from flask import Blueprint, g, jsonify
 
-from metacrm.metadata.model import Entity, Field, Model, label_text
+from metacrm.metadata.model import DecimalSpec, Entity, Field, Model, label_text
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SYSTEM_PROPS = {
@@ -67,6 +70,15 @@ def field_schema(f: Field) -> dict:
         and getattr(spec, "max", None) is not None
     ):
         s["maximum"] = spec.max
+    if t == "integer":  # the column's range, as the server enforces it
+        s.setdefault("minimum", -(2**63))
+        s.setdefault("maximum", 2**63 - 1)
+    if t in ("decimal", "currency", "percent") and isinstance(spec, DecimalSpec):
+        bound = 10 ** (spec.precision - spec.scale)  # digits before the point
+        if "maximum" not in s:
+            s["exclusiveMaximum"] = bound
+        if "minimum" not in s:
+            s["exclusiveMinimum"] = -bound
     if s.get("type"):
         s["type"] = [s["type"], "null"]
         if "enum" in s:
@@ -140,6 +152,25 @@ def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _filter_schema(f: Field) -> dict:
+    """What `?field=value` accepts: the field's own value (empty is not a value)."""
+    t = f.type if f.type != "formula" else f.spec.result_type
+    if t in ("integer", "reference", "user"):
+        low = 1 if t != "integer" else -(2**63)
+        return {"type": "integer", "minimum": low, "maximum": 2**63 - 1}
+    if t == "boolean":
+        return {"type": "boolean"}
+    if t == "select":
+        return {"type": "string", "enum": list(f.spec.values)}
+    if t == "date":
+        return {"type": "string", "format": "date"}
+    if t == "datetime":
+        return {"type": "string", "format": "date-time"}
+    if t in ("decimal", "currency", "percent", "rollup"):
+        return {"type": "number"}
+    return {"type": "string", "minLength": 1}
+
+
 def build_openapi(model: Model, tenant: str) -> dict:
     from apispec import APISpec  # only processes that serve the document load it
 
@@ -188,7 +219,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 "name": n,
                 "in": "query",
                 "required": False,
-                "schema": {"type": "string"},
+                "schema": _filter_schema(f),
                 "description": f"filter: {n} equals",
             }
             for n, f in e.fields.items()
@@ -467,12 +498,27 @@ def build_openapi(model: Model, tenant: str) -> dict:
     return doc
 
 
+def readable_model(model: Model, access) -> Model:
+    """The model as one caller may see it: entities they may read, without hidden fields."""
+    entities = {}
+    for name, e in model.entities.items():
+        grant = access.entity(name)
+        if not grant.can("read"):
+            continue
+        hidden = grant.hidden
+        fields = {n: f for n, f in e.fields.items() if n not in hidden}
+        entities[name] = dataclasses.replace(e, fields=MappingProxyType(fields)) if hidden else e
+    return dataclasses.replace(model, entities=MappingProxyType(entities))
+
+
 def openapi_route():
-    state = g.metacrm_state
-    key = "openapi"
+    """The document for this caller: what their roles let them read, nothing more."""
+    state, access = g.metacrm_state, g.metacrm_context.access
+    view = readable_model(state.model, access)
+    key = ("openapi", tuple((n, tuple(sorted(e.fields))) for n, e in view.entities.items()))
     doc = state.cache.get(key)
     if doc is None:
-        doc = state.cache[key] = build_openapi(state.model, state.name)
+        doc = state.cache[key] = build_openapi(view, state.name)
     return jsonify(doc)
 
 
