@@ -136,7 +136,7 @@ class _SqlCompiler(n.NodeVisitor):
         operand = self.visit(node.operand)
         return operand.is_not(None) if node.negated else operand.is_(None)
 
-    def visit_Call(self, node: n.Call):
+    def visit_Call(self, node: n.Call):  # the special forms: see SQL_SPECIAL_FORMS
         if node.name == "if":
             cond, then, other = (self.visit(a) for a in node.args)
             result_type = self.types.visit(node)
@@ -176,3 +176,16 @@ def compile_sql(
     if checked.type == T.NULL:
         return null()
     return type_coerce(expr, sql_type(checked.type))
+
+
+SQL_SPECIAL_FORMS = frozenset({"if", "now"})  # compiled by the visitor itself
+
+
+def has_sql_form(registry: Registry, name: str) -> bool:
+    """Whether a call of `name` compiles to SQL (a plugin function may be Python only)."""
+    if name in SQL_SPECIAL_FORMS:
+        return True
+    try:
+        return registry[name].sql is not None
+    except KeyError:
+        return False

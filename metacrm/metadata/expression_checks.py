@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from metacrm.expressions import ExpressionError, Registry, check
 from metacrm.expressions import nodes as n
 from metacrm.expressions import types as T
+from metacrm.expressions.sql_backend import has_sql_form
 from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.model import Model
 from metacrm.metadata.scope import EntityScope, field_expression_type
@@ -65,14 +66,6 @@ def _formula_cycles(model: Model) -> list[tuple[str, str, list[str]]]:
     return found
 
 
-def _without_sql(registry: Registry, name: str) -> bool:
-    """A registered function with no SQL form (special forms such as if() compile anyway)."""
-    try:
-        return registry[name].sql is None
-    except KeyError:
-        return False
-
-
 def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[MetadataError]:
     errors: list[MetadataError] = []
 
@@ -87,7 +80,7 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
         if sql is None:
             return
         for node in n.walk(checked.node):
-            if isinstance(node, n.Call) and _without_sql(registry, node.name):
+            if isinstance(node, n.Call) and not has_sql_form(registry, node.name):
                 errors.append(
                     doc.error(
                         path,
