@@ -56,6 +56,23 @@ def _field_type(entity, name: str) -> str | None:
     return f.spec.result_type if f.type == "formula" else f.type
 
 
+def groupable(entity) -> tuple[list[str], list[str]]:
+    """(fields to group by, date fields that also take a :bucket), as aggregate() accepts."""
+    names = ["created_at", "updated_at", "owner_id", *entity.fields]
+    types = {n: _field_type(entity, n) for n in names}
+    plain = [n for n, t in types.items() if t is not None and t not in UNGROUPABLE]
+    return plain, [n for n in plain if types[n] in ("date", "datetime")]
+
+
+def measurable(entity) -> tuple[list[str], list[str]]:
+    """(fields sum/avg take, fields min/max take), as aggregate() accepts."""
+    names = ["created_at", "updated_at", *entity.fields]
+    types = {n: _field_type(entity, n) for n in names}
+    return [n for n, t in types.items() if t in NUMERIC], [
+        n for n, t in types.items() if t in ORDERED
+    ]
+
+
 def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
     entity = service.entity(entity_name)
     service.require(entity, "read")

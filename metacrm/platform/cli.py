@@ -124,6 +124,7 @@ def serve(
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("limit_request_line", 8190)  # gunicorn's most; the API documents 414
             sweep = not os.environ.get("METACRM_REDIS_URL") and not no_scheduler
             self.cfg.set("post_worker_init", lambda worker: _worker_ready(worker, sweep))
 

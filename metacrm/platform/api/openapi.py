@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from types import MappingProxyType
 
 from flask import Blueprint, g, jsonify
 
 from metacrm.metadata.model import DecimalSpec, Entity, Field, Model, label_text
+from metacrm.platform.aggregate import BUCKETS, groupable, measurable
+from metacrm.platform.query import SORTABLE_SYSTEM
+from metacrm.platform.record_schemas import MAX_ID, PHONE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SYSTEM_PROPS = {
@@ -32,6 +36,12 @@ def field_schema(f: Field) -> dict:
         s: dict = {"type": "string"}
         if getattr(spec, "max_length", None):
             s["maxLength"] = spec.max_length
+        if t == "phone":  # as record_schemas.PHONE
+            s.update(pattern=PHONE.pattern, maxLength=40)
+        elif getattr(spec, "pattern", None):
+            s["pattern"] = spec.pattern
+        else:
+            s["pattern"] = NO_NUL  # PostgreSQL cannot store U+0000: refused
     elif t == "integer":
         s = {"type": "integer"}
     elif t in ("decimal", "currency", "percent"):
@@ -45,17 +55,24 @@ def field_schema(f: Field) -> dict:
     elif t == "email":
         s = {"type": "string", "format": "email", "maxLength": 254}
     elif t == "url":
-        s = {"type": "string", "format": "uri", "maxLength": 2048}
+        # what the server takes: an absolute web or FTP address with a dotted host name
+        s = {"type": "string", "format": "uri", "maxLength": 2048, "pattern": URL_PATTERN}
     elif t == "select":
         s = {"type": "string", "enum": list(spec.values)}
     elif t == "multi_select":
         s = {"type": "array", "items": {"type": "string", "enum": list(spec.values)}}
+        if spec.max_selected:
+            s["maxItems"] = spec.max_selected
     elif t == "tags":
-        s = {"type": "array", "items": {"type": "string"}}
+        s = {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 50},
+            "maxItems": 100,
+        }
     elif t in ("reference", "user"):
-        s = {"type": "integer", "minimum": 1}
+        s = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     elif t == "many_to_many":
-        s = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+        s = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
     elif t == "rollup":
         s = {"type": "number"}
     else:
@@ -89,6 +106,16 @@ def field_schema(f: Field) -> dict:
     return s
 
 
+def _input_schema(f: Field) -> dict:
+    """What a write accepts: a required field may not be null (the server refuses it)."""
+    s = {k: v for k, v in field_schema(f).items() if k != "readOnly"}
+    if f.required and isinstance(s.get("type"), list):
+        s["type"] = [t for t in s["type"] if t != "null"]
+        if "enum" in s:
+            s["enum"] = [v for v in s["enum"] if v is not None]
+    return s
+
+
 def _entity_schemas(spec, e: Entity) -> None:
     props = {n: field_schema(f) for n, f in e.fields.items()}
     spec.components.schema(
@@ -105,11 +132,7 @@ def _entity_schemas(spec, e: Entity) -> None:
             "additionalProperties": False,
         },
     )
-    writable = {
-        n: {k: v for k, v in field_schema(f).items() if k != "readOnly"}
-        for n, f in e.fields.items()
-        if f.writable
-    }
+    writable = {n: _input_schema(f) for n, f in e.fields.items() if f.writable}
     required = [n for n, f in e.fields.items() if f.writable and f.required and f.default is None]
     spec.components.schema(
         f"{e.name}_input",
@@ -138,6 +161,8 @@ def _responses(ok: dict, *codes: int) -> dict:
         403: "Forbidden",
         404: "Not found",
         409: "Conflict",
+        414: "The request line is over 8190 bytes (the URL-encoded query counts): "
+        "filter in fewer words",
         422: "Validation failed",
     }
     for code in codes:
@@ -150,6 +175,55 @@ def _responses(ok: dict, *codes: int) -> dict:
 
 def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+NO_NUL = "^[^\\u0000]*$"
+FILTER_SCHEMA = {  # an expression (docs/expressions.md); one that does not parse is a 400
+    "type": "string",
+    "format": "metacrm-expression",
+    "maxLength": 4000,
+    "pattern": NO_NUL,
+}
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+URL_PATTERN = (
+    rf"^(https?|ftps?)://{_LABEL}(\.{_LABEL})*\.[A-Za-z]{{2,}}(:[1-9][0-9]{{0,3}})?"
+    r"(/[A-Za-z0-9._~/-]*)?$"
+)
+
+
+def _sortable(e: Entity) -> list[str]:
+    """As query.parse_sort accepts them."""
+    unsortable = ("json", "tags", "multi_select", "attachment")
+    stored = [n for n, f in e.fields.items() if f.stored and f.type not in unsortable]
+    return [*sorted(SORTABLE_SYSTEM), *stored]
+
+
+def _listable(e: Entity) -> list[str]:
+    """As query.parse_fields accepts them: system columns, stored and computed fields."""
+    computed = [n for n, f in e.fields.items() if not f.stored and f.type in ("formula", "rollup")]
+    return [*SYSTEM_PROPS, *(n for n, f in e.fields.items() if f.stored), *computed]
+
+
+def _list_pattern(names: list[str], prefix: str = "") -> str:
+    """`a,b,-c`: a comma separated list of `names` (each optionally after `prefix`)."""
+    one = f"{prefix}({_alternatives(names)})"
+    return f"^({one}(,{one})*)?$"
+
+
+def _alternatives(names: list[str]) -> str:
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def _group_pattern(e: Entity) -> str:
+    plain, dated = groupable(e)
+    one = f"({_alternatives(plain)}|({_alternatives(dated)}):({'|'.join(BUCKETS)}))"
+    return f"^({one}(,{one})*)?$"
+
+
+def _measure_pattern(e: Entity) -> str:
+    numeric, ordered = measurable(e)
+    one = f"(count|(sum|avg):({_alternatives(numeric)})|(min|max):({_alternatives(ordered)}))"
+    return f"^({one}(,{one})*)?$"
 
 
 def _filter_schema(f: Field) -> dict:
@@ -168,7 +242,7 @@ def _filter_schema(f: Field) -> dict:
         return {"type": "string", "format": "date-time"}
     if t in ("decimal", "currency", "percent", "rollup"):
         return {"type": "number"}
-    return {"type": "string", "minLength": 1}
+    return {"type": "string", "minLength": 1, "pattern": NO_NUL}
 
 
 def build_openapi(model: Model, tenant: str) -> dict:
@@ -230,7 +304,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
             {
                 "name": "sort",
                 "in": "query",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": _list_pattern(_sortable(e), "-?")},
                 "description": "comma separated, '-' for descending",
             },
             {
@@ -238,8 +312,17 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 "in": "query",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 500},
             },
-            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-            {"name": "fields", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "schema": {"type": "string", "format": "metacrm-cursor"},
+                "description": "next_cursor of the previous page (opaque; empty: the first page)",
+            },
+            {
+                "name": "fields",
+                "in": "query",
+                "schema": {"type": "string", "pattern": _list_pattern(_listable(e))},
+            },
             {
                 "name": "with_total",
                 "in": "query",
@@ -249,13 +332,13 @@ def build_openapi(model: Model, tenant: str) -> dict:
             {
                 "name": "q",
                 "in": "query",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": NO_NUL},
                 "description": "full-text search: every word, as a prefix",
             },
             {
                 "name": "filter",
                 "in": "query",
-                "schema": {"type": "string", "maxLength": 4000},
+                "schema": FILTER_SCHEMA,
                 "description": "an expression, e.g. amount > 1000 and account.industry = 'retail'",
             },
             *filter_params,
@@ -283,6 +366,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                         },
                         400,
                         401,
+                        414,
                     ),
                 },
                 "post": {
@@ -381,20 +465,16 @@ def build_openapi(model: Model, tenant: str) -> dict:
                         {
                             "name": "group_by",
                             "in": "query",
-                            "schema": {"type": "string"},
+                            "schema": {"type": "string", "pattern": _group_pattern(e)},
                             "description": "fields, dates as field:day|month|quarter|year",
                         },
                         {
                             "name": "measures",
                             "in": "query",
-                            "schema": {"type": "string"},
+                            "schema": {"type": "string", "pattern": _measure_pattern(e)},
                             "description": "count, sum:f, avg:f, min:f, max:f",
                         },
-                        {
-                            "name": "filter",
-                            "in": "query",
-                            "schema": {"type": "string", "maxLength": 4000},
-                        },
+                        {"name": "filter", "in": "query", "schema": FILTER_SCHEMA},
                     ],
                     "responses": _responses(
                         {
@@ -410,6 +490,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                         },
                         400,
                         401,
+                        414,
                     ),
                 }
             },
