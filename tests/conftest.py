@@ -6,6 +6,7 @@ On a developer machine without PostgreSQL they skip; under CI=true they fail.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -125,6 +126,26 @@ def _env_fixture(tmp_path, backend, packages=(), **overrides):
     yield e
     e.runtime.close()
     drop_schemas(e.settings)
+
+
+@contextlib.contextmanager
+def env_with(tmp_path, backend, packages=(), **overrides):
+    """An Env with extra packages, closed (and its schemas dropped) afterwards."""
+    gen = _env_fixture(tmp_path, backend, tuple(packages), **overrides)
+    try:
+        yield next(gen)
+    finally:
+        next(gen, None)
+
+
+def user(env, name, roles, manager=None):
+    """A user with `roles` made through the admin API: (id, Api with their token)."""
+    body = {"username": name, "password": f"{name}-password", "roles": roles}
+    if manager:
+        body["manager"] = manager
+    uid = env.api.post("/api/v1/admin/users", json=body).json["id"]
+    token = env.api.post(f"/api/v1/admin/users/{uid}/tokens", json={"name": "t"}).json["token"]
+    return uid, Api(env.app.test_client(), token)
 
 
 @pytest.fixture

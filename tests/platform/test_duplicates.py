@@ -101,7 +101,7 @@ def test_block_rule_refuses_duplicate_emails(env):
 
 
 def test_warn_rule_writes_and_reports(tmp_path, backend):
-    from tests.conftest import _env_fixture
+    from tests.conftest import env_with
     from tests.metadata.helpers import write_package
 
     pkg = write_package(
@@ -111,9 +111,7 @@ def test_warn_rule_writes_and_reports(tmp_path, backend):
             "entities/account.yaml": "extend: account\nduplicate_rules:\n  - {name: same_name, fields: [name], action: warn}\n"
         },
     )
-    gen = _env_fixture(tmp_path, backend, (pkg,))
-    env = next(gen)
-    try:
+    with env_with(tmp_path, backend, (pkg,)) as env:
         api = env.api
         first = api.post("/api/v1/records/account", json={"name": "Acme Inc."}).json
         assert "warnings" not in first
@@ -122,8 +120,6 @@ def test_warn_rule_writes_and_reports(tmp_path, backend):
             {"rule": "same_name", "duplicates": [first["id"]]}
         ]
         assert "warnings" not in api.get(f"/api/v1/records/account/{second.json['id']}").json
-    finally:
-        next(gen, None)
 
 
 def test_adding_a_rule_backfills_existing_rows(env):

@@ -48,17 +48,10 @@ def test_computed_fields_and_filter_are_documented(rules_env):
 
 
 def test_each_caller_sees_only_what_their_roles_may_read(env):
-    from tests.conftest import Api
+    from tests.conftest import user
 
     admin = env.api
-    uid = admin.post(
-        "/api/v1/admin/users",
-        json={"username": "agent", "password": "agent-password", "roles": ["service_agent"]},
-    ).json["id"]
-    agent = Api(
-        env.app.test_client(),
-        admin.post(f"/api/v1/admin/users/{uid}/tokens", json={}).json["token"],
-    )
+    _, agent = user(env, "agent", ["service_agent"])
     doc = agent.get("/api/v1/openapi.json").json
     validate(doc)
     assert "/records/opportunity" not in doc["paths"] and "/records/ticket" in doc["paths"]

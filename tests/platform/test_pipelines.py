@@ -136,7 +136,7 @@ def test_stage_history_and_time_in_stage(env):
 
 
 def test_an_optional_stage_may_be_skipped_without_its_requirements(tmp_path, backend):
-    from tests.conftest import _env_fixture
+    from tests.conftest import env_with
     from tests.metadata.helpers import write_package
 
     pack = write_package(
@@ -152,21 +152,17 @@ def test_an_optional_stage_may_be_skipped_without_its_requirements(tmp_path, bac
             "  - {name: done, category: won, requires: [serial]}\n",
         },
     )
-    gen = _env_fixture(tmp_path, backend, (pack,))
-    env = next(gen)
-    try:
+    with env_with(tmp_path, backend, (pack,)) as env:
         api = env.api
         rid = api.post("/api/v1/records/gadget", json={"name": "G"}).json["id"]
         r = api.patch(f"/api/v1/records/gadget/{rid}", json={"stage": "done"})
         assert [e["field"] for e in r.json["errors"]] == ["serial"]  # not owner_note
         ok = api.patch(f"/api/v1/records/gadget/{rid}", json={"stage": "done", "serial": "S1"})
         assert ok.status_code == 200
-    finally:
-        next(gen, None)
 
 
 def test_changing_the_field_that_picks_the_pipeline_cannot_strand_a_record(tmp_path, backend):
-    from tests.conftest import _env_fixture
+    from tests.conftest import env_with
     from tests.metadata.helpers import write_package
 
     pack = write_package(
@@ -185,9 +181,7 @@ def test_changing_the_field_that_picks_the_pipeline_cannot_strand_a_record(tmp_p
             "  - {name: won, category: won}\n",
         },
     )
-    gen = _env_fixture(tmp_path, backend, (pack,))
-    env = next(gen)
-    try:
+    with env_with(tmp_path, backend, (pack,)) as env:
         api = env.api
         job = api.post("/api/v1/records/job", json={"name": "J", "line": "project"}).json
         url = f"/api/v1/records/job/{job['id']}"
@@ -204,5 +198,3 @@ def test_changing_the_field_that_picks_the_pipeline_cannot_strand_a_record(tmp_p
         assert api.get(url).json["line"] == "project"  # nothing changed
         moved = api.patch(url, json={"line": None, "stage": "new"})
         assert moved.status_code == 200 and moved.json["stage"] == "new"
-    finally:
-        next(gen, None)

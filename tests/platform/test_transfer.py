@@ -404,17 +404,10 @@ def test_export_with_zh_cn_labels_reimports_as_a_no_op(env):
 
 
 def test_reference_names_resolve_only_to_records_the_importer_may_read(env):
-    from tests.conftest import Api
+    from tests.conftest import user
 
     admin = env.api
-    uid = admin.post(
-        "/api/v1/admin/users",
-        json={"username": "seller", "password": "seller-password", "roles": ["sales_rep"]},
-    ).json["id"]
-    rep = Api(
-        env.app.test_client(),
-        admin.post(f"/api/v1/admin/users/{uid}/tokens", json={}).json["token"],
-    )
+    _, rep = user(env, "seller", ["sales_rep"])
     admin.post("/api/v1/records/account", json={"name": "Hidden Corp"})
     mine = rep.post("/api/v1/records/account", json={"name": "Mine Ltd"}).json["id"]
     r = post(rep, "contact", "last_name,account\nLi,Hidden Corp\nWang,mine ltd\n")

@@ -8,7 +8,7 @@ import pytest
 from metacrm.default_app import PACKAGE_DIR
 from metacrm.metadata.compiler import load_and_compile
 from metacrm.metadata.errors import MetadataInvalid
-from tests.conftest import Api, _env_fixture
+from tests.conftest import _env_fixture, user  # noqa: F401 (user: imported by other tests)
 
 PACK = Path(__file__).parent / "automation_pack"
 
@@ -16,15 +16,6 @@ PACK = Path(__file__).parent / "automation_pack"
 @pytest.fixture
 def auto_env(tmp_path, backend):
     yield from _env_fixture(tmp_path, backend, (PACK,))
-
-
-def user(env, name, roles, manager=None):
-    body = {"username": name, "password": f"{name}-password", "roles": roles}
-    if manager:
-        body["manager"] = manager
-    uid = env.api.post("/api/v1/admin/users", json=body).json["id"]
-    token = env.api.post(f"/api/v1/admin/users/{uid}/tokens", json={"name": "t"}).json["token"]
-    return uid, Api(env.app.test_client(), token)
 
 
 def test_stage_changes_notify_and_set_fields(auto_env):

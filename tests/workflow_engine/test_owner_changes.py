@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _env_fixture
+from tests.conftest import _env_fixture, env_with
 from tests.workflow_engine.test_automations import user
 
 PACK = Path(__file__).parent / "owner_pack"
@@ -101,9 +101,7 @@ def test_automations_may_write_read_only_fields_people_may_not(tmp_path, backend
             "actions:\n  - set: {seats: '0'}\n",
         },
     )
-    gen = _env_fixture(tmp_path, backend, (pack,))
-    env = next(gen)
-    try:
+    with env_with(tmp_path, backend, (pack,)) as env:
         api = env.api
         rid = api.post("/api/v1/records/enrollment", json={"student": "Li"}).json["id"]
         refused = api.patch(f"/api/v1/records/enrollment/{rid}", json={"paid_at": "2026-01-01"})
@@ -116,8 +114,6 @@ def test_automations_may_write_read_only_fields_people_may_not(tmp_path, backend
         errors = [x["detail"] for x in log if x["status"] == "error"]
         assert errors and "automation bad, action 1 (set):" in errors[0]
         assert "seats: Must be greater than or equal to 1." in errors[0]
-    finally:
-        next(gen, None)
 
 
 def test_every_timestamp_has_one_rfc3339_form(owner_env):

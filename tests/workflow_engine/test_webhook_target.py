@@ -9,7 +9,7 @@ import pytest
 
 from metacrm.workflow_engine.outbound import signature
 from metacrm.workflow_engine.webhook_target import WebhookRefused, post, resolve
-from tests.conftest import _env_fixture
+from tests.conftest import env_with
 from tests.metadata.helpers import write_package
 
 
@@ -94,9 +94,7 @@ def hook_pack(tmp_path, url):
 
 def test_an_automation_webhook_to_loopback_fails_without_calling_it(tmp_path, backend, receiver):
     base, calls = receiver
-    gen = _env_fixture(tmp_path, backend, (hook_pack(tmp_path, base + "/in"),))
-    env = next(gen)
-    try:
+    with env_with(tmp_path, backend, (hook_pack(tmp_path, base + "/in"),)) as env:
         rid = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
         assert calls == []
         log = env.api.get(f"/api/v1/records/account/{rid}/executions").json["data"]
@@ -104,17 +102,13 @@ def test_an_automation_webhook_to_loopback_fails_without_calling_it(tmp_path, ba
         assert [x["status"] for x in failed] == ["error"], log
         assert "loopback, private or link-local" in failed[0]["detail"]
         assert "127.0.0.1" not in json.dumps(log)  # no URL in the log
-    finally:
-        next(gen, None)
 
 
 def test_each_tenant_signs_with_its_own_rotatable_key(tmp_path, backend, receiver):
     base, calls = receiver
-    gen = _env_fixture(
+    with env_with(
         tmp_path, backend, (hook_pack(tmp_path, base + "/in"),), webhook_allow_private=True
-    )
-    env = next(gen)
-    try:
+    ) as env:
         env.api.post("/api/v1/records/account", json={"name": "Acme"})
         first = env.api.get("/api/v1/admin/webhook-secret").json["secret"]
         _, headers, body = calls[-1]
@@ -129,5 +123,3 @@ def test_each_tenant_signs_with_its_own_rotatable_key(tmp_path, backend, receive
         from metacrm.platform.tenant_secrets import get_secret
 
         assert get_secret(other) not in (first, rotated)
-    finally:
-        next(gen, None)
