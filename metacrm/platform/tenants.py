@@ -10,6 +10,7 @@ after a metadata change committed sees it, in every process.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import threading
@@ -108,18 +109,56 @@ _VERSIONS_SQL = (
 )
 
 
-def _applied_versions(engine: Engine) -> tuple[int, tuple]:
-    """(metadata version, auth epoch), read on a pooled DB-API connection: no SQLAlchemy
-    statement machinery and, on SQLite (autocommit), no BEGIN: ~20 us, once per request."""
-    raw = engine.raw_connection()
-    try:
+class VersionReader:
+    """Reads (metadata version, auth epoch) of one tenant, as cheaply as each back end allows.
+
+    SQLite: a pooled DB-API connection in autocommit (~20 us). PostgreSQL: a checkout costs
+    a reset round trip, so the process keeps one detached autocommit connection per tenant
+    for this one statement (one round trip), shared under a lock and replaced if it breaks.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dedicated = engine.dialect.name == "postgresql"
+        self.connection = None  # PostgreSQL: the dedicated DB-API connection, once opened
+        self._lock = threading.Lock()
+
+    def read(self) -> tuple[int, tuple]:
+        if not self.dedicated:
+            raw = self.engine.raw_connection()
+            try:
+                return self._run(raw)
+            finally:
+                raw.close()
+        with self._lock:
+            for attempt in (1, 2):
+                if self.connection is None:
+                    raw = self.engine.raw_connection()
+                    dbapi = raw.dbapi_connection
+                    dbapi.autocommit = True
+                    raw.detach()  # ours for good: not returned (and reset) to the pool
+                    self.connection = dbapi
+                try:
+                    return self._run(self.connection)
+                except Exception:
+                    self.close()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _run(raw) -> tuple[int, tuple]:
         cursor = raw.cursor()
         cursor.execute(_VERSIONS_SQL)
         meta, audit, users = cursor.fetchone()
         cursor.close()
-    finally:
-        raw.close()
-    return meta or 0, (audit or 0, users or 0)
+        return meta or 0, (audit or 0, users or 0)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
 
 
 class TenantRegistry:
@@ -133,6 +172,7 @@ class TenantRegistry:
         self._upgrade_control()
         self._engines: dict[str, Engine] = {}
         self._states: dict[str, TenantState] = {}
+        self._versions: dict[str, VersionReader] = {}
         # (tenant, token digest) -> ((version, epoch), user, access): see state_and_epoch
         self.auth_cache: dict[tuple[str, str], tuple] = {}
         self._lock = threading.RLock()
@@ -265,7 +305,7 @@ class TenantRegistry:
         epoch and the metadata version stay the same."""
         state = self._states.get(name)
         if state is not None:
-            version, epoch = _applied_versions(state.engine)
+            version, epoch = self._versions_of(name, state.engine)
             if version == state.version_id:
                 return state, epoch
         with self._lock:
@@ -273,7 +313,13 @@ class TenantRegistry:
             if current is None or current is state:  # else another thread reloaded it
                 current = self._load(name)
                 self._states[name] = current
-        return current, _applied_versions(current.engine)[1]
+        return current, self._versions_of(name, current.engine)[1]
+
+    def _versions_of(self, name: str, engine: Engine) -> tuple[int, tuple]:
+        reader = self._versions.get(name)
+        if reader is None or reader.engine is not engine:
+            reader = self._versions.setdefault(name, VersionReader(engine))
+        return reader.read()
 
     def update_overlay(self, name: str, mutate, actor_id: int | None = None, dry_run: bool = False):
         """Apply `mutate(overlay) -> overlay` through compile + schema sync, in one transaction.
@@ -330,6 +376,8 @@ class TenantRegistry:
             return new_state, plan
 
     def dispose(self) -> None:
+        for reader in self._versions.values():
+            reader.close()
         for engine in self._engines.values():
             engine.dispose()
         self.control.dispose()

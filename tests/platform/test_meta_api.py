@@ -195,3 +195,21 @@ def test_an_entity_without_a_plural_gets_a_proper_english_one(env):
     assert env.api.post("/api/v1/meta/entities", json=body).status_code == 201
     entity = env.api.get("/api/v1/meta/entities/bench_opportunity").json
     assert entity["plural"] == {"en": "Bench opportunities", "zh-CN": "测试商机"}
+
+
+def test_the_version_check_survives_a_dropped_connection(env):
+    """PostgreSQL keeps one connection per process for the per-request version check;
+    when the server drops it, the next request opens another."""
+    from sqlalchemy import text
+
+    from metacrm.platform.tenants import VersionReader
+
+    reader = VersionReader(env.engine())
+    first = reader.read()
+    if reader.dedicated:
+        pid = reader.connection.info.backend_pid
+        with env.engine().connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    assert reader.read() == first
+    assert env.api.get("/api/v1/records/account").status_code == 200
+    reader.close()
