@@ -251,6 +251,7 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
                     allow_destructive=allow_destructive,
                     applied_by="cli",
                     dry_run=not apply,
+                    registry=rt.registry,
                 )
             except BaseException:
                 transaction.rollback()

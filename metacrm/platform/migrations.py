@@ -16,7 +16,7 @@ from sqlalchemy import Column, Connection, MetaData, String, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
-from metacrm.platform import duplicates, search
+from metacrm.platform import duplicates, formula_backfill, search
 from metacrm.platform import tables as tbl
 
 ARCHIVE_PREFIX = "_archived_"
@@ -259,6 +259,13 @@ def plan_migration(
             s.op == "rename_column" or (s.op == "widen_column" and s.name in search_fields)
             for s in steps[before:]
         )  # the search index is rebuilt over the changed columns
+        steps.extend(
+            Step("backfill_formula", entity.table, s.name, "computed for the existing rows")
+            for s in list(steps[before:])
+            if s.op == "add_column"
+            and s.name in entity.fields
+            and entity.fields[s.name].type == "formula"
+        )
         prev_entity = prev_entities.get(entity.name, {})
         previous_search = prev_entity.get("search_fields", [])
         outdated = prev_entity.get("search_version", 1) != search.INDEX_VERSION
@@ -308,6 +315,13 @@ def _field(model: Model, table: str, column: str) -> Field:
     return model.entities[table].fields[column]
 
 
+def _backfill_formula(conn: Connection, model: Model, tables, step: Step, registry) -> None:
+    entity = model.entities[step.table]
+    f = entity.fields[step.name]
+    if formula_backfill.why_not(model, entity, f, registry) is None:
+        formula_backfill.backfill(conn, model, entity, tables[step.table], f, registry)
+
+
 def preload_ddl() -> None:
     """Import what applying a plan needs (alembic, ~80 ms), so no request pays it.
 
@@ -318,7 +332,9 @@ def preload_ddl() -> None:
     import alembic.operations  # noqa: F401
 
 
-def apply_plan(conn: Connection, plan: Plan, model: Model, tables: dict | None = None) -> None:
+def apply_plan(
+    conn: Connection, plan: Plan, model: Model, tables: dict | None = None, registry=None
+) -> None:
     """Issue the DDL of `plan` on `conn` (inside the caller's transaction)."""
     if plan.refused:
         raise MigrationRefused(plan)
@@ -333,7 +349,10 @@ def apply_plan(conn: Connection, plan: Plan, model: Model, tables: dict | None =
     is_sqlite = conn.dialect.name == "sqlite"
     for step in plan.steps:
         try:
-            _apply_step(conn, ops, step, plan, model, tables, is_sqlite)
+            if step.op == "backfill_formula":
+                _backfill_formula(conn, model, tables, step, registry)
+            else:
+                _apply_step(conn, ops, step, plan, model, tables, is_sqlite)
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
             raise MigrationFailed(
@@ -442,8 +461,11 @@ def sync_model(
     applied_by: str | None = None,
     dry_run: bool = False,
     tables: dict | None = None,
+    registry=None,
 ) -> Plan:
-    """Plan and (unless dry_run) apply `model` in the caller's transaction; record the version."""
+    """Plan and (unless dry_run) apply `model` in the caller's transaction; record the version.
+
+    `registry`: the expression functions (plugins' too) that backfilled formulas may call."""
     system = ensure_system_tables(conn)
     previous = latest_version(conn, system)
     if tables is None:
@@ -451,7 +473,7 @@ def sync_model(
     plan = plan_migration(model, inspect_live(conn), previous, allow_destructive, tables)
     if dry_run:
         return plan
-    apply_plan(conn, plan, model, tables)
+    apply_plan(conn, plan, model, tables, registry)
     if needs_sync(previous, model):
         conn.execute(
             system["meta_versions"]

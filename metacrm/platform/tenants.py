@@ -238,7 +238,9 @@ class TenantRegistry:
         engine = self.engine(name, create=True)
         model = self.runtime.compile({})
         with database.write_engine(engine).begin() as conn:
-            migrations.sync_model(conn, model, applied_by=applied_by)
+            migrations.sync_model(
+                conn, model, applied_by=applied_by, registry=self.runtime.registry
+            )
         with database.write_engine(self.control).begin() as conn:
             if (
                 conn.execute(
@@ -273,7 +275,9 @@ class TenantRegistry:
             # for `metacrm metadata apply`, and the tenant is not served meanwhile.
             try:
                 with database.write_engine(engine).begin() as conn:
-                    migrations.sync_model(conn, model, applied_by="upgrade")
+                    migrations.sync_model(
+                        conn, model, applied_by="upgrade", registry=self.runtime.registry
+                    )
                     version_id = _latest_version_id(conn, system)
             except migrations.MigrationRefused as exc:
                 raise TenantNeedsMigration(f"tenant '{name}': {exc}") from exc
@@ -341,6 +345,7 @@ class TenantRegistry:
                         applied_by=f"user:{actor_id}" if actor_id else None,
                         dry_run=dry_run,
                         tables=tables,
+                        registry=self.runtime.registry,
                     )
                     if dry_run:
                         transaction.rollback()

@@ -213,3 +213,38 @@ def test_the_version_check_survives_a_dropped_connection(env):
     assert reader.read() == first
     assert env.api.get("/api/v1/records/account").status_code == 200
     reader.close()
+
+
+def test_a_stored_formula_added_later_is_computed_for_existing_rows(env):
+    api = env.api
+    ids = [
+        api.post("/api/v1/records/account", json={"name": n, "employees": e}).json["id"]
+        for n, e in (("A", 10), ("B", None))
+    ]
+    body = {
+        "name": "staff_label",
+        "type": "formula",
+        "stored": True,
+        "result_type": "text",
+        "expression": "if(employees is null, 'unknown', upper(name))",
+    }
+    r = api.post("/api/v1/meta/entities/account/fields", json=body)
+    assert r.status_code == 201, r.json
+    assert ("backfill_formula", "staff_label") in [
+        (s["op"], s.get("name")) for s in r.json["plan"]["steps"]
+    ]
+    values = [api.get(f"/api/v1/records/account/{i}").json["staff_label"] for i in ids]
+    assert values == ["A", "unknown"]
+    # a formula that reads another record is left for each record's next save
+    contact = api.post("/api/v1/records/contact", json={"last_name": "Li", "account": ids[0]}).json
+    through = {
+        "name": "acct",
+        "type": "formula",
+        "stored": True,
+        "result_type": "text",
+        "expression": "account.name",
+    }
+    assert api.post("/api/v1/meta/entities/contact/fields", json=through).status_code == 201
+    assert api.get(f"/api/v1/records/contact/{contact['id']}").json["acct"] is None
+    api.patch(f"/api/v1/records/contact/{contact['id']}", json={"title": "CEO"})
+    assert api.get(f"/api/v1/records/contact/{contact['id']}").json["acct"] == "A"
