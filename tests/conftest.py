@@ -138,6 +138,11 @@ def env_with(tmp_path, backend, packages=(), **overrides):
         next(gen, None)
 
 
+def contact(api, name: str = "Li") -> int:
+    """A contact made by `api`'s user: what deals past qualification need as primary contact."""
+    return api.post("/api/v1/records/contact", json={"last_name": name}).json["id"]
+
+
 def user(env, name, roles, manager=None):
     """A user with `roles` made through the admin API: (id, Api with their token)."""
     body = {"username": name, "password": f"{name}-password", "roles": roles}

@@ -1,5 +1,7 @@
 """GET /api/v1/aggregate/{entity} on both backends."""
 
+from tests.conftest import contact
+
 
 def seed(env):
     api = env.api
@@ -134,7 +136,7 @@ def test_iso_week_buckets(env):
 def test_list_total_counts(env):
     api = env.api
     acct = api.post("/api/v1/records/account", json={"name": "A"}).json["id"]
-    li = api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
+    li = contact(api)
     created = api.post(
         "/api/v1/records/opportunity",
         json=[

@@ -1,9 +1,7 @@
 """Stage pipelines on the write path: entry requirements, entry rules and allowed
 transitions, enforced on create, PATCH and bulk alike (422 naming what is unmet)."""
 
-
-def contact(api) -> int:
-    return api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
+from tests.conftest import contact
 
 
 def opportunity(api, **fields):

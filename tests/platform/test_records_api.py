@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import contact
+
 PROBLEM = "application/problem+json"
 
 
@@ -33,7 +35,7 @@ def test_create_get_update_delete(env, account):
     assert rec["code"].startswith("OPP-") and rec["code"].endswith("00001")
     assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json == rec
 
-    li = api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
+    li = contact(api)
     updated = api.patch(
         f"/api/v1/records/opportunity/{rec['id']}",
         json={"stage": "proposal", "close_date": "2026-09-30", "primary_contact": li, "version": 1},
@@ -288,7 +290,7 @@ def test_delete_rules(types_env):
 
 def test_list_filters_sort_and_fields(env, account):
     api = env.api
-    li = api.post("/api/v1/records/contact", json={"last_name": "Li"}).json["id"]
+    li = contact(api)
     rows = [
         {"name": "A", "account": account, "stage": "prospecting", "amount": 300},
         {"name": "B", "account": account, "stage": "prospecting", "amount": 100},

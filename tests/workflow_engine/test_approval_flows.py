@@ -11,7 +11,7 @@ from metacrm.default_app import PACKAGE_DIR
 from metacrm.metadata.compiler import load_and_compile
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.workflow_engine.approval_timeouts import escalate_due
-from tests.conftest import _env_fixture
+from tests.conftest import _env_fixture, contact
 from tests.workflow_engine.test_automations import user
 
 PACK = Path(__file__).parent / "approval_pack"
@@ -37,9 +37,7 @@ def test_all_mode_timeout_escalation_and_decided_trigger(desk_env):
             "amount": 1200,
             "close_date": "2027-01-31",
             "reviewer": zoe_id,
-            "primary_contact": rob.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
-                "id"
-            ],
+            "primary_contact": contact(rob),
         },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
@@ -93,9 +91,7 @@ def test_rejection_outcome_and_outcomes_that_fail_roll_back(desk_env):
             "name": "NoDate",
             "account": account,
             "amount": 10,
-            "primary_contact": rob.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
-                "id"
-            ],
+            "primary_contact": contact(rob),
         },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"

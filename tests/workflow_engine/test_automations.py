@@ -8,7 +8,7 @@ import pytest
 from metacrm.default_app import PACKAGE_DIR
 from metacrm.metadata.compiler import load_and_compile
 from metacrm.metadata.errors import MetadataInvalid
-from tests.conftest import _env_fixture, user  # noqa: F401 (user: imported by other tests)
+from tests.conftest import _env_fixture, contact, user  # noqa: F401 (user: imported by other tests)
 
 PACK = Path(__file__).parent / "automation_pack"
 
@@ -30,9 +30,7 @@ def test_stage_changes_notify_and_set_fields(auto_env):
             "account": account,
             "amount": 250000,
             "close_date": "2026-12-31",
-            "primary_contact": rep.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
-                "id"
-            ],
+            "primary_contact": contact(rep),
         },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
@@ -72,9 +70,7 @@ def test_conditions_field_changes_and_created_records(auto_env):
             "account": account,
             "amount": 500,
             "close_date": "2026-12-31",
-            "primary_contact": api.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
-                "id"
-            ],
+            "primary_contact": contact(api),
         },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
@@ -138,9 +134,7 @@ def test_idle_stage_alerts_reach_the_owner_once_per_visit(auto_env):
             "account": account,
             "amount": 50,
             "close_date": "2026-12-31",
-            "primary_contact": rep.post("/api/v1/records/contact", json={"last_name": "Li"}).json[
-                "id"
-            ],
+            "primary_contact": contact(rep),
         },
     ).json
     url = f"/api/v1/records/opportunity/{deal['id']}"
