@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from metacrm.platform.api import register_api
+from metacrm.platform.api.common import RecordIdConverter
 from metacrm.platform.json_provider import OrjsonProvider
 from metacrm.platform.runtime import Runtime
 from metacrm.platform.sessions import init_sessions
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         METACRM_BASE_DOMAIN=settings.base_domain,
     )
     app.json = OrjsonProvider(app)
+    app.url_map.converters["id"] = RecordIdConverter
     if settings.trusted_proxies:  # the client's address and scheme, as the proxies saw them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]

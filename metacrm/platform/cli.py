@@ -252,6 +252,7 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
                     applied_by="cli",
                     dry_run=not apply,
                     registry=rt.registry,
+                    timezone=rt.tenants.timezone(name),
                 )
             except BaseException:
                 transaction.rollback()

@@ -234,6 +234,7 @@ def plan_migration(
     previous: dict | None,
     allow_destructive: bool = False,
     tables: dict | None = None,
+    registry=None,
 ) -> Plan:
     """Diff `model` against the live schema; pure, so it can be shown before it runs."""
     if tables is None:
@@ -260,7 +261,12 @@ def plan_migration(
             for s in steps[before:]
         )  # the search index is rebuilt over the changed columns
         steps.extend(
-            Step("backfill_formula", entity.table, s.name, "computed for the existing rows")
+            Step(
+                "backfill_formula",
+                entity.table,
+                s.name,
+                _backfill_detail(model, entity, s, registry),
+            )
             for s in list(steps[before:])
             if s.op == "add_column"
             and s.name in entity.fields
@@ -315,11 +321,27 @@ def _field(model: Model, table: str, column: str) -> Field:
     return model.entities[table].fields[column]
 
 
-def _backfill_formula(conn: Connection, model: Model, tables, step: Step, registry) -> None:
-    entity = model.entities[step.table]
-    f = entity.fields[step.name]
-    if formula_backfill.why_not(model, entity, f, registry) is None:
-        formula_backfill.backfill(conn, model, entity, tables[step.table], f, registry)
+def _backfill_detail(model: Model, entity, step: Step, registry) -> str:
+    reason = formula_backfill.why_not(model, entity, entity.fields[step.name], registry)
+    if reason is None:
+        return "computed for the existing rows"
+    return f"left empty on existing rows until each is saved: {reason}"
+
+
+def _backfill_formulas(
+    conn: Connection, model: Model, tables, plan: Plan, registry, timezone: str
+) -> None:
+    pending = [
+        (s.table, s.name)
+        for s in plan.steps
+        if s.op == "backfill_formula"
+        and formula_backfill.why_not(
+            model, model.entities[s.table], model.entities[s.table].fields[s.name], registry
+        )
+        is None
+    ]
+    if pending:
+        formula_backfill.backfill(conn, model, tables, pending, registry, timezone)
 
 
 def preload_ddl() -> None:
@@ -333,7 +355,12 @@ def preload_ddl() -> None:
 
 
 def apply_plan(
-    conn: Connection, plan: Plan, model: Model, tables: dict | None = None, registry=None
+    conn: Connection,
+    plan: Plan,
+    model: Model,
+    tables: dict | None = None,
+    registry=None,
+    timezone: str = "UTC",
 ) -> None:
     """Issue the DDL of `plan` on `conn` (inside the caller's transaction)."""
     if plan.refused:
@@ -348,16 +375,22 @@ def apply_plan(
     ops = Operations(MigrationContext.configure(connection=conn))
     is_sqlite = conn.dialect.name == "sqlite"
     for step in plan.steps:
+        if step.op == "backfill_formula":
+            continue  # after the DDL, all at once: one may read another
         try:
-            if step.op == "backfill_formula":
-                _backfill_formula(conn, model, tables, step, registry)
-            else:
-                _apply_step(conn, ops, step, plan, model, tables, is_sqlite)
+            _apply_step(conn, ops, step, plan, model, tables, is_sqlite)
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
             raise MigrationFailed(
                 f"{step.describe().strip()} failed, nothing was applied: {reason}"
             ) from exc
+    try:
+        _backfill_formulas(conn, model, tables, plan, registry, timezone)
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise MigrationFailed(
+            f"computing new stored formulas for existing rows failed, nothing was applied: {reason}"
+        ) from exc
 
 
 def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqlite: bool) -> None:
@@ -462,18 +495,20 @@ def sync_model(
     dry_run: bool = False,
     tables: dict | None = None,
     registry=None,
+    timezone: str = "UTC",
 ) -> Plan:
     """Plan and (unless dry_run) apply `model` in the caller's transaction; record the version.
 
-    `registry`: the expression functions (plugins' too) that backfilled formulas may call."""
+    `registry`: the expression functions (plugins' too) that backfilled formulas may call;
+    `timezone`: the tenant's, for the today() they read."""
     system = ensure_system_tables(conn)
     previous = latest_version(conn, system)
     if tables is None:
         _, tables = tbl.model_tables(model)
-    plan = plan_migration(model, inspect_live(conn), previous, allow_destructive, tables)
+    plan = plan_migration(model, inspect_live(conn), previous, allow_destructive, tables, registry)
     if dry_run:
         return plan
-    apply_plan(conn, plan, model, tables, registry)
+    apply_plan(conn, plan, model, tables, registry, timezone)
     if needs_sync(previous, model):
         conn.execute(
             system["meta_versions"]

@@ -117,6 +117,16 @@ def parse_filters(
             )
             continue
         for raw in values:
+            if raw == "":
+                errors.append(
+                    {
+                        "field": name,
+                        "message": f"empty value for '{key}': leave it out, or use "
+                        f"{name}__isnull=true",
+                        "param": key,
+                    }
+                )
+                continue
             try:
                 if op == "isnull":
                     if raw not in ("true", "false"):
@@ -221,7 +231,7 @@ def keyset_condition(table, sort: list[SortKey], values: list):
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return DEFAULT_LIMIT
     try:
         limit = int(raw)
@@ -283,6 +293,17 @@ def compile_filter(service, entity: Entity, resolver, source: str):
         ) from None
 
 
+def parse_flag(single: dict[str, str], name: str) -> bool:
+    """A boolean query parameter: true/false (1/0); anything else is a 400, not a guess."""
+    raw = single.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise BadQuery(
+            f"{name} must be true or false",
+            [{"field": name, "message": "true or false", "param": name}],
+        )
+    return raw in ("true", "1")
+
+
 def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dict:
     """GET /records/{entity}: {"data": [...], "next_cursor": str | None}.
 
@@ -304,6 +325,7 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
         )
     sort = parse_sort(entity, single.get("sort"), hidden)
     limit = parse_limit(single.get("limit"))
+    with_total = parse_flag(single, "with_total")
     columns = parse_fields(entity, single.get("fields"), service.readable(entity))
     specs = parse_filters(entity, params, hidden)
     binds = {s.bind: s.value for s in specs if s.op != "isnull"}
@@ -366,7 +388,7 @@ def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dic
     total = None
     with service.state.engine.connect() as conn:
         rows = conn.execute(query, binds).all()
-        if single.get("with_total", "").lower() in ("true", "1"):
+        if with_total:
             resolver = service.resolver(entity)
             conditions = matching(resolver)
             counter = select(func.count()).select_from(resolver.apply(table)).where(*conditions)

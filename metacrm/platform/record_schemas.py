@@ -44,6 +44,30 @@ class UtcDateTime(fields.AwareDateTime):
         return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
 
+def json_integer(value) -> int | None:
+    """`value` as an int if JSON Schema counts it as an integer (7 or 7.0), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+class JsonInteger(fields.Integer):
+    """An integer as JSON Schema counts them: 7 and 7.0 (a number with no fraction) are
+    both integers; "7", 7.5 and true are not."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
+
+
 def _range(spec) -> list:
     if spec.min is None and spec.max is None:
         return []
@@ -69,8 +93,8 @@ def marshmallow_field(f: Field) -> fields.Field:
             validate=[validate.Length(max=spec.max_length)] if spec.max_length else [], **kw
         )
     if t == "integer":
-        return fields.Integer(
-            strict=True, validate=_range(spec) + [validate.Range(min=-(2**63), max=2**63 - 1)], **kw
+        return JsonInteger(
+            validate=_range(spec) + [validate.Range(min=-(2**63), max=2**63 - 1)], **kw
         )
     if t in ("decimal", "currency", "percent"):
         return fields.Decimal(
@@ -111,11 +135,9 @@ def marshmallow_field(f: Field) -> fields.Field:
             **kw,
         )
     if t in ("reference", "user"):
-        return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kw)
+        return JsonInteger(validate=validate.Range(min=1, max=MAX_ID), **kw)
     if t == "many_to_many":
-        return fields.List(
-            fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)), **kw
-        )
+        return fields.List(JsonInteger(validate=validate.Range(min=1, max=MAX_ID)), **kw)
     return fields.Raw(**kw)  # json, attachment
 
 
@@ -271,6 +293,8 @@ def parse_value(f: Field, raw: str):
             raise ValidationError("not an integer") from None
         if not -MAX_ID - 1 <= value <= MAX_ID:
             raise ValidationError("out of range (64-bit integers)")
+        if t != "integer" and value < 1:
+            raise ValidationError("not an id (ids start at 1)")
         return value
     if t in ("decimal", "currency", "percent"):
         try:

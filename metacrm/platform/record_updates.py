@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from metacrm.platform import audit, locks
 from metacrm.platform.errors import Conflict, RecordInvalid
+from metacrm.platform.record_schemas import json_integer
 from metacrm.platform.tables import link_table_name
 
 
@@ -39,7 +40,7 @@ def update_records(
     expected = {}
     for i, (rid, body) in enumerate(items):
         version = body.get("version")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        if version is not None and (version := json_integer(version)) is None:
             err = {"field": "version", "message": "must be an integer"}
             raise RecordInvalid("version must be an integer", [err | _at(index(i))])
         expected[rid] = version

@@ -239,7 +239,11 @@ class TenantRegistry:
         model = self.runtime.compile({})
         with database.write_engine(engine).begin() as conn:
             migrations.sync_model(
-                conn, model, applied_by=applied_by, registry=self.runtime.registry
+                conn,
+                model,
+                applied_by=applied_by,
+                registry=self.runtime.registry,
+                timezone=timezone,
             )
         with database.write_engine(self.control).begin() as conn:
             if (
@@ -276,7 +280,11 @@ class TenantRegistry:
             try:
                 with database.write_engine(engine).begin() as conn:
                     migrations.sync_model(
-                        conn, model, applied_by="upgrade", registry=self.runtime.registry
+                        conn,
+                        model,
+                        applied_by="upgrade",
+                        registry=self.runtime.registry,
+                        timezone=self.timezone(name),
                     )
                     version_id = _latest_version_id(conn, system)
             except migrations.MigrationRefused as exc:
@@ -346,6 +354,7 @@ class TenantRegistry:
                         dry_run=dry_run,
                         tables=tables,
                         registry=self.runtime.registry,
+                        timezone=state.timezone,
                     )
                     if dry_run:
                         transaction.rollback()

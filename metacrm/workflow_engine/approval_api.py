@@ -19,7 +19,7 @@ from metacrm.platform.timestamps import rfc3339
 from metacrm.workflow_engine.approvals import Approvals
 
 LIMIT = 200
-ID = "int(max=9223372036854775807)"
+ID = "id"
 
 
 def _iso(value):

@@ -215,7 +215,10 @@ def test_the_version_check_survives_a_dropped_connection(env):
     reader.close()
 
 
-def test_a_stored_formula_added_later_is_computed_for_existing_rows(env):
+def test_a_stored_formula_added_later_is_computed_for_existing_rows(env, monkeypatch):
+    from metacrm.platform import formula_backfill
+
+    monkeypatch.setattr(formula_backfill, "BATCH", 1)  # every row its own batch
     api = env.api
     ids = [
         api.post("/api/v1/records/account", json={"name": n, "employees": e}).json["id"]
@@ -235,16 +238,60 @@ def test_a_stored_formula_added_later_is_computed_for_existing_rows(env):
     ]
     values = [api.get(f"/api/v1/records/account/{i}").json["staff_label"] for i in ids]
     assert values == ["A", "unknown"]
-    # a formula that reads another record is left for each record's next save
-    contact = api.post("/api/v1/records/contact", json={"last_name": "Li", "account": ids[0]}).json
-    through = {
-        "name": "acct",
-        "type": "formula",
-        "stored": True,
-        "result_type": "text",
-        "expression": "account.name",
+
+
+def test_stored_formulas_that_read_other_records_are_backfilled(env):
+    """Through references and rollups, and through other stored formulas the same plan
+    adds (whatever the order of its steps): the value the next save would store."""
+    api = env.api
+    acct = api.post("/api/v1/records/account", json={"name": "Acme"}).json
+    other = api.post("/api/v1/records/account", json={"name": "Zed"}).json
+    li = api.post("/api/v1/records/contact", json={"last_name": "Li", "account": acct["id"]}).json
+    lone = api.post("/api/v1/records/contact", json={"last_name": "Wu"}).json
+    for name, amount in (("big", 500), ("small", 100)):
+        body = {"name": name, "account": acct["id"], "amount": amount}
+        assert api.post("/api/v1/records/opportunity", json=body).status_code == 201
+    rollup = {
+        "name": "sum_amount",
+        "type": "rollup",
+        "entity": "opportunity",
+        "via": "account",
+        "function": "sum",
+        "field": "amount",
     }
-    assert api.post("/api/v1/meta/entities/contact/fields", json=through).status_code == 201
-    assert api.get(f"/api/v1/records/contact/{contact['id']}").json["acct"] is None
-    api.patch(f"/api/v1/records/contact/{contact['id']}", json={"title": "CEO"})
-    assert api.get(f"/api/v1/records/contact/{contact['id']}").json["acct"] == "A"
+    assert api.post("/api/v1/meta/entities/account/fields", json=rollup).status_code == 201
+
+    def add_both(overlay):  # one plan: the contact's formula reads the account's new one
+        extend = overlay.setdefault("extend", {})
+        extend.setdefault("contact", {}).setdefault("fields", {})["acct_label"] = {
+            "type": "formula",
+            "stored": True,
+            "result_type": "text",
+            "expression": "concat(account.name, ': ', account.pipeline_total)",
+        }
+        extend.setdefault("account", {}).setdefault("fields", {})["pipeline_total"] = {
+            "type": "formula",
+            "stored": True,
+            "result_type": "decimal",
+            "expression": "sum_amount * 2",
+        }
+        return overlay
+
+    _, plan = env.runtime.tenants.update_overlay("default", add_both)
+    steps = {(s.name, s.detail) for s in plan.steps if s.op == "backfill_formula"}
+    assert steps == {
+        ("acct_label", "computed for the existing rows"),
+        ("pipeline_total", "computed for the existing rows"),
+    }
+
+    def get(entity, record, field):
+        return api.get(f"/api/v1/records/{entity}/{record['id']}").json[field]
+
+    assert float(get("account", acct, "pipeline_total")) == 1200
+    assert float(get("account", other, "pipeline_total")) == 0
+    backfilled = get("contact", li, "acct_label")
+    assert backfilled.startswith("Acme: 1200.00")
+    assert get("contact", lone, "acct_label") == ": "  # concat() skips what is empty
+    # what the next save computes is what the backfill wrote
+    api.patch(f"/api/v1/records/contact/{li['id']}", json={"title": "CEO"})
+    assert get("contact", li, "acct_label") == backfilled

@@ -66,3 +66,41 @@ def test_each_caller_sees_only_what_their_roles_may_read(env):
     assert missing.status_code == 404 and missing.json["known"] == ["account", "contact", "ticket"]
     missing = agent.get("/api/v1/meta/entities/nothing")
     assert missing.json["known"] == ["account", "contact", "ticket"]
+
+
+def test_links_say_what_to_do_with_a_record_the_caller_may_see(env):
+    """OpenAPI links: from a created or listed record to reading, changing and deleting it,
+    and from a new parent to creating the children that refer to it, within the caller's
+    readable model. Followed here as a client would."""
+    from tests.conftest import user
+
+    doc = env.api.get("/api/v1/openapi.json").json
+    created = doc["paths"]["/records/account"]["post"]["responses"]["201"]["links"]
+    assert created["GetAccount"] == {
+        "operationId": "get_account",
+        "parameters": {"id": "$response.body#/id"},
+    }
+    assert {"UpdateAccount", "DeleteAccount"} <= set(created)
+    child = created["CreateContactWithAccount"]
+    assert child == {
+        "operationId": "create_contact",
+        "requestBody": {"account": "$response.body#/id"},
+    }
+    assert "CreateOpportunityWithAccount" in created
+    listed = doc["paths"]["/records/account"]["get"]["responses"]["200"]["links"]
+    assert listed["GetAccount"]["parameters"] == {"id": "$response.body#/data/0/id"}
+    operations = {
+        op["operationId"]: (path, method)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    account = env.api.post("/api/v1/records/account", json={"name": "Linked"}).json
+    path, method = operations[child["operationId"]]
+    body = {"last_name": "Follows", **{k: account["id"] for k in child["requestBody"]}}
+    contact = getattr(env.api, method)(f"/api/v1{path}", json=body)
+    assert contact.status_code == 201 and contact.json["account"] == account["id"]
+
+    _, agent = user(env, "agent", ["service_agent"])
+    agent_links = agent.get("/api/v1/openapi.json").json["paths"]["/records/account"]
+    assert "CreateOpportunityWithAccount" not in agent_links["post"]["responses"]["201"]["links"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import BaseConverter
 
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.platform import auth
@@ -16,6 +17,24 @@ from metacrm.platform.sessions import session_user
 from metacrm.platform.tenants import TenantNeedsMigration, UnknownTenant
 
 PROBLEM = "application/problem+json"
+MAX_RECORD_ID = 2**63 - 1
+
+
+class RecordIdConverter(BaseConverter):
+    """`<id:record_id>`: digits; one past the 64-bit range is a record that does not
+    exist (404 for every method). werkzeug's `int(max=...)` made such a DELETE a 405."""
+
+    regex = r"\d{1,40}"  # longer matches no rule: 404 too
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= MAX_RECORD_ID:
+            raise NotFound(f"no record with id {value}")
+        return number
+
+    def to_url(self, value) -> str:
+        return str(int(value))
 
 
 def runtime():

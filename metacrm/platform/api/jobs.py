@@ -100,7 +100,7 @@ def retry_job_route(event_id: str):
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>/executions",
+        "/records/<entity>/<id:record_id>/executions",
         "record_executions",
         executions_route,
         methods=["GET"],

@@ -12,6 +12,7 @@ from flask import Blueprint, g, jsonify, request
 from metacrm.metadata.serialize import entity_to_dict, field_to_dict
 from metacrm.platform.api.common import json_body, require_admin, runtime
 from metacrm.platform.errors import NotFound, RecordInvalid
+from metacrm.platform.query import parse_flag
 
 
 def _state():
@@ -59,7 +60,7 @@ def get_entity(entity: str):
 
 
 def _dry_run() -> bool:
-    return request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    return parse_flag(request.args, "dry_run")
 
 
 def _apply(mutate):

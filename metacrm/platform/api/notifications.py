@@ -8,6 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select, update
 
 from metacrm.platform.errors import NotFound
+from metacrm.platform.query import parse_flag
 from metacrm.platform.timestamps import rfc3339
 
 LIMIT = 200
@@ -17,7 +18,7 @@ def list_route():
     state, ctx = g.metacrm_state, g.metacrm_context
     table = state.system["notifications"]
     query = select(table).where(table.c.user_id == ctx.user_id)
-    if request.args.get("unread", "").lower() in ("1", "true"):
+    if parse_flag(request.args, "unread"):
         query = query.where(table.c.read_at.is_(None))
     with state.engine.connect() as conn:
         rows = conn.execute(query.order_by(table.c.id.desc()).limit(LIMIT)).all()

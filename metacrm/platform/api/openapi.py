@@ -173,8 +173,41 @@ def _responses(ok: dict, *codes: int) -> dict:
     return out
 
 
-def _json(schema: dict, description: str = "OK") -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(schema: dict, description: str = "OK", links: dict | None = None) -> dict:
+    out = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if links:
+        out["links"] = links
+    return out
+
+
+def _child_links(model: Model, parent: str) -> dict:
+    """From a created record to creating the records that refer to it (a contact for
+    this account): the new id goes into the reference field, the rest is the client's."""
+    return {
+        f"Create{_camel(e.name)}With{_camel(n)}": {
+            "operationId": f"create_{e.name}",
+            "requestBody": {n: "$response.body#/id"},
+        }
+        for e in model.entities.values()
+        for n, f in e.fields.items()
+        if f.type == "reference" and f.writable and f.spec.entity == parent
+    }
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _record_links(entity: str, id_expression: str) -> dict:
+    """OpenAPI links from a response that names a record to what can be done with it next:
+    clients (and schemathesis's stateful phase) follow them."""
+    return {
+        f"{verb.capitalize()}{_camel(entity)}": {
+            "operationId": f"{verb}_{entity}",
+            "parameters": {"id": id_expression},
+        }
+        for verb in ("get", "update", "delete")
+    }
 
 
 NO_NUL = "^[^\\u0000]*$"
@@ -234,8 +267,13 @@ def _filter_schema(f: Field) -> dict:
         return {"type": "integer", "minimum": low, "maximum": 2**63 - 1}
     if t == "boolean":
         return {"type": "boolean"}
-    if t == "select":
-        return {"type": "string", "enum": list(f.spec.values)}
+    if t == "select":  # a value taken out of the list still matches the records that keep it
+        return {
+            "type": "string",
+            "minLength": 1,
+            "pattern": NO_NUL,
+            "examples": list(f.spec.values),
+        }
     if t == "date":
         return {"type": "string", "format": "date"}
     if t == "datetime":
@@ -361,7 +399,8 @@ def build_openapi(model: Model, tenant: str) -> dict:
                                         "next_cursor": {"type": ["string", "null"]},
                                         "total": {"type": "integer"},
                                     },
-                                }
+                                },
+                                links=_record_links(e.name, "$response.body#/data/0/id"),
                             )
                         },
                         400,
@@ -410,6 +449,10 @@ def build_openapi(model: Model, tenant: str) -> dict:
                                     ]
                                 },
                                 "Created",
+                                links={
+                                    **_record_links(e.name, "$response.body#/id"),
+                                    **_child_links(model, e.name),
+                                },
                             )
                         },
                         400,

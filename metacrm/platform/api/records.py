@@ -75,20 +75,20 @@ def merge_route(entity: str, record_id: int):
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>/merge",
+        "/records/<entity>/<id:record_id>/merge",
         "merge_records",
         merge_route,
         methods=["POST"],
     )
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>/history",
+        "/records/<entity>/<id:record_id>/history",
         "record_history",
         history_route,
         methods=["GET"],
     )
     bp.add_url_rule("/recycle-bin/<entity>", "recycle_bin", recycle_bin_route, methods=["GET"])
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>/restore",
+        "/records/<entity>/<id:record_id>/restore",
         "restore_record",
         restore_route,
         methods=["POST"],
@@ -98,7 +98,7 @@ def register(bp: Blueprint) -> None:
         "/aggregate/<entity>/stage-times", "stage_times", stage_times_route, methods=["GET"]
     )
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>/stages",
+        "/records/<entity>/<id:record_id>/stages",
         "record_stages",
         stages_route,
         methods=["GET"],
@@ -106,19 +106,19 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/records/<entity>", "list_records", list_route, methods=["GET"])
     bp.add_url_rule("/records/<entity>", "create_record", create_route, methods=["POST"])
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>",
+        "/records/<entity>/<id:record_id>",
         "get_record",
         get_route,
         methods=["GET"],
     )
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>",
+        "/records/<entity>/<id:record_id>",
         "update_record",
         update_route,
         methods=["PATCH"],
     )
     bp.add_url_rule(
-        "/records/<entity>/<int(max=9223372036854775807):record_id>",
+        "/records/<entity>/<id:record_id>",
         "delete_record",
         delete_route,
         methods=["DELETE"],

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from metacrm.platform import import_jobs, transfer
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import BadQuery
+from metacrm.platform.query import parse_flag
 
 MAX_UPLOAD = 50 * 2**20
 
@@ -53,7 +54,7 @@ def import_route(entity: str):
             [{"field": None, "message": "unknown mode", "param": "mode"}],
         )
     mapping, match = _object_param("mapping"), _object_param("match")
-    if request.args.get("background", "").lower() in ("1", "true"):
+    if parse_flag(request.args, "background"):
         options = {
             "mode": mode,
             "key": request.args.get("key") or None,
