@@ -45,8 +45,8 @@ def runtime_for(env: dict):
 
 
 def service_for(runtime, state):
-    from metacrm.platform.context import Context
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.records.service import RecordService
 
     return RecordService(state, Context.system(state.name), runtime.pm, runtime.registry)
 
@@ -170,7 +170,7 @@ def with_worker(n: int, database_url: str | None) -> dict:
 def approval_latency(n: int, database_url: str | None) -> dict:
     """p50/p95 of `POST /api/v1/approvals/{id}/approve` through the Flask app (the whole
     request: auth, the decision, the outcome write, the audit trail, the response)."""
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
     from metacrm.platform.app import create_app
     from metacrm.platform.settings import settings_from_env
 

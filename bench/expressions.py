@@ -89,10 +89,10 @@ def bench_filter(rows: int) -> dict:
     os.environ.pop("METACRM_DATABASE_URL", None)
     from sqlalchemy import select
 
+    from metacrm.platform.access.context import Context
     from metacrm.platform.app import create_app
-    from metacrm.platform.context import Context
-    from metacrm.platform.query import list_records
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.query.lists import list_records
+    from metacrm.platform.records.service import RecordService
 
     app = create_app()
     runtime = app.extensions["metacrm"]

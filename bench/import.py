@@ -56,10 +56,10 @@ def make_csv(rows: int) -> str:
 def metacrm_import(text: str) -> tuple[float, dict]:
     os.environ["METACRM_DATA_DIR"] = tempfile.mkdtemp(prefix="metacrm-import-bench-")
     os.environ.pop("METACRM_DATABASE_URL", None)
-    from metacrm.platform import transfer
+    from metacrm.platform.access.context import Context
     from metacrm.platform.app import create_app
-    from metacrm.platform.context import Context
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.records.service import RecordService
+    from metacrm.platform.transfer import files as transfer
 
     app = create_app()
     runtime = app.extensions["metacrm"]

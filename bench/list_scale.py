@@ -34,13 +34,13 @@ def main() -> None:
     os.environ.update(
         METACRM_DATABASE_URL=url, METACRM_SCHEMA_PREFIX=prefix, METACRM_DATA_DIR=tempfile.mkdtemp()
     )
-    from metacrm.platform import users
-    from metacrm.platform.aggregate import aggregate
+    from metacrm.platform.access import users
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.access.permissions import load_access
     from metacrm.platform.app import create_app
-    from metacrm.platform.context import Context
-    from metacrm.platform.permissions import load_access
-    from metacrm.platform.query import list_records
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.query.aggregate import aggregate
+    from metacrm.platform.query.lists import list_records
+    from metacrm.platform.records.service import RecordService
 
     app = create_app()
     runtime = app.extensions["metacrm"]

@@ -28,7 +28,7 @@ def _p50(fn, n: int) -> float:
 
 
 def measure(env: dict, entity: str = "opportunity", list_query: str | None = None) -> dict:
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
     from metacrm.platform.app import create_app
     from metacrm.platform.settings import settings_from_env
 

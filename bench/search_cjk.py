@@ -42,10 +42,10 @@ def main() -> None:
 
     from sqlalchemy import create_engine, text
 
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
+    from metacrm.platform.access.context import Context
     from metacrm.platform.app import create_app
-    from metacrm.platform.context import Context
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.records.service import RecordService
     from metacrm.platform.settings import settings_from_env
 
     tmp = Path(tempfile.mkdtemp(prefix="metacrm-cjk-"))

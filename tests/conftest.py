@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from metacrm.platform import auth
+from metacrm.platform.access import auth
 from metacrm.platform.app import create_app
 from metacrm.platform.settings import settings_from_env
 

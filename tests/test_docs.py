@@ -7,8 +7,8 @@ import pytest
 
 from metacrm.metadata import load_and_compile
 from metacrm.metadata.schema_check import json_schema
-from metacrm.platform import migrations
-from metacrm.platform.database import write_engine
+from metacrm.platform.db import migrations
+from metacrm.platform.db.database import write_engine
 from tests.conftest import build_env
 from tests.metadata.helpers import BASE, write_package
 

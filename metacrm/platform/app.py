@@ -7,9 +7,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from metacrm.platform.api import register_api
 from metacrm.platform.api.common import RecordIdConverter
-from metacrm.platform.json_provider import OrjsonProvider
+from metacrm.platform.api.json_provider import OrjsonProvider
+from metacrm.platform.api.sessions import init_sessions
 from metacrm.platform.runtime import Runtime
-from metacrm.platform.sessions import init_sessions
 from metacrm.platform.settings import Settings, settings_from_env
 
 

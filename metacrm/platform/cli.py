@@ -38,9 +38,9 @@ def main() -> None:
 def init(demo: bool, tenant: str | None, timezone: str | None) -> None:
     """Create the database, apply metadata and create the user `admin`."""
     from metacrm.metadata.errors import MetadataInvalid
-    from metacrm.platform import auth
-    from metacrm.platform.context import Context
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.access import auth
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.records.service import RecordService
 
     rt = _runtime()
     name = tenant or rt.settings.default_tenant
@@ -142,7 +142,7 @@ def _worker_ready(worker, sweep: bool) -> None:
     with inline jobs, take part in the scheduler election (one worker sweeps at a time)."""
     import threading
 
-    from metacrm.platform.migrations import preload_ddl
+    from metacrm.platform.db.migrations import preload_ddl
     from metacrm.platform.worker import schedule_as_leader
 
     preload_ddl()
@@ -230,9 +230,9 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
 
 def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
     from metacrm.metadata.errors import MetadataInvalid
-    from metacrm.platform import migrations
-    from metacrm.platform.database import write_engine
-    from metacrm.platform.tenants import latest_overlay
+    from metacrm.platform.db import migrations
+    from metacrm.platform.db.database import write_engine
+    from metacrm.platform.tenancy.registry import latest_overlay
 
     rt = _runtime()
     name = tenant or rt.settings.default_tenant
@@ -367,7 +367,7 @@ def user() -> None:
 @click.option("--tenant", default=None)
 def user_create(username, password, admin, email, roles, manager, tenant) -> None:
     """Create a user with roles and a manager."""
-    from metacrm.platform import auth, users
+    from metacrm.platform.access import auth, users
     from metacrm.platform.errors import ServiceError
 
     if password is None:
@@ -410,7 +410,7 @@ def token() -> None:
 @click.option("--name", default=None)
 def token_create(username: str, tenant: str | None, name: str | None) -> None:
     """Print a new API token for the user (alone on stdout)."""
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
 
     rt = _runtime()
     state = rt.tenant(tenant)
@@ -422,10 +422,10 @@ def token_create(username: str, tenant: str | None, name: str | None) -> None:
 
 
 def _service_as(tenant: str | None, username: str):
-    from metacrm.platform import auth
-    from metacrm.platform.context import Context
-    from metacrm.platform.permissions import load_access
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.access import auth
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.access.permissions import load_access
+    from metacrm.platform.records.service import RecordService
 
     rt = _runtime()
     state = rt.tenant(tenant)
@@ -491,8 +491,8 @@ def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tenant", default=None)
 def import_cmd(entity, file, key, skip_bad_rows, dry_run, maps, matches, username, tenant) -> None:
     """Import a CSV or XLSX file into ENTITY, with a progress bar and a report of every bad row."""
-    from metacrm.platform import transfer
     from metacrm.platform.errors import ServiceError
+    from metacrm.platform.transfer import files as transfer
 
     mapping, match = _pairs("--map", maps), _pairs("--match", matches)
     rt, service = _service_as(tenant, username)
@@ -550,8 +550,8 @@ def import_cmd(entity, file, key, skip_bad_rows, dry_run, maps, matches, usernam
 @click.option("--tenant", default=None)
 def export_records_cmd(entity, file, filter_, lang, username, tenant) -> None:
     """Export ENTITY to FILE (.csv or .xlsx), as the user may read it."""
-    from metacrm.platform import transfer
     from metacrm.platform.errors import ServiceError
+    from metacrm.platform.transfer import files as transfer
 
     rt, service = _service_as(tenant, username)
     try:

@@ -15,9 +15,9 @@ from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
-from metacrm.platform.jobs import Jobs
+from metacrm.platform.jobs.dispatch import Jobs
 from metacrm.platform.settings import Settings
-from metacrm.platform.tenants import TenantRegistry, TenantState
+from metacrm.platform.tenancy.registry import TenantRegistry, TenantState
 from metacrm.plugins.manager import make_plugin_manager
 
 

@@ -14,9 +14,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 
 from metacrm.metadata.model import Action, Entity, label_text
-from metacrm.platform import locks
-from metacrm.platform.audit import to_json
-from metacrm.platform.jobs import HandlerRun
+from metacrm.platform.db import locks
+from metacrm.platform.db.audit import to_json
+from metacrm.platform.jobs.dispatch import HandlerRun
 from metacrm.workflow_engine import assignment
 from metacrm.workflow_engine.evaluate import compile_expression
 from metacrm.workflow_engine.notices import notify
@@ -69,7 +69,7 @@ def recipients(t: Target, to: str) -> list[int]:
 
 def set_values(entity: Entity, compiled, values: dict, ctx, body: dict) -> list[str]:
     """Evaluate a set action's values into `body` (JSON) and `values`; the fields that change."""
-    from metacrm.platform.record_rules import CoerceError, coerce
+    from metacrm.platform.records.rules import CoerceError, coerce
 
     changed = []
     for fname, c in compiled:
@@ -97,7 +97,7 @@ def do_set(t: Target, action: Action, compiled) -> str:
 
 
 def do_create(t: Target, action: Action, compiled) -> str:
-    from metacrm.platform.record_rules import coerce
+    from metacrm.platform.records.rules import coerce
 
     state = t.run.state
     target = state.model.entities[action.entity]

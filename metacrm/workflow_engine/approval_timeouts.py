@@ -7,9 +7,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from metacrm.platform.context import Context
+from metacrm.platform.access.context import Context
 from metacrm.platform.errors import NotFound
-from metacrm.platform.records import RecordService
+from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.approvals import Approvals
 
 EVERY = dt.timedelta(seconds=60)

@@ -15,11 +15,11 @@ from dataclasses import replace
 from sqlalchemy import Connection, insert, select, update
 
 from metacrm.metadata.model import ApprovalFlow, ApprovalStep, Approver, Entity, Outcome, label_text
-from metacrm.platform import locks
+from metacrm.platform.access.permissions import SYSTEM_ACCESS
+from metacrm.platform.db import locks
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid
-from metacrm.platform.jobs import new_event, write_events
-from metacrm.platform.permissions import SYSTEM_ACCESS
-from metacrm.platform.records import RecordService
+from metacrm.platform.jobs.dispatch import new_event, write_events
+from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.evaluate import body_of, compile_expression, record_values
 from metacrm.workflow_engine.notices import notify
 

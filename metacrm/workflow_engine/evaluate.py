@@ -12,9 +12,9 @@ from sqlalchemy import Connection
 from metacrm.expressions.python_backend import CompiledPython, compile_python
 from metacrm.metadata.model import Entity
 from metacrm.metadata.scope import EntityScope
-from metacrm.platform.audit import to_json
-from metacrm.platform.computed import WritePlan, fetch_related
-from metacrm.platform.record_rules import coerce
+from metacrm.platform.db.audit import to_json
+from metacrm.platform.records.computed import WritePlan, fetch_related
+from metacrm.platform.records.rules import coerce
 
 
 def compile_expression(state, registry, entity: Entity, source: str) -> CompiledPython:

@@ -14,8 +14,8 @@ import json
 import smtplib
 from email.message import EmailMessage
 
-from metacrm.platform.jobs import EventHandler, HandlerRun
-from metacrm.platform.tenant_secrets import get_secret
+from metacrm.platform.jobs.dispatch import EventHandler, HandlerRun
+from metacrm.platform.tenancy.secrets import get_secret
 from metacrm.workflow_engine.webhook_target import post
 
 

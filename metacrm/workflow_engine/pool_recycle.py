@@ -10,9 +10,9 @@ import datetime as dt
 from sqlalchemy import delete, exists, insert, select
 
 from metacrm.metadata.model import label_text
-from metacrm.platform.audit import to_json
-from metacrm.platform.context import Context
-from metacrm.platform.records import RecordService
+from metacrm.platform.access.context import Context
+from metacrm.platform.db.audit import to_json
+from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.notices import notify
 from metacrm.workflow_engine.pools import Pools
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from metacrm.metadata.model import Entity, Pool
-from metacrm.platform import audit, locks
+from metacrm.platform.db import audit, locks
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid
 from metacrm.platform.timestamps import rfc3339
 

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from sqlalchemy import insert, select
 
-from metacrm.platform.context import Context
-from metacrm.platform.jobs import new_event, write_events
-from metacrm.platform.records import RecordService
+from metacrm.platform.access.context import Context
+from metacrm.platform.jobs.dispatch import new_event, write_events
+from metacrm.platform.records.service import RecordService
 
 EVERY = dt.timedelta(seconds=60)
 CATCH_UP_DAYS = 7

@@ -1,6 +1,6 @@
 """Duplicate rules (warn/block on normalized keys) and merging records."""
 
-from metacrm.platform.duplicates import normalize
+from metacrm.platform.db.duplicates import normalize
 
 
 def test_normalizers():
@@ -36,7 +36,7 @@ def test_changed_normalization_recomputes_stored_keys(env):
     """Keys stored under an older normalize() are recomputed by the next plan."""
     from sqlalchemy import select, update
 
-    from metacrm.platform import migrations
+    from metacrm.platform.db import migrations
 
     api = env.api
     first = api.post("/api/v1/records/contact", json={"last_name": "Li", "email": "li@x.com"})

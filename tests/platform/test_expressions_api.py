@@ -165,7 +165,7 @@ def test_filter_injection_never_reaches_sql_as_text(rules_env, attack):
 def test_today_follows_each_tenants_timezone(env):
     from zoneinfo import ZoneInfo
 
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
     from tests.conftest import Api
 
     runtime = env.runtime
@@ -187,7 +187,7 @@ def test_today_follows_each_tenants_timezone(env):
 def test_clock_calls_are_found_in_the_ast_through_other_formulas(tmp_path):
     """Which virtual fields read today()/now() decides whether list queries may be cached."""
     from metacrm.metadata import load_and_compile
-    from metacrm.platform.computed import clock_calls
+    from metacrm.platform.records.computed import clock_calls
     from tests.metadata.helpers import write_package
 
     fields = {

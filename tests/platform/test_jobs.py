@@ -6,9 +6,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from metacrm.platform import auth
+from metacrm.platform.access import auth
 from metacrm.platform.app import create_app
-from metacrm.platform.jobs import MAX_DEPTH
+from metacrm.platform.jobs.dispatch import MAX_DEPTH
 from metacrm.platform.worker import sweep_all
 from tests.conftest import Api, drop_schemas, make_settings
 

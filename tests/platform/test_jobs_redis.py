@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from metacrm.platform import auth
+from metacrm.platform.access import auth
 from metacrm.platform.app import create_app
 from metacrm.platform.worker import sweep_all
 from tests.conftest import Api, drop_schemas, make_settings

@@ -202,7 +202,7 @@ def test_the_version_check_survives_a_dropped_connection(env):
     when the server drops it, the next request opens another."""
     from sqlalchemy import text
 
-    from metacrm.platform.tenants import VersionReader
+    from metacrm.platform.tenancy.registry import VersionReader
 
     reader = VersionReader(env.engine())
     first = reader.read()
@@ -216,7 +216,7 @@ def test_the_version_check_survives_a_dropped_connection(env):
 
 
 def test_a_stored_formula_added_later_is_computed_for_existing_rows(env, monkeypatch):
-    from metacrm.platform import formula_backfill
+    from metacrm.platform.records import backfill as formula_backfill
 
     monkeypatch.setattr(formula_backfill, "BATCH", 1)  # every row its own batch
     api = env.api

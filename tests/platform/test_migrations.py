@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from metacrm.metadata.compiler import compile_model, read_packages
-from metacrm.platform import migrations
-from metacrm.platform.database import write_engine
-from metacrm.platform.migrations import (
+from metacrm.platform.db import migrations
+from metacrm.platform.db.database import write_engine
+from metacrm.platform.db.migrations import (
     LiveTable,
     MigrationFailed,
     MigrationRefused,
@@ -82,7 +82,7 @@ def test_plan_on_empty_database_creates_every_table():
 def test_search_indexes_built_by_an_older_ddl_are_rebuilt():
     """A new search.INDEX_VERSION (say, a changed trigger) rebuilds exactly the indexes
     applied under the old one, and nothing else."""
-    from metacrm.platform import tables as tbl
+    from metacrm.platform.db import tables as tbl
 
     model = model_of(BASE)
     _, tables = tbl.model_tables(model)
@@ -320,7 +320,7 @@ def test_every_applied_version_is_stored_with_its_plan(env):
 def test_widening_a_search_field_rebuilds_its_index(env, tmp_path):
     """PostgreSQL's search column is generated from the search fields: a widened field
     drops it first and the plan builds it again; search works before and after."""
-    from metacrm.platform import search
+    from metacrm.platform.db import search
 
     pkg_v1 = write_package(
         tmp_path / "w1",
@@ -353,7 +353,7 @@ def test_widening_a_search_field_rebuilds_its_index(env, tmp_path):
 
     def found(model, q):
         entity = model.entities["widget"]
-        from metacrm.platform import tables as tbl
+        from metacrm.platform.db import tables as tbl
 
         _, tables = tbl.model_tables(model)
         cond, binds = search.search_condition(

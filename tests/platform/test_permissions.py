@@ -334,7 +334,7 @@ def test_paths_through_references_only_reach_readable_records(env, org):
 
 def test_revocations_and_role_changes_apply_to_the_very_next_request(env):
     """Tokens and access are cached per process, keyed by the tenant's auth epoch."""
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
     from tests.conftest import Api
 
     admin = env.api

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from metacrm.default_app import PACKAGE_DIR
 from metacrm.metadata.compiler import compile_model, read_packages
-from metacrm.platform.record_schemas import RecordSchema
+from metacrm.platform.records.schemas import RecordSchema
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 

@@ -129,8 +129,8 @@ def _stateful_settings():
 
 def _demo_data(env):
     from metacrm.default_app.demo import fill_demo_data
-    from metacrm.platform.context import Context
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.records.service import RecordService
 
     rt = env.runtime
     service = RecordService(env.state(), Context.system("default", None), rt.pm, rt.registry)

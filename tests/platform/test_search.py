@@ -169,7 +169,7 @@ def test_postgres_indexes_the_same_document_as_python(tmp_path):
     from hypothesis import strategies as st
     from sqlalchemy import text
 
-    from metacrm.platform.search_text import search_document
+    from metacrm.platform.db.search_text import search_document
     from tests.conftest import build_env, drop_schemas
 
     env = build_env(tmp_path, "postgres")

@@ -64,7 +64,7 @@ def test_wrong_passwords_are_throttled_per_user_and_address(env):
 
 
 def test_one_address_guessing_many_users_is_throttled(env, monkeypatch):
-    from metacrm.platform import sessions
+    from metacrm.platform.api import sessions
 
     monkeypatch.setattr(sessions, "MAX_ADDRESS_FAILURES", 3)
     client = env.app.test_client()
@@ -75,7 +75,7 @@ def test_one_address_guessing_many_users_is_throttled(env, monkeypatch):
 
 
 def test_an_unknown_user_costs_the_same_password_check(env, monkeypatch):
-    from metacrm.platform import auth
+    from metacrm.platform.access import auth
 
     checked = []
     real = auth.verify_password

@@ -4,7 +4,7 @@ records, answers 401/403/404 and never shows B's data."""
 import datetime as dt
 import re
 
-from metacrm.platform import auth
+from metacrm.platform.access import auth
 from tests.conftest import Api
 
 SECRET = "B-secret"

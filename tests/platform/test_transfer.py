@@ -187,9 +187,9 @@ def test_cli_import_and_export(tmp_path):
 def test_a_crash_half_way_writes_nothing(env, monkeypatch):
     import pytest
 
-    from metacrm.platform import transfer
-    from metacrm.platform.context import Context
-    from metacrm.platform.records import RecordService
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.records.service import RecordService
+    from metacrm.platform.transfer import files as transfer
 
     service = RecordService(env.state(), Context.system("default", 1), env.runtime.pm)
     rows = [{"name": f"A{i}"} for i in range(1500)]
@@ -261,7 +261,7 @@ def test_background_import_progress_is_readable_while_it_runs(env):
 
 
 def test_a_background_import_that_fails_half_way_resumes_without_duplicates(env, monkeypatch):
-    from metacrm.platform import import_jobs
+    from metacrm.platform.transfer import background as import_jobs
 
     real = import_jobs._write_progress
 

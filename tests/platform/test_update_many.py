@@ -2,9 +2,9 @@
 
 import pytest
 
-from metacrm.platform.context import Context
+from metacrm.platform.access.context import Context
 from metacrm.platform.errors import Conflict, RecordInvalid
-from metacrm.platform.records import MAX_BULK, RecordService
+from metacrm.platform.records.service import MAX_BULK, RecordService
 
 
 @pytest.fixture

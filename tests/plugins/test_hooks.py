@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from metacrm.platform import auth
+from metacrm.platform.access import auth
+from metacrm.platform.access.context import Context
 from metacrm.platform.app import create_app
-from metacrm.platform.context import Context
-from metacrm.platform.records import RecordService
+from metacrm.platform.records.service import RecordService
 from metacrm.plugins import hookspecs
 from tests.conftest import Api, make_settings
 from tests.plugins import sample_plugin

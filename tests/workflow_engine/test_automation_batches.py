@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from metacrm.platform.context import Context
-from metacrm.platform.records import RecordService
+from metacrm.platform.access.context import Context
+from metacrm.platform.records.service import RecordService
 from tests.conftest import _env_fixture
 
 PACK = Path(__file__).parent / "batch_pack"

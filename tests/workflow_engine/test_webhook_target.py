@@ -120,6 +120,6 @@ def test_each_tenant_signs_with_its_own_rotatable_key(tmp_path, backend, receive
         _, headers, body = calls[-1]
         assert headers["X-Metacrm-Signature"] == signature(rotated, body)
         other = env.runtime.tenants.create("other")
-        from metacrm.platform.tenant_secrets import get_secret
+        from metacrm.platform.tenancy.secrets import get_secret
 
         assert get_secret(other) not in (first, rotated)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from metacrm.platform import auth, shares, tenant_secrets, users
+from metacrm.platform.access import auth, shares, users
 from metacrm.platform.api.common import json_body, require_admin, service
-from metacrm.platform.audit import audit_log, log_event
+from metacrm.platform.db.audit import audit_log, log_event
+from metacrm.platform.tenancy import secrets as tenant_secrets
 
 
 def list_users_route():

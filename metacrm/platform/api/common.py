@@ -7,14 +7,14 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import BaseConverter
 
 from metacrm.metadata.errors import MetadataInvalid
-from metacrm.platform import auth
-from metacrm.platform.context import Context
+from metacrm.platform.access import auth
+from metacrm.platform.access.context import Context
+from metacrm.platform.access.permissions import load_access
+from metacrm.platform.api.sessions import session_user
+from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.errors import BadQuery, Forbidden, RecordInvalid, ServiceError, Unauthorized
-from metacrm.platform.migrations import MigrationFailed, MigrationRefused
-from metacrm.platform.permissions import load_access
-from metacrm.platform.records import RecordService
-from metacrm.platform.sessions import session_user
-from metacrm.platform.tenants import TenantNeedsMigration, UnknownTenant
+from metacrm.platform.records.service import RecordService
+from metacrm.platform.tenancy.registry import TenantNeedsMigration, UnknownTenant
 
 PROBLEM = "application/problem+json"
 MAX_RECORD_ID = 2**63 - 1

@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify, request
 from metacrm.metadata.serialize import entity_to_dict, field_to_dict
 from metacrm.platform.api.common import json_body, require_admin, runtime
 from metacrm.platform.errors import NotFound, RecordInvalid
-from metacrm.platform.query import parse_flag
+from metacrm.platform.query.lists import parse_flag
 
 
 def _state():

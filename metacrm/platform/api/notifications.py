@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select, update
 
 from metacrm.platform.errors import NotFound
-from metacrm.platform.query import parse_flag
+from metacrm.platform.query.lists import parse_flag
 from metacrm.platform.timestamps import rfc3339
 
 LIMIT = 200

@@ -9,9 +9,9 @@ from types import MappingProxyType
 from flask import Blueprint, g, jsonify
 
 from metacrm.metadata.model import DecimalSpec, Entity, Field, Model, label_text
-from metacrm.platform.aggregate import BUCKETS, groupable, measurable
-from metacrm.platform.query import SORTABLE_SYSTEM
-from metacrm.platform.record_schemas import MAX_ID, PHONE
+from metacrm.platform.query.aggregate import BUCKETS, groupable, measurable
+from metacrm.platform.query.lists import SORTABLE_SYSTEM
+from metacrm.platform.records.schemas import MAX_ID, PHONE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SYSTEM_PROPS = {

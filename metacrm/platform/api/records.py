@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from metacrm.platform import lifecycle, stage_history
-from metacrm.platform.aggregate import aggregate
 from metacrm.platform.api.common import json_body, service
 from metacrm.platform.errors import RecordInvalid
-from metacrm.platform.query import list_records
+from metacrm.platform.query.aggregate import aggregate
+from metacrm.platform.query.lists import list_records
+from metacrm.platform.records import lifecycle, stage_history
 
 
 def list_route(entity: str):

@@ -7,10 +7,11 @@ import json
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from metacrm.platform import import_jobs, transfer
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import BadQuery
-from metacrm.platform.query import parse_flag
+from metacrm.platform.query.lists import parse_flag
+from metacrm.platform.transfer import background as import_jobs
+from metacrm.platform.transfer import files as transfer
 
 MAX_UPLOAD = 50 * 2**20
 

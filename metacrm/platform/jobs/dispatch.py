@@ -1,0 +1,249 @@
+"""Background work from a transactional outbox.
+
+A record write that someone listens to adds an `_outbox` row in its own
+transaction, so an event exists exactly when its change committed. After the
+commit, `Jobs.dispatch` hands the new events on: inline (run now, in this
+process: the embedded default) or to rq on Redis (`metacrm worker` runs them).
+If Redis is down the events stay `pending`; `Jobs.sweep` (the scheduler, every
+second) hands on whatever is due: new events, retries, and events whose claim
+lapsed because a worker died.
+
+`Jobs.run_many` runs a batch of events (platform.event_runs): effects and done
+marks commit together, failures retry with backoff, then the dead-letter list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+
+from metacrm.platform.db.database import in_list
+
+log = logging.getLogger("metacrm.jobs")
+
+MAX_DEPTH = 5  # events caused by events caused by ... (automations' loop guard)
+SWEEP_BATCH = 500
+BATCH = 500  # events run in one transaction
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """What plugins (the workflow engine among them) return from `metacrm_event_handlers`.
+
+    `fn(run)` gets a HandlerRun; `wants(model, entity_name, topic)` says whether it
+    would act on such an event, so the platform writes events only when someone listens.
+    `batch(runs)`, if given, runs many events at once (a HandlerRun each, in outbox
+    order) with the same effects as `fn` on each in turn; it is what makes a worker
+    fast on a stream of similar events (one UPDATE for many records).
+    """
+
+    name: str
+    fn: Callable[[HandlerRun], Any]
+    wants: Callable[[Any, str | None, str], bool]
+    # Long work (an import) runs outside the event's transaction, in transactions of its
+    # own (run.conn is None); it must then be idempotent by its own records.
+    own_transactions: bool = False
+    batch: Callable[[list[HandlerRun]], Any] | None = None
+
+
+@dataclass
+class HandlerRun:
+    """One handler running one event, inside the event's transaction."""
+
+    state: Any
+    conn: Any
+    event: dict
+    runtime: Any
+    notes: list[str] = field(default_factory=list)
+    services: list = field(default_factory=list)
+
+    @property
+    def follow_ups(self) -> list[str]:
+        """Events this handler's writes produced: dispatched once the event's work committed."""
+        return [e for s in self.services for e in s.pending_events]
+
+    def service(self, user_id: int | None = None):
+        """A record service acting as the system (attributed to `user_id`), one event deeper."""
+        from metacrm.platform.access.context import Context
+        from metacrm.platform.records.service import RecordService
+
+        ctx = Context(
+            tenant=self.state.name,
+            user_id=user_id,
+            username="system",
+            is_admin=True,
+            depth=self.event["depth"] + 1,
+            system_writes=True,
+        )
+        service = RecordService(self.state, ctx, self.runtime.pm, self.runtime.registry)
+        self.services.append(service)
+        return service
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def event_ids_in(outbox, conn, ids):
+    """`event_id IN ids`, one array parameter on PostgreSQL (see database.in_list)."""
+    return in_list(outbox.c.event_id, None, conn.dialect.name, list(ids))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_event(
+    topic: str,
+    payload: dict,
+    *,
+    entity: str | None = None,
+    record_id: int | None = None,
+    depth: int = 0,
+    at: dt.datetime | None = None,
+) -> dict:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "topic": topic,
+        "entity": entity,
+        "record_id": record_id,
+        "payload": payload,
+        "depth": depth,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": None,
+        "created_at": at or now(),
+    }
+
+
+def write_events(conn, state, events: list[dict]) -> list[str]:
+    """Add events to the outbox inside the caller's transaction; their ids, to dispatch after it."""
+    if not events:
+        return []
+    conn.execute(insert(state.system["outbox"]), events)
+    return [e["event_id"] for e in events]
+
+
+class Jobs:
+    """Owned by the Runtime: the handlers, the dispatch mode, the sweep."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._handlers: list[EventHandler] | None = None
+        self._queue = None
+        self.inline = not self.settings.redis_url
+
+    # -- who listens ---------------------------------------------------------------
+    @property
+    def handlers(self) -> list[EventHandler]:
+        if self._handlers is None:
+            from metacrm.platform.transfer.background import IMPORT_HANDLER
+
+            found = [
+                h for result in self.runtime.pm.hook.metacrm_event_handlers() for h in result or ()
+            ]
+            self._handlers = [IMPORT_HANDLER, *found]
+        return self._handlers
+
+    def wanted(self, state, entity: str | None, topic: str) -> bool:
+        """Does any handler act on `topic` for `entity`? (cached per compiled model)."""
+        key = ("events_wanted", entity, topic)
+        hit = state.cache.get(key)
+        if hit is None:
+            hit = state.cache[key] = any(h.wants(state.model, entity, topic) for h in self.handlers)
+        return hit
+
+    # -- handing events on ---------------------------------------------------------
+    def queue(self):
+        if self._queue is None:
+            from redis import Redis
+            from rq import Queue
+
+            redis = Redis.from_url(
+                self.settings.redis_url, socket_connect_timeout=1, socket_timeout=5
+            )
+            self._queue = Queue(self.settings.job_queue, connection=redis)
+        return self._queue
+
+    def dispatch(self, state, event_ids: Iterable[str]) -> int:
+        """Hand committed events on; how many went. Never raises: the sweep retries the rest."""
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        if self.inline:
+            for start in range(0, len(ids), BATCH):
+                try:
+                    self.run_many(state, ids[start : start + BATCH])
+                except Exception:  # the sweep runs them again once their claim lapses
+                    log.exception("running %d events of %s failed", len(ids), state.name)
+            return len(ids)
+        try:
+            for start in range(0, len(ids), BATCH):
+                self.queue().enqueue(
+                    "metacrm.platform.worker.run_events",
+                    state.name,
+                    ids[start : start + BATCH],
+                    job_timeout=max(60, int(self.settings.job_lease_seconds)),
+                    result_ttl=0,
+                    failure_ttl=3600,
+                )
+        except Exception as exc:  # Redis down: the events wait in the outbox
+            log.warning("cannot enqueue %d events of %s: %s", len(ids), state.name, exc)
+            return 0
+        outbox = state.system["outbox"]
+        with state.write.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(event_ids_in(outbox, conn, ids), outbox.c.status == "pending")
+                .values(status="dispatched", claimed_at=now())
+            )
+        return len(ids)
+
+    def sweep(self, state) -> int:
+        """Hand on due events (never dispatched, retries that are due, lapsed claims); how many."""
+        outbox = state.system["outbox"]
+        t = now()
+        lapsed = (
+            outbox.c.status.in_(("dispatched", "running")),
+            outbox.c.claimed_at < t - dt.timedelta(seconds=self.settings.job_lease_seconds),
+        )
+        with state.engine.connect() as conn:  # read first: an idle sweep takes no write lock
+            stale = conn.execute(select(outbox.c.id).where(*lapsed).limit(1)).first()
+        if stale is not None:
+            with state.write.begin() as conn:  # a claim nobody finished in time: worker died
+                conn.execute(
+                    update(outbox).where(*lapsed).values(status="pending", next_attempt_at=None)
+                )
+        with state.engine.connect() as conn:
+            due = (
+                conn.execute(
+                    select(outbox.c.event_id)
+                    .where(
+                        outbox.c.status == "pending",
+                        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= t),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(SWEEP_BATCH)
+                )
+                .scalars()
+                .all()
+            )
+        return self.dispatch(state, due)
+
+    # -- running one event ------------------------------------------------------
+    def run(self, state, event_id: str) -> str:
+        """Run one event's handlers; returns its status afterwards."""
+        statuses = self.run_many(state, [event_id])
+        return next(iter(statuses), "missing")
+
+    def run_many(self, state, event_ids: list[str]) -> dict[str, int]:
+        """Run events (a batch); how many ended in each status (see platform.event_runs)."""
+        from metacrm.platform.jobs.runner import EventRunner
+
+        return EventRunner(self, state).run_many(event_ids)

@@ -1,0 +1,179 @@
+"""GET /api/v1/aggregate/{entity}: group by fields (and date buckets), count/sum/avg/min/max, filter=.
+
+Everything happens in one SQL statement; the filter is an expression compiled
+to SQL (bound parameters), so aggregates obey the same language as lists.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, String, cast, func, literal, select
+
+from metacrm.platform.access.permissions import scope_binds
+from metacrm.platform.errors import BadQuery
+from metacrm.platform.query.lists import build_filters, compile_filter
+
+BUCKETS = ("day", "week", "month", "quarter", "year")
+NUMERIC = {"integer", "decimal", "currency", "percent"}
+ORDERED = NUMERIC | {"date", "datetime"}
+UNGROUPABLE = {"json", "tags", "multi_select", "attachment", "long_text", "many_to_many"}
+MAX_GROUPS = 1000
+
+
+def _bucket(dialect: str, column, bucket: str):
+    if dialect == "sqlite" and bucket == "week":
+        # ISO week: the week's Thursday decides the year; SQLite 3.40 has no %V
+        thursday = func.date(column, "-3 days", "weekday 4")
+        week = (cast(func.strftime("%j", thursday), Integer) - 1) // 7 + 1
+        return (
+            func.strftime("%Y", thursday)
+            .op("||")(literal("-W"))
+            .op("||")(func.printf("%02d", week))
+        )
+    if dialect == "sqlite":
+        year = func.strftime("%Y", column)
+        if bucket == "quarter":
+            month = cast(func.strftime("%m", column), Integer)
+            return year.op("||")(literal("-Q")).op("||")(cast((month + 2) // 3, String))
+        return func.strftime({"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[bucket], column)
+    return func.to_char(
+        column,
+        {
+            "day": "YYYY-MM-DD",
+            "week": 'IYYY-"W"IW',
+            "month": "YYYY-MM",
+            "quarter": 'YYYY-"Q"Q',
+            "year": "YYYY",
+        }[bucket],
+    )
+
+
+def _field_type(entity, name: str) -> str | None:
+    f = entity.fields.get(name)
+    if f is None:
+        return {"created_at": "datetime", "updated_at": "datetime", "owner_id": "user"}.get(name)
+    if not f.stored:
+        return None
+    return f.spec.result_type if f.type == "formula" else f.type
+
+
+def groupable(entity) -> tuple[list[str], list[str]]:
+    """(fields to group by, date fields that also take a :bucket), as aggregate() accepts."""
+    names = ["created_at", "updated_at", "owner_id", *entity.fields]
+    types = {n: _field_type(entity, n) for n in names}
+    plain = [n for n, t in types.items() if t is not None and t not in UNGROUPABLE]
+    return plain, [n for n in plain if types[n] in ("date", "datetime")]
+
+
+def measurable(entity) -> tuple[list[str], list[str]]:
+    """(fields sum/avg take, fields min/max take), as aggregate() accepts."""
+    names = ["created_at", "updated_at", *entity.fields]
+    types = {n: _field_type(entity, n) for n in names}
+    return [n for n, t in types.items() if t in NUMERIC], [
+        n for n, t in types.items() if t in ORDERED
+    ]
+
+
+def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
+    entity = service.entity(entity_name)
+    service.require(entity, "read")
+    hidden = service.grant(entity).hidden
+    table = service.state.tables[entity.name]
+    dialect = service.state.engine.dialect.name
+    single = {k: v[-1] for k, v in params.items()}
+    errors = []
+    groups = []
+    for raw in [g for g in (single.get("group_by") or "").split(",") if g.strip()]:
+        name, _, bucket = raw.strip().partition(":")
+        ftype = None if name in hidden else _field_type(entity, name)
+        if ftype is None or ftype in UNGROUPABLE:
+            errors.append(
+                {"field": name, "message": f"cannot group by '{name}'", "param": "group_by"}
+            )
+            continue
+        column = table.c[name]
+        if bucket:
+            if bucket not in BUCKETS or ftype not in ("date", "datetime"):
+                errors.append(
+                    {
+                        "field": name,
+                        "message": f"'{bucket}' is not a bucket of a {ftype} field (use {', '.join(BUCKETS)} on dates)",
+                        "param": "group_by",
+                    }
+                )
+                continue
+            column = _bucket(dialect, column, bucket)
+        groups.append((raw.strip().replace(":", "_"), column))
+    measures = []
+    for raw in [m.strip() for m in (single.get("measures") or "count").split(",") if m.strip()]:
+        func_name, _, name = raw.partition(":")
+        if func_name == "count" and not name:
+            measures.append(("count", func.count()))
+            continue
+        ftype = None if name in hidden else _field_type(entity, name)
+        allowed = (
+            NUMERIC
+            if func_name in ("sum", "avg")
+            else ORDERED
+            if func_name in ("min", "max")
+            else set()
+        )
+        if not allowed:
+            errors.append(
+                {
+                    "field": name or None,
+                    "message": f"unknown measure '{raw}' (use count, sum:f, avg:f, min:f, max:f)",
+                    "param": "measures",
+                }
+            )
+        elif ftype not in allowed:
+            errors.append(
+                {"field": name, "message": f"cannot {func_name} '{name}'", "param": "measures"}
+            )
+        else:
+            measures.append((f"{func_name}_{name}", getattr(func, func_name)(table.c[name])))
+    if not measures and not errors:  # `measures=,` names none: count, as when it is absent
+        measures.append(("count", func.count()))
+    filter_params = {k: v for k, v in params.items() if k not in ("group_by", "measures")}
+    try:
+        conditions, binds = build_filters(entity, table, filter_params, hidden)
+    except BadQuery as exc:
+        errors += exc.errors
+        conditions, binds = [], {}
+    resolver = service.resolver(entity)
+    if single.get("filter"):
+        try:
+            conditions.append(compile_filter(service, entity, resolver, single["filter"]))
+        except BadQuery as exc:
+            errors += exc.errors
+    scope = service.scope(entity, table)
+    if scope is not None:
+        conditions.append(scope)
+    binds.update(scope_binds(service.context.access))  # joined entities may be scoped too
+    if errors:
+        raise BadQuery("bad aggregate query: " + "; ".join(e["message"] for e in errors), errors)
+    columns = [c.label(n) for n, c in groups] + [m.label(n) for n, m in measures]
+    query = (
+        select(*columns)
+        .select_from(resolver.apply(table))
+        .where(table.c.deleted_at.is_(None), *conditions)
+    )
+    if groups:
+        query = (
+            query.group_by(*[c for _, c in groups])
+            .order_by(*[c for _, c in groups])
+            .limit(MAX_GROUPS + 1)
+        )
+    with service.state.engine.connect() as conn:
+        rows = conn.execute(query, binds).all()
+    names = [n for n, _ in groups] + [n for n, _ in measures]
+    data = []
+    for row in rows[:MAX_GROUPS]:
+        item = {}
+        for name, value in zip(names, row, strict=True):
+            if hasattr(value, "as_tuple"):
+                value = int(value) if value == value.to_integral_value() else float(value)
+            elif hasattr(value, "isoformat"):
+                value = value.isoformat()
+            item[name] = value
+        data.append(item)
+    return {"data": data, "truncated": len(rows) > MAX_GROUPS}

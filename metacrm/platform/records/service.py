@@ -1,0 +1,766 @@
+"""The record service: the one path for every write (API, UI, import, automations).
+
+create/update/delete run: key checks -> defaults -> marshmallow validation ->
+references and uniqueness -> plugin before_save -> auto numbers -> write, all in
+one transaction; after_commit hooks run once it committed. A stale `version`
+is a 409. Bulk creates use the same rules, batched, all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from metacrm.expressions import EvalContext, Registry, builtin_registry
+from metacrm.metadata.model import Entity, label_text
+from metacrm.platform.access.context import Context
+from metacrm.platform.access.permissions import EntityAccess, scope_binds, scope_condition
+from metacrm.platform.db import audit, duplicates, search
+from metacrm.platform.db.database import in_list
+from metacrm.platform.db.tables import link_table_name
+from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
+from metacrm.platform.jobs.dispatch import new_event, write_events
+from metacrm.platform.records import lifecycle, stage_history
+from metacrm.platform.records.computed import SqlResolver, clock_calls, select_gate
+from metacrm.platform.records.owners import assign_owner
+from metacrm.platform.records.rules import apply_rules, write_plan
+from metacrm.platform.records.schemas import RecordSchema, row_serializer
+from metacrm.platform.records.updates import update_records
+from metacrm.platform.tenancy.registry import TenantState
+
+MAX_BULK = 1000
+SYSTEM_OUT = ("id", "version", "owner_id", "created_at", "created_by", "updated_at", "updated_by")
+
+
+class RecordService:
+    def __init__(
+        self, state: TenantState, context: Context, pm=None, registry: Registry | None = None
+    ):
+        self.state = state
+        self.model = state.model
+        self.context = context
+        self.pm = pm
+        self.registry = registry or state.registry or builtin_registry()
+        self.eval_ctx = EvalContext(now=context.now, timezone=state.timezone)
+        self.pending_events: list[str] = []  # written in a caller's transaction: it dispatches
+
+    # -- helpers ------------------------------------------------------------
+    def entity(self, name: str) -> Entity:
+        entity = self.model.entities.get(name)
+        if entity is None:
+            readable = [n for n in self.model.entities if self.context.access.entity(n).can("read")]
+            raise NotFound(f"unknown entity '{name}'", known=sorted(readable))
+        return entity
+
+    def schema(self, entity: Entity) -> RecordSchema:
+        system = self.context.system_writes
+        key = f"schema:{entity.name}:{system}"
+        schema = self.state.cache.get(key)
+        if schema is None:
+            schema = self.state.cache[key] = RecordSchema(entity, include_read_only=system)
+        return schema
+
+    def grant(self, entity: Entity) -> EntityAccess:
+        return self.context.access.entity(entity.name)
+
+    def require(self, entity: Entity, action: str) -> None:
+        if not self.grant(entity).can(action):
+            if not self.grant(entity).can("read"):
+                raise NotFound(f"unknown entity '{entity.name}'")
+            raise Forbidden(
+                f"your role may not {action} {label_text(entity.plural, self.context.locale)}"
+            )
+
+    def access_key(self, entity: Entity) -> tuple:
+        """What of the user's access shapes a query (part of statement cache keys)."""
+        grant = self.grant(entity)
+        access = self.context.access  # roles too: joined entities are scoped by them
+        return (grant.scope, tuple(sorted(grant.hidden)), access.is_admin, access.roles)
+
+    def all_columns(self, entity: Entity) -> list[str]:
+        """System columns and stored fields: what the entity's table holds."""
+        return list(SYSTEM_OUT) + [f.name for f in entity.fields.values() if f.stored]
+
+    def columns(self, entity: Entity) -> list[str]:
+        """The stored columns this user may read."""
+        hidden = self.grant(entity).hidden
+        return [c for c in self.all_columns(entity) if c not in hidden]
+
+    def scope(self, entity: Entity, table=None, for_write: bool = False, shares: bool = True):
+        table = table if table is not None else self.state.tables[entity.name]
+        return scope_condition(self.state, entity, table, self.context.access, for_write, shares)
+
+    def virtual(self, entity: Entity) -> list[str]:
+        """Fields computed on read in SQL: virtual formulas and rollups."""
+        hidden = self.grant(entity).hidden
+        return [
+            f.name
+            for f in entity.fields.values()
+            if not f.stored and f.type in ("formula", "rollup") and f.name not in hidden
+        ]
+
+    def readable(self, entity: Entity) -> list[str]:
+        return self.columns(entity) + self.virtual(entity)
+
+    def resolver(self, entity: Entity, table=None) -> SqlResolver:
+        return SqlResolver(
+            self.state,
+            entity.name,
+            table if table is not None else self.state.tables[entity.name],
+            self.eval_ctx,
+            self.registry,
+            access=self.context.access,
+        )
+
+    def time_key(self, entity: Entity) -> str | None:
+        """Part of a cache key for queries whose virtual fields read today()/now(); None = do not cache."""
+        key = ("clock", entity.name, tuple(self.virtual(entity)))
+        calls = self.state.cache.get(key)
+        if calls is None:
+            calls = self.state.cache[key] = clock_calls(self.model, entity, list(key[2]))
+        if "now" in calls:
+            return None
+        return self.eval_ctx.today.isoformat() if "today" in calls else ""
+
+    def writable_row(
+        self, conn: Connection, entity: Entity, record_id: int, for_delete: bool = False
+    ) -> dict:
+        """The stored row, locked on PostgreSQL, if this user may change it (404/403 otherwise)."""
+        found = self.writable_rows(conn, entity, [record_id], for_delete)
+        if record_id not in found:
+            self.get(entity.name, record_id, conn)  # 404 unless the user can read it
+            raise Forbidden(f"you may read {entity.name} {record_id} but not change it")
+        return found[record_id]
+
+    def writable_rows(
+        self, conn: Connection, entity: Entity, ids: list[int], for_delete: bool = False
+    ) -> dict[int, dict]:
+        """Stored rows by id (locked on PostgreSQL) of those this user may change; others absent."""
+        columns = self.all_columns(entity)
+        key = ("raw", entity.name, for_delete, self.access_key(entity))
+        query = self.state.cache.get(key)
+        if query is None:  # built once per entity and access shape (ids are bound)
+            table = self.state.tables[entity.name]
+            query = select(*[table.c[c] for c in columns]).where(
+                in_list(table.c.id, "_rids", conn.dialect.name), table.c.deleted_at.is_(None)
+            )
+            scope = self.scope(
+                entity, table, for_write=True, shares=not for_delete
+            )  # shares never grant deletion
+            if scope is not None:
+                query = query.where(scope)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            self.state.cache[key] = query
+        binds = scope_binds(self.context.access)
+        binds["_rids"] = list(ids)
+        rows = (dict(zip(columns, row, strict=True)) for row in conn.execute(query, binds))
+        return {row["id"]: row for row in rows}
+
+    def _duplicates(
+        self, conn, entity: Entity, records: list[dict], rows: list[dict], own_ids: list, bulk: bool
+    ) -> dict[int, list]:
+        """Fill the rows' duplicate keys; raise on `block` matches; return `warn` matches per row."""
+        if not entity.duplicate_rules:
+            return {}
+        duplicates.assign_keys(entity, records, rows)
+        found = duplicates.find(conn, self.state.tables[entity.name], entity, rows, own_ids)
+        blocking = [d for d in found if d["action"] == "block"]
+        if blocking:
+            errors = []
+            for d in blocking:
+                rule = next(r for r in entity.duplicate_rules if r.name == d["rule"])
+                where = (
+                    f"{entity.name} {', '.join(map(str, d['ids']))}"
+                    if d["ids"]
+                    else f"record {d.get('same_as_index')} of this request"
+                )
+                err = {
+                    "field": rule.fields[0],
+                    "rule": d["rule"],
+                    "message": f"duplicate of {where} (rule {d['rule']}: {', '.join(rule.fields)})",
+                    "duplicates": d["ids"],
+                }
+                if bulk:
+                    err["index"] = d["index"]
+                errors.append(err)
+            raise Conflict(f"{len(blocking)} duplicate(s) refused by the duplicate rules", errors)
+        warnings: dict[int, list] = {}
+        for d in found:
+            warnings.setdefault(d["index"], []).append({"rule": d["rule"], "duplicates": d["ids"]})
+        return warnings
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: Connection | None):
+        if conn is not None:
+            yield conn
+            return
+        with self.state.write.begin() as own:
+            yield own
+
+    def _virtual_values(self, entity: Entity, ids: list[int], conn: Connection) -> dict[int, dict]:
+        """Virtual formulas and rollups of freshly written records (computed by the database,
+        in the write's own transaction: an answer is ready before the write commits)."""
+        names = self.virtual(entity)
+        if not names or not ids:
+            return {}
+        table = self.state.tables[entity.name]
+        resolver = self.resolver(entity)
+        selected = [resolver((name,)).label(name) for name in names]
+        query = (
+            select(table.c.id, *selected)
+            .select_from(resolver.apply(table))
+            .where(table.c.id.in_(ids))
+        )
+        serialize = self.serializer(entity, names)
+        rows = conn.execute(query, scope_binds(self.context.access))
+        return {row[0]: serialize(tuple(row[1:])) for row in rows}
+
+    def _rules(
+        self, conn: Connection, entity: Entity, items: list[tuple], errors: list[dict]
+    ) -> None:
+        apply_rules(
+            conn,
+            self.state,
+            entity,
+            items,
+            self.eval_ctx,
+            self.registry,
+            self.context.locale,
+            errors,
+        )
+
+    def serializer(self, entity: Entity, columns: list[str]):
+        key = f"ser:{entity.name}:{','.join(columns)}"
+        ser = self.state.cache.get(key)
+        if ser is None:
+            ser = self.state.cache[key] = row_serializer(entity, columns)
+        return ser
+
+    def _m2m_fields(self, entity: Entity):
+        return [f for f in entity.fields.values() if f.type == "many_to_many"]
+
+    def _hook(self, name: str, **kwargs) -> None:
+        if self.pm is not None:
+            caller = getattr(self.pm.hook, name)
+            if caller.get_hookimpls():  # skip pluggy's call machinery when nobody listens
+                caller(**kwargs)
+
+    def record_events(self, conn: Connection, entity: Entity, topic: str, items: list) -> None:
+        """Outbox events for committed-together changes, when a handler listens for them.
+
+        items: (record id, payload). Written in `conn`'s transaction; a caller that owns
+        the transaction calls `dispatch_pending()` once it committed."""
+        jobs = self.state.jobs
+        if jobs is None or not jobs.wanted(self.state, entity.name, topic):
+            return
+        events = [
+            new_event(
+                topic,
+                payload,
+                entity=entity.name,
+                record_id=rid,
+                depth=self.context.depth,
+                at=self.context.now,
+            )
+            for rid, payload in items
+        ]
+        self.pending_events += write_events(conn, self.state, events)
+
+    def _stage_moves(self, conn: Connection, entity: Entity, items: list[tuple]) -> None:
+        """items: (record_id, previous raw row or None, values after the write)."""
+        gates = write_plan(self.state, entity, self.registry, self.context.locale).pipelines
+        if not gates:
+            return
+        moves = []
+        for rid, previous, values in items:
+            gate = select_gate(gates, values, self.eval_ctx)
+            if gate is not None:
+                old = (previous or {}).get(gate.field)
+                moves.append((rid, gate, old, values.get(gate.field)))
+        stage_history.record_moves(
+            conn, self.state, entity, moves, self.context.user_id, self.context.now
+        )
+
+    def dispatch_pending(self) -> None:
+        """Hand on the events written in a caller's transaction, once it committed."""
+        self._dispatch(True)
+
+    def assign_owner(
+        self, conn: Connection, entity_name: str, ids: list[int], owner_id: int | None, only_if=None
+    ) -> dict[int, int | None]:
+        """Give records to `owner_id` in `conn`'s transaction, with history and events
+        (see record_owners); {record id: previous owner} of those that changed."""
+        return assign_owner(self, conn, entity_name, ids, owner_id, only_if)
+
+    def _dispatch(self, owned: bool) -> None:
+        """After our own commit: hand our events on (a caller's transaction: the caller does)."""
+        if owned and self.pending_events and self.state.jobs is not None:
+            ids, self.pending_events = self.pending_events, []
+            self.state.jobs.dispatch(self.state, ids)
+
+    # -- validation -----------------------------------------------------------
+    def _prepare_body(
+        self, entity: Entity, body: Any, partial: bool, index: int | None
+    ) -> tuple[dict | None, list[dict]]:
+        """Key checks and defaults: the body marshmallow will load, and errors so far."""
+        if not isinstance(body, dict):
+            return None, [
+                {
+                    "field": None,
+                    "message": "a record must be a JSON object",
+                    **({"index": index} if index is not None else {}),
+                }
+            ]
+        schema = self.schema(entity)
+        extra = body.keys() - schema.writable_keys
+        errors: list[dict] = []
+        grant = self.grant(entity)
+        if grant.fields:
+            hidden = grant.hidden
+            extra |= {k for k in body if k in hidden}  # hidden fields: as unknown as any other
+            for key in body.keys() & schema.writable_keys:
+                if key not in hidden and grant.level(key) != "write":
+                    errors.append(
+                        {
+                            "field": key,
+                            "message": "is read-only for your role",
+                            **({"index": index} if index is not None else {}),
+                        }
+                    )
+        clean = body
+        if extra:
+            allowed = ("version",) if partial else ()
+            keys = {k: None for k in extra}
+            errors += field_errors(schema.key_errors(keys, allowed, grant.hidden), index)
+            clean = {k: v for k, v in body.items() if k in schema.writable_keys and k not in extra}
+        if not partial and schema.defaults:
+            clean = dict(clean)
+            for name, default in schema.defaults:
+                if name not in clean:
+                    clean[name] = copy.deepcopy(default)
+        return clean, errors
+
+    def _validate_body(
+        self, entity: Entity, body: Any, partial: bool, index: int | None
+    ) -> tuple[dict | None, list[dict]]:
+        clean, errors = self._prepare_body(entity, body, partial, index)
+        if clean is None:
+            return None, errors
+        try:
+            data = self.schema(entity).load(clean, partial=partial)
+        except ValidationError as exc:
+            errors += field_errors(exc.messages, index)
+            data = None
+        return data, errors
+
+    def _check_references(
+        self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list
+    ) -> None:
+        references = self.schema(entity).references
+        if not references:
+            return
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for _, data in items:
+            for name, target in references:
+                value = data.get(name)
+                if value is None:
+                    continue
+                if isinstance(value, list):
+                    wanted[target].update(value)
+                else:
+                    wanted[target].add(value)
+        existing: dict[str, set[int]] = {}
+        for target, ids in wanted.items():
+            existing[target] = {
+                r[0]
+                for r in conn.execute(
+                    self._exists_query(target),
+                    {"ids": sorted(ids), **scope_binds(self.context.access)},
+                )
+            }
+        for index, data in items:
+            for name, target in references:
+                value = data.get(name)
+                if value is None:
+                    continue
+                for v in value if isinstance(value, list) else [value]:
+                    if v not in existing[target]:
+                        what = "user" if target == "_users" else f"{target} record"
+                        err = {"field": name, "message": f"no {what} with id {v}"}
+                        if index is not None:
+                            err["index"] = index
+                        errors.append(err)
+
+    def _insert_rows(self, conn: Connection, entity: Entity, rows: list[dict]) -> list[int]:
+        """Insert `rows`; return their ids in order.
+
+        PostgreSQL batches INSERT ... RETURNING. SQLite cannot guarantee RETURNING
+        order for a multi-row insert, so SQLAlchemy would send one statement per row;
+        instead, holding the write lock (BEGIN IMMEDIATE), we number the rows
+        ourselves after the current maximum id and send one executemany.
+        """
+        table = self.state.tables[entity.name]
+        if conn.dialect.name == "sqlite" and len(rows) > 1:
+            start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one() + 1
+            ids = list(range(start, start + len(rows)))
+            for rid, row in zip(ids, rows, strict=True):
+                row["id"] = rid
+            search.insert_indexed(conn, entity, table, rows, start)
+            return ids
+        key = f"insert:{entity.name}"
+        stmt = self.state.cache.get(key)
+        if stmt is None:
+            stmt = self.state.cache[key] = table.insert().returning(
+                table.c.id, sort_by_parameter_order=True
+            )
+        return [r[0] for r in conn.execute(stmt, rows)]
+
+    def _exists_query(self, target: str):
+        """Ids among `:ids` that exist, are live and that this user may see (scope applies:
+        a record you cannot see is one you cannot link to)."""
+        target_entity = self.model.entities.get(target)
+        access_key = self.access_key(target_entity) if target_entity is not None else ()
+        key = ("exists", target, access_key)
+        query = self.state.cache.get(key)
+        if query is None:
+            table = self.state.system["users"] if target == "_users" else self.state.tables[target]
+            cond = table.c.id.in_(bindparam("ids", expanding=True))
+            if target != "_users":
+                cond = and_(cond, table.c.deleted_at.is_(None))
+                scope = self.scope(target_entity, table)
+                if scope is not None:
+                    cond = and_(cond, scope)
+            query = self.state.cache[key] = select(table.c.id).where(cond)
+        return query
+
+    def _check_unique(
+        self,
+        conn: Connection,
+        entity: Entity,
+        items: list[tuple[int | None, dict]],
+        errors: list,
+        own_ids: list[int] = (),
+    ) -> None:
+        """Unique fields: not twice in the request, not used by another live record
+        (items[i] updates own_ids[i] when given; a record keeps its own value)."""
+        table = self.state.tables[entity.name]
+        for name, f in entity.fields.items():
+            if not f.unique or f.type == "auto_number":
+                continue
+            seen: dict[Any, int | None] = {}
+            owner: dict[Any, int] = {}
+            for pos, (index, data) in enumerate(items):
+                value = data.get(name)
+                if value is None:
+                    continue
+                if value in seen:
+                    errors.append(
+                        {
+                            "field": name,
+                            "message": f"value {value!r} appears twice in this request",
+                            "index": index,
+                        }
+                    )
+                seen[value] = index
+                if own_ids:
+                    owner[value] = own_ids[pos]
+            if not seen:
+                continue
+            cond = and_(table.c[name].in_(list(seen)), table.c.deleted_at.is_(None))
+            for rid, value in conn.execute(select(table.c.id, table.c[name]).where(cond)):
+                if owner.get(value) == rid:
+                    continue
+                err = {
+                    "field": name,
+                    "message": f"must be unique: {value!r} is already used by another {entity.name}",
+                }
+                if seen.get(value) is not None:
+                    err["index"] = seen[value]
+                errors.append(err)
+
+    # -- auto numbers -----------------------------------------------------------
+    def _reserve(self, conn: Connection, name: str, count: int) -> int:
+        """Atomically take `count` numbers of sequence `name`; returns the last one."""
+        stmt = self.state.cache.get("reserve")
+        if stmt is None:
+            t = self.state.system["sequences"]
+            insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+            stmt = self.state.cache["reserve"] = (
+                insert(t)
+                .values(name=bindparam("seq_name"), value=bindparam("count"))
+                .on_conflict_do_update(
+                    index_elements=[t.c.name], set_={"value": t.c.value + bindparam("count")}
+                )
+                .returning(t.c.value)
+            )
+        return conn.execute(stmt, {"seq_name": name, "count": count}).scalar_one()
+
+    def _assign_auto_numbers(self, conn: Connection, entity: Entity, rows: list[dict]) -> None:
+        now = self.context.now
+        for f in entity.fields.values():
+            if f.type != "auto_number":
+                continue
+            scope = (
+                f.spec.pattern.replace("{YYYY}", f"{now.year:04d}")
+                .replace("{YY}", f"{now.year % 100:02d}")
+                .replace("{MM}", f"{now.month:02d}")
+                .replace("{DD}", f"{now.day:02d}")
+            )
+            last = self._reserve(conn, f"{entity.name}.{f.name}:{scope}", len(rows))
+            first = last - len(rows) + 1
+            head, _, rest = scope.partition("{seq")
+            width_spec, _, tail = rest.partition("}")
+            width = int(width_spec.lstrip(":") or 0)
+            for i, row in enumerate(rows):
+                row[f.name] = f"{head}{first + i:0{width}d}{tail}"
+
+    # -- reads ------------------------------------------------------------------
+    def get(self, entity_name: str, record_id: int, conn: Connection | None = None) -> dict:
+        found = self.get_many(entity_name, [record_id], conn)
+        if record_id not in found:
+            raise NotFound(f"{entity_name} {record_id} does not exist (or was deleted)")
+        return found[record_id]
+
+    def get_many(
+        self, entity_name: str, ids: list[int], conn: Connection | None = None
+    ) -> dict[int, dict]:
+        """Records by id, as the API shows them to this user; those it cannot see are absent."""
+        entity = self.entity(entity_name)
+        self.require(entity, "read")
+        if conn is None:
+            with self.state.engine.connect() as c:
+                return self.get_many(entity_name, ids, c)
+        columns = self.readable(entity)
+        time_key = self.time_key(entity)
+        key = ("get", entity.name, time_key, self.access_key(entity))
+        query = self.state.cache.get(key) if time_key is not None else None
+        if query is None:
+            table = self.state.tables[entity.name]
+            resolver = self.resolver(entity)
+            selected = [table.c[c] for c in self.columns(entity)] + [
+                resolver((c,)).label(c) for c in self.virtual(entity)
+            ]
+            query = (
+                select(*selected)
+                .select_from(resolver.apply(table))
+                .where(
+                    in_list(table.c.id, "record_ids", conn.dialect.name),
+                    table.c.deleted_at.is_(None),
+                )
+            )
+            scope = self.scope(entity, table)
+            if scope is not None:
+                query = query.where(scope)
+            if time_key is not None:
+                self.state.cache[key] = query
+        rows = conn.execute(query, {"record_ids": list(ids), **scope_binds(self.context.access)})
+        serialize = self.serializer(entity, columns)
+        records = {r["id"]: r for r in map(serialize, rows)}
+        for f in self._m2m_fields(entity) if records else ():
+            for record in records.values():
+                record[f.name] = []
+            lt = self.state.tables[link_table_name(entity, f)]
+            links = conn.execute(
+                select(lt.c.source_id, lt.c.target_id)
+                .where(in_list(lt.c.source_id, None, conn.dialect.name, list(records)))
+                .order_by(lt.c.source_id, lt.c.target_id)
+            )
+            for source, target in links:
+                records[source][f.name].append(target)
+        return records
+
+    # -- writes -------------------------------------------------------------------
+    def create(self, entity_name: str, body: Any) -> dict:
+        return self.create_records(entity_name, [body], bulk=False)[0]
+
+    def create_many(self, entity_name: str, bodies: list) -> list[dict]:
+        if len(bodies) > MAX_BULK:
+            raise RecordInvalid(f"at most {MAX_BULK} records per request ({len(bodies)} sent)")
+        if not bodies:
+            raise RecordInvalid("the list of records is empty")
+        return self.create_records(entity_name, bodies, bulk=True)
+
+    def create_records(
+        self,
+        entity_name: str,
+        bodies: list,
+        bulk: bool,
+        conn: Connection | None = None,
+        dry_run: bool = False,
+        returning: bool = True,
+    ) -> list[dict]:
+        """Validate and insert; inside `conn` if given (the caller commits), or its own transaction.
+
+        With `dry_run`, every check runs (rules, references, uniqueness, duplicate rules)
+        and nothing is written: the import's dry run and all-or-nothing mode use it.
+        """
+        entity = self.entity(entity_name)
+        self.require(entity, "create")
+        errors: list[dict] = []
+        items: list[tuple[int | None, dict]] = []
+        if bulk:
+            prepared = []
+            for i, body in enumerate(bodies):
+                clean, errs = self._prepare_body(entity, body, partial=False, index=i)
+                errors += errs
+                prepared.append(clean if clean is not None else {})
+            loaded, invalid = self.schema(entity).load_many(prepared)
+            for i, messages in sorted(invalid.items()):
+                if bodies[i].__class__ is dict:
+                    errors += field_errors(messages, i)
+            items = [(i, data) for i, data in enumerate(loaded)]
+        else:
+            data, errs = self._validate_body(entity, bodies[0], partial=False, index=None)
+            errors += errs
+            if data is not None:
+                items.append((None, data))
+        if errors:
+            raise RecordInvalid(self._summary(entity, errors), errors)
+        m2m = self._m2m_fields(entity)
+        now, actor = self.context.now, self.context.user_id
+        owned = conn is None
+        with self._transaction(conn) as conn:
+            provided = [
+                set(bodies[i or 0]) if isinstance(bodies[i or 0], dict) else set() for i, _ in items
+            ]
+            self._rules(
+                conn,
+                entity,
+                [(i, data, keys, None) for (i, data), keys in zip(items, provided, strict=True)],
+                errors,
+            )
+            self._check_references(conn, entity, items, errors)
+            self._check_unique(conn, entity, items, errors)
+            if errors:
+                raise RecordInvalid(self._summary(entity, errors), errors)
+            rows = []
+            m2m_names = {f.name for f in m2m}
+            for _, data in items:
+                row = (
+                    {k: v for k, v in data.items() if k not in m2m_names}
+                    if m2m_names
+                    else dict(data)
+                )
+                row.update(
+                    owner_id=actor,
+                    created_at=now,
+                    created_by=actor,
+                    updated_at=now,
+                    updated_by=actor,
+                    version=1,
+                )
+                self._hook(
+                    "metacrm_before_save",
+                    entity=entity,
+                    record=row,
+                    previous=None,
+                    context=self.context,
+                )
+                rows.append(row)
+            warnings = self._duplicates(conn, entity, rows, rows, [None] * len(rows), bulk)
+            if dry_run:
+                return []
+            self._assign_auto_numbers(conn, entity, rows)
+            keys = sorted({k for row in rows for k in row})
+            full = [{k: row.get(k) for k in keys} for row in rows]
+            try:
+                ids = self._insert_rows(conn, entity, full)
+            except IntegrityError as exc:
+                raise Conflict(f"the database refused the write: {exc.orig}") from exc
+            for f in m2m:
+                links = [
+                    {"source_id": rid, "target_id": t}
+                    for rid, (_, data) in zip(ids, items, strict=True)
+                    for t in sorted(set(data.get(f.name) or []))
+                ]
+                if links:
+                    conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
+            audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
+            self._stage_moves(
+                conn, entity, [(rid, None, row) for rid, row in zip(ids, full, strict=True)]
+            )
+            self.record_events(
+                conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids]
+            )
+            listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
+            wanted = returning or bool(listeners)  # bulk imports do not need the records back
+            virtual = self._virtual_values(entity, ids, conn) if wanted else {}
+        self._dispatch(owned)
+        if not wanted:
+            return []
+        out = []
+        columns = self.columns(entity)
+        serialize = self.serializer(entity, columns)
+        for rid, row, (_, data) in zip(ids, full, items, strict=True):
+            record = serialize([rid if c == "id" else row.get(c) for c in columns])
+            record.update(virtual.get(rid, {}))
+            for f in m2m:
+                record[f.name] = sorted(set(data.get(f.name) or []))
+            if warnings.get(len(out)):
+                record["warnings"] = warnings[len(out)]
+            out.append(record)
+            self._hook(
+                "metacrm_after_commit",
+                entity=entity,
+                record=record,
+                previous=None,
+                operation="create",
+                context=self.context,
+            )
+        return out
+
+    def update(
+        self, entity_name: str, record_id: int, body: Any, conn: Connection | None = None
+    ) -> dict:
+        return update_records(self, entity_name, [(record_id, body)], conn, bulk=False)[0]
+
+    def update_many(
+        self, entity_name: str, items: list[tuple[int, Any]], conn: Connection | None = None
+    ) -> list[dict]:
+        """Partial updates of many records, all-or-nothing; errors name the item's index."""
+        if len(items) > MAX_BULK:
+            raise RecordInvalid(f"at most {MAX_BULK} records per request ({len(items)} sent)")
+        if not items:
+            return []
+        return update_records(self, entity_name, items, conn, bulk=True)
+
+    def delete(self, entity_name: str, record_id: int) -> None:
+        entity = self.entity(entity_name)
+        self.require(entity, "delete")
+        with self.state.write.begin() as conn:
+            self.writable_row(conn, entity, record_id, for_delete=True)
+            previous = self.get(entity_name, record_id, conn)
+            lifecycle.soft_delete(self, conn, entity, [record_id], path=[])
+            payload = {"actor": self.context.user_id}
+            self.record_events(conn, entity, "record.deleted", [(record_id, payload)])
+        self._dispatch(owned=True)
+        self._hook(
+            "metacrm_after_commit",
+            entity=entity,
+            record=None,
+            previous=previous,
+            operation="delete",
+            context=self.context,
+        )
+
+    @staticmethod
+    def _summary(entity: Entity, errors: list[dict]) -> str:
+        fields = sorted({str(e["field"]) for e in errors if e.get("field")})
+        return (
+            f"{len(errors)} problem(s) with the {entity.name} record: " + ", ".join(fields)
+            if fields
+            else f"invalid {entity.name} record"
+        )
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

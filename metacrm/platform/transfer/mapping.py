@@ -1,0 +1,257 @@
+"""How a spreadsheet's columns and cells become field values.
+
+Real files have their own headers, labels in Chinese and names of related
+records. Columns map to fields by API name or by label in any locale (case,
+spaces, punctuation and full-width forms ignored), or explicitly
+(`COLUMN=FIELD`); a column that maps to no field is reported once as ignored.
+Select cells match an option's value or label in any locale; reference cells
+hold a record id, or a value of the target's title field (or of a unique field
+chosen with `FIELD=TARGET_FIELD`), resolved per batch in one query per field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import String, cast, func, select
+
+from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
+from metacrm.platform.access.permissions import scope_binds
+from metacrm.platform.errors import BadQuery
+
+LIST_TYPES = ("multi_select", "tags", "many_to_many")
+MATCHED_TYPES = ("reference", "many_to_many")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def fold_key(text: str) -> str:
+    """`Account Name`, `account_name`, `ＡＣＣＯＵＮＴ-NAME` -> `accountname`."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", str(text)).casefold())
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which column fills which field, the columns left out and why, and what reference
+    cells are matched on."""
+
+    fields: Mapping[str, str]  # column -> field
+    ignored: Mapping[str, str]  # column -> why it is left out
+    match: Mapping[str, str]  # reference field -> target field its names are matched on
+    options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # select lookups
+
+    def as_dict(self) -> dict:
+        return {
+            "columns": dict(self.fields),
+            "ignored": [{"column": c, "reason": r} for c, r in self.ignored.items()],
+            "match": dict(self.match),
+        }
+
+
+def _param_error(param: str, message: str) -> BadQuery:
+    return BadQuery(message, [{"field": None, "message": message, "param": param}])
+
+
+def _labels(f: Field) -> list[str]:
+    return [f.name, *f.label.values()]
+
+
+def map_columns(
+    entity: Entity,
+    targets: Mapping[str, Entity],
+    headers: list[str],
+    writable: set[str],
+    explicit: Mapping[str, str] | None = None,
+    match: Mapping[str, str] | None = None,
+    key: str | None = None,
+) -> ColumnMapping:
+    """The mapping for a file with `headers`; a bad explicit mapping is a 400 naming it.
+
+    `explicit` maps a column to a field ('' = leave the column out); `key` (the upsert
+    key) is mapped even when it is not writable, since it is only matched on.
+    """
+    explicit = dict(explicit or {})
+    for column, name in explicit.items():
+        if column not in headers:
+            raise _param_error(
+                "mapping",
+                f"mapping: the file has no column '{column}' (it has {', '.join(headers)})",
+            )
+        if name and name not in entity.fields:
+            raise _param_error("mapping", f"mapping: '{name}' is not a field of {entity.name}")
+    by_key: dict[str, str] = {}
+    for f in entity.fields.values():
+        for text in _labels(f):
+            by_key.setdefault(fold_key(text), f.name)
+    fields: dict[str, str] = {}
+    ignored: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for column in headers:
+        if column in explicit:
+            name = explicit[column]
+            if not name:
+                ignored[column] = "left out by the mapping"
+                continue
+        else:
+            name = by_key.get(fold_key(column))
+        if name is None:
+            why = "a system column" if column in SYSTEM_COLUMNS else f"not a field of {entity.name}"
+            ignored[column] = why
+        elif name not in writable and name != key:
+            ignored[column] = f"'{name}' is computed or read-only"
+        elif name in taken:
+            if column in explicit and taken[name] not in explicit:
+                ignored[taken.pop(name)] = f"'{name}' comes from column '{column}'"
+                fields = {c: n for c, n in fields.items() if n != name}
+                fields[column], taken[name] = name, column
+            else:
+                ignored[column] = f"'{name}' comes from column '{taken[name]}'"
+        else:
+            fields[column], taken[name] = name, column
+    return ColumnMapping(
+        fields, ignored, _match_fields(entity, targets, match or {}), _option_lookups(entity)
+    )
+
+
+def _match_fields(
+    entity: Entity, targets: Mapping[str, Entity], match: Mapping[str, str]
+) -> dict[str, str]:
+    out = {}
+    for name, f in entity.fields.items():
+        if f.type not in MATCHED_TYPES:
+            continue
+        target = targets[f.spec.entity]
+        chosen = match.get(name)
+        if chosen is None:
+            if target.title_field:
+                out[name] = target.title_field
+            continue
+        tf = target.fields.get(chosen)
+        if tf is None or not tf.stored or not (tf.unique or chosen == target.title_field):
+            usable = [target.title_field] if target.title_field else []
+            usable += [n for n, g in target.fields.items() if g.unique and g.stored]
+            raise _param_error(
+                "match",
+                f"match: {name} can be matched on {', '.join(usable) or 'ids only'} of "
+                f"{target.name}, not '{chosen}'",
+            )
+        out[name] = chosen
+    for name in match:
+        if name not in out:
+            raise _param_error(
+                "match", f"match: '{name}' is not a reference field of {entity.name}"
+            )
+    return out
+
+
+def _option_lookups(entity: Entity) -> dict[str, dict[str, str]]:
+    lookups = {}
+    for name, f in entity.fields.items():
+        if f.type in ("select", "multi_select"):
+            table: dict[str, str] = {}
+            for option in f.spec.options:
+                for text in (option.value, *option.label.values()):
+                    table.setdefault(fold_key(text), option.value)
+            lookups[name] = table
+    return lookups
+
+
+def convert(f: Field, value, options: Mapping[str, str] | None = None):
+    """A cell -> the JSON-ish value the API would accept for this field (None = empty).
+
+    Reference names stay strings here: `resolve_references` turns them into ids.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    t = f.type
+    if isinstance(value, str):
+        value = value.strip()
+    if t in ("integer", "reference", "user"):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return value if isinstance(value, str) else str(value)  # a name, or a bad number
+    if t in ("decimal", "currency", "percent"):
+        return str(value)
+    if t == "boolean":
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).lower()
+        return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(
+            lowered, value
+        )
+    if t == "date" and isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if t in ("date", "datetime") and isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if t == "select" and options is not None:
+        return options.get(fold_key(value), value)  # unknown: marshmallow names the options
+    if t in LIST_TYPES:
+        parts = [p.strip() for p in str(value).split(";") if p.strip()]
+        if t == "many_to_many":
+            return [int(p) if p.isdigit() else p for p in parts]
+        if options is not None:
+            return [options.get(fold_key(p), p) for p in parts]
+        return parts
+    if isinstance(value, decimal.Decimal | float | int):
+        return str(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def resolve_references(
+    conn, service, entity: Entity, mapping: ColumnMapping, batch: list[tuple[int, dict]]
+) -> list[dict]:
+    """Replace names in reference cells by record ids, in place; the row errors of names
+    that match no record, or several (naming the candidates). One query per field."""
+    errors = []
+    for name, target_field in mapping.match.items():
+        names = {
+            v
+            for _, body in batch
+            for v in (body.get(name) if isinstance(body.get(name), list) else [body.get(name)])
+            if isinstance(v, str)
+        }
+        if not names:
+            continue
+        target = service.entity(entity.fields[name].spec.entity)
+        table = service.state.tables[target.name]
+        column = table.c[target_field]
+        folded = {n.casefold(): n for n in names}
+        query = select(column, table.c.id).where(
+            func.lower(cast(column, String)).in_(sorted(folded)), table.c.deleted_at.is_(None)
+        )
+        scope = service.scope(target)  # None: the user reads every record
+        if scope is not None:
+            query = query.where(scope)
+        found: dict[str, list[int]] = {}
+        for value, rid in conn.execute(query, scope_binds(service.context.access)):
+            found.setdefault(str(value).casefold(), []).append(rid)
+        for number, body in batch:
+            cell = body.get(name)
+            values = cell if isinstance(cell, list) else [cell]
+            resolved = []
+            for value in values:
+                if not isinstance(value, str):
+                    resolved.append(value)
+                    continue
+                ids = sorted(found.get(value.casefold(), []))
+                if len(ids) == 1:
+                    resolved.append(ids[0])
+                    continue
+                what = f"{target.name} with {target_field} '{value}'"
+                message = (
+                    f"no {what}"
+                    if not ids
+                    else f"{len(ids)} records match ({what}): ids {', '.join(map(str, ids))}; "
+                    "use ids, or match on a unique field"
+                )
+                errors.append({"row": number, "field": name, "message": message})
+                resolved.append(value)
+            body[name] = resolved if isinstance(cell, list) else resolved[0]
+    return errors
