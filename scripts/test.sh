@@ -10,4 +10,5 @@ PG_URL=$(bash scripts/services.sh || true)
 if [ -n "$PG_URL" ]; then export METACRM_TEST_DATABASE_URL="${METACRM_TEST_DATABASE_URL:-$PG_URL}"; fi
 .venv/bin/ruff check metacrm tests bench
 .venv/bin/ruff format --check metacrm tests bench
+.venv/bin/lint-imports --no-cache  # the layers of pyproject.toml [tool.importlinter]
 exec .venv/bin/pytest -n "${PYTEST_WORKERS:-auto}" "$@"

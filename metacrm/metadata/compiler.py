@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata import build
+from metacrm.metadata.drafts import Drafts, EntityDraft, FieldDraft
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
 from metacrm.metadata.expression_checks import check_expressions
 from metacrm.metadata.loader import SourceDoc
@@ -32,36 +32,6 @@ from metacrm.metadata.semantics import check_semantics
 
 OVERLAY_FILE = "tenant overlay"
 MODIFIABLE_NARROWING = {"max_length", "precision"}
-
-
-@dataclass
-class FieldDraft:
-    data: dict
-    doc: SourceDoc
-    path: tuple
-    origin: str
-
-
-@dataclass
-class EntityDraft:
-    name: str
-    data: dict
-    doc: SourceDoc
-    path: tuple
-    origin: str
-    package: str | None
-    fields: dict[str, FieldDraft] = field(default_factory=dict)
-
-
-@dataclass
-class Drafts:
-    entities: dict[str, EntityDraft] = field(default_factory=dict)
-    pipelines: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
-    views: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
-    roles: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
-    automations: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
-    approvals: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
-    pools: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
 
 
 def _define_entity(

@@ -6,18 +6,14 @@ conditions, automation and approval expressions, view filters; plus cycles betwe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from metacrm.expressions import ExpressionError, Registry, check
 from metacrm.expressions import nodes as n
 from metacrm.expressions import types as T
 from metacrm.expressions.sql_backend import has_sql_form
+from metacrm.metadata.drafts import Drafts
 from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.model import Model
 from metacrm.metadata.scope import EntityScope, field_expression_type
-
-if TYPE_CHECKING:
-    from metacrm.metadata.compiler import Drafts
 
 
 def _message(exc: ExpressionError) -> str:

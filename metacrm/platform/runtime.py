@@ -6,6 +6,7 @@ No module-level state: `create_app()` builds one Runtime and keeps it in
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import weakref
@@ -15,7 +16,9 @@ from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
+from metacrm.platform.db.migrations import FormulaFiller
 from metacrm.platform.jobs.dispatch import Jobs
+from metacrm.platform.records.backfill import backfill as fill_formulas
 from metacrm.platform.settings import Settings
 from metacrm.platform.tenancy.registry import TenantRegistry, TenantState
 from metacrm.plugins.manager import make_plugin_manager
@@ -55,6 +58,11 @@ class Runtime:
 
     def package_paths(self) -> list[Path]:
         return package_paths(self.pm, self.settings)
+
+    def formula_filler(self, timezone: str) -> FormulaFiller:
+        """How schema changes compute new stored formulas for existing rows (the record
+        layer's code, handed down to db.migrations, which cannot import it)."""
+        return functools.partial(fill_formulas, registry=self.registry, timezone=timezone)
 
     def packages(self):
         """Installed packages, read and schema-checked once per runtime."""

@@ -40,7 +40,7 @@ def metacrm_demo_data(runtime, tenant, service, context):
 
 @hookspec
 def metacrm_event_handlers():
-    """Return a list of metacrm.platform.jobs.dispatch.EventHandler: what runs for outbox events
+    """Return a list of metacrm.platform.jobs.handlers.EventHandler: what runs for outbox events
     (record.created / record.updated / record.deleted, and topics of their own)."""
 
 

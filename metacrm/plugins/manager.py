@@ -10,7 +10,11 @@ import pluggy
 from metacrm.plugins import hookspecs
 
 # Internal plugins registered through the same hooks an outside plugin uses.
-DEFAULT_PLUGINS = ("metacrm.default_app", "metacrm.workflow_engine")
+DEFAULT_PLUGINS = (
+    "metacrm.platform.transfer.background",  # background imports: an event handler
+    "metacrm.default_app",
+    "metacrm.workflow_engine",
+)
 ENTRY_POINT_GROUP = "metacrm.plugins"
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from metacrm.metadata.model import Action, Entity, label_text
 from metacrm.platform.db import locks
 from metacrm.platform.db.audit import to_json
-from metacrm.platform.jobs.dispatch import HandlerRun
+from metacrm.platform.jobs.handlers import HandlerRun
 from metacrm.workflow_engine import assignment
 from metacrm.workflow_engine.evaluate import compile_expression
 from metacrm.workflow_engine.notices import notify

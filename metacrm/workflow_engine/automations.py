@@ -23,7 +23,7 @@ from metacrm.expressions.python_backend import CompiledPython, compile_python
 from metacrm.metadata.model import Automation, Entity, label_text
 from metacrm.metadata.scope import EntityScope
 from metacrm.platform.errors import NotFound
-from metacrm.platform.jobs.dispatch import EventHandler, HandlerRun
+from metacrm.platform.jobs.handlers import EventHandler, HandlerRun
 from metacrm.platform.records.computed import WritePlan, fetch_related
 from metacrm.platform.records.service import MAX_BULK
 from metacrm.workflow_engine.actions import (

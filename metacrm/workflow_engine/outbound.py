@@ -14,7 +14,7 @@ import json
 import smtplib
 from email.message import EmailMessage
 
-from metacrm.platform.jobs.dispatch import EventHandler, HandlerRun
+from metacrm.platform.jobs.handlers import EventHandler, HandlerRun
 from metacrm.platform.tenancy.secrets import get_secret
 from metacrm.workflow_engine.webhook_target import post
 

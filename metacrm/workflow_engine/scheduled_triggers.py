@@ -18,7 +18,7 @@ from croniter import croniter
 from sqlalchemy import insert, select
 
 from metacrm.platform.access.context import Context
-from metacrm.platform.jobs.dispatch import new_event, write_events
+from metacrm.platform.db.outbox import new_event, write_events
 from metacrm.platform.records.service import RecordService
 
 EVERY = dt.timedelta(seconds=60)

@@ -8,7 +8,7 @@ changes the description again, which would go on for ever without the loop guard
 
 import time
 
-from metacrm.platform.jobs.dispatch import EventHandler
+from metacrm.platform.jobs.handlers import EventHandler
 from metacrm.plugins.hookspecs import hookimpl
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from metacrm.platform.access import auth
 from metacrm.platform.app import create_app
-from metacrm.platform.jobs.dispatch import MAX_DEPTH
+from metacrm.platform.db.outbox import MAX_DEPTH
 from metacrm.platform.worker import sweep_all
 from tests.conftest import Api, drop_schemas, make_settings
 

@@ -80,7 +80,7 @@ JOB_RUNS: list[tuple] = []
 @hookimpl
 def metacrm_event_handlers():
     """Deleted leads are logged by a background job (inline here: no Redis in this test)."""
-    from metacrm.platform.jobs.dispatch import EventHandler
+    from metacrm.platform.jobs.handlers import EventHandler
 
     def on_deleted(run):
         JOB_RUNS.append((run.event["entity"], run.event["record_id"], run.event["payload"]))

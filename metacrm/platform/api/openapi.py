@@ -3,284 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from types import MappingProxyType
 
 from flask import Blueprint, g, jsonify
 
-from metacrm.metadata.model import DecimalSpec, Entity, Field, Model, label_text
-from metacrm.platform.query.aggregate import BUCKETS, groupable, measurable
-from metacrm.platform.query.lists import SORTABLE_SYSTEM
-from metacrm.platform.records.schemas import MAX_ID, PHONE
-
-PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-SYSTEM_PROPS = {
-    "id": {"type": "integer", "readOnly": True},
-    "version": {
-        "type": "integer",
-        "readOnly": True,
-        "description": "optimistic lock; send it back on PATCH",
-    },
-    "owner_id": {"type": ["integer", "null"], "readOnly": True},
-    "created_at": {"type": "string", "format": "date-time", "readOnly": True},
-    "created_by": {"type": ["integer", "null"], "readOnly": True},
-    "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
-    "updated_by": {"type": ["integer", "null"], "readOnly": True},
-}
-
-
-def field_schema(f: Field) -> dict:
-    t = f.type if f.type != "formula" else f.spec.result_type
-    spec = f.spec
-    if t in ("text", "long_text", "phone", "auto_number"):
-        s: dict = {"type": "string"}
-        if getattr(spec, "max_length", None):
-            s["maxLength"] = spec.max_length
-        if t == "phone":  # as record_schemas.PHONE
-            s.update(pattern=PHONE.pattern, maxLength=40)
-        elif getattr(spec, "pattern", None):
-            s["pattern"] = spec.pattern
-        else:
-            s["pattern"] = NO_NUL  # PostgreSQL cannot store U+0000: refused
-    elif t == "integer":
-        s = {"type": "integer"}
-    elif t in ("decimal", "currency", "percent"):
-        s = {"type": "number"}
-    elif t == "boolean":
-        s = {"type": "boolean"}
-    elif t == "date":
-        s = {"type": "string", "format": "date"}
-    elif t == "datetime":
-        s = {"type": "string", "format": "date-time"}
-    elif t == "email":
-        s = {"type": "string", "format": "email", "maxLength": 254}
-    elif t == "url":
-        # what the server takes: an absolute web or FTP address with a dotted host name
-        s = {"type": "string", "format": "uri", "maxLength": 2048, "pattern": URL_PATTERN}
-    elif t == "select":
-        s = {"type": "string", "enum": list(spec.values)}
-    elif t == "multi_select":
-        s = {"type": "array", "items": {"type": "string", "enum": list(spec.values)}}
-        if spec.max_selected:
-            s["maxItems"] = spec.max_selected
-    elif t == "tags":
-        s = {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1, "maxLength": 50},
-            "maxItems": 100,
-        }
-    elif t in ("reference", "user"):
-        s = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-    elif t == "many_to_many":
-        s = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
-    elif t == "rollup":
-        s = {"type": "number"}
-    else:
-        s = {}
-    if (
-        t in ("integer", "decimal", "currency", "percent")
-        and getattr(spec, "min", None) is not None
-    ):
-        s["minimum"] = spec.min
-    if (
-        t in ("integer", "decimal", "currency", "percent")
-        and getattr(spec, "max", None) is not None
-    ):
-        s["maximum"] = spec.max
-    if t == "integer":  # the column's range, as the server enforces it
-        s.setdefault("minimum", -(2**63))
-        s.setdefault("maximum", 2**63 - 1)
-    if t in ("decimal", "currency", "percent") and isinstance(spec, DecimalSpec):
-        bound = 10 ** (spec.precision - spec.scale)  # digits before the point
-        if "maximum" not in s:
-            s["exclusiveMaximum"] = bound
-        if "minimum" not in s:
-            s["exclusiveMinimum"] = -bound
-    if s.get("type"):
-        s["type"] = [s["type"], "null"]
-        if "enum" in s:
-            s["enum"] = [*s["enum"], None]
-    s["title"] = label_text(f.label)
-    if not f.writable:
-        s["readOnly"] = True
-    return s
-
-
-def _input_schema(f: Field) -> dict:
-    """What a write accepts: a required field may not be null (the server refuses it)."""
-    s = {k: v for k, v in field_schema(f).items() if k != "readOnly"}
-    if f.required and isinstance(s.get("type"), list):
-        s["type"] = [t for t in s["type"] if t != "null"]
-        if "enum" in s:
-            s["enum"] = [v for v in s["enum"] if v is not None]
-    return s
-
-
-def _entity_schemas(spec, e: Entity) -> None:
-    props = {n: field_schema(f) for n, f in e.fields.items()}
-    spec.components.schema(
-        f"{e.name}",
-        {
-            "type": "object",
-            "title": label_text(e.label),
-            "properties": {
-                **SYSTEM_PROPS,
-                **props,
-                "warnings": {"type": "array", "items": {"type": "object"}, "readOnly": True},
-            },
-            "required": ["id", "version"],
-            "additionalProperties": False,
-        },
-    )
-    writable = {n: _input_schema(f) for n, f in e.fields.items() if f.writable}
-    required = [n for n, f in e.fields.items() if f.writable and f.required and f.default is None]
-    spec.components.schema(
-        f"{e.name}_input",
-        {
-            "type": "object",
-            "properties": writable,
-            "additionalProperties": False,
-            **({"required": required} if required else {}),
-        },
-    )
-    spec.components.schema(
-        f"{e.name}_patch",
-        {
-            "type": "object",
-            "properties": {**writable, "version": {"type": "integer"}},
-            "additionalProperties": False,
-        },
-    )
-
-
-def _responses(ok: dict, *codes: int) -> dict:
-    out = dict(ok)
-    texts = {
-        400: "Bad query",
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "Not found",
-        409: "Conflict",
-        414: "The request line is over 8190 bytes (the URL-encoded query counts): "
-        "filter in fewer words",
-        422: "Validation failed",
-    }
-    for code in codes:
-        out[str(code)] = {
-            "description": texts[code],
-            "content": {"application/problem+json": {"schema": PROBLEM_REF}},
-        }
-    return out
-
-
-def _json(schema: dict, description: str = "OK", links: dict | None = None) -> dict:
-    out = {"description": description, "content": {"application/json": {"schema": schema}}}
-    if links:
-        out["links"] = links
-    return out
-
-
-def _child_links(model: Model, parent: str) -> dict:
-    """From a created record to creating the records that refer to it (a contact for
-    this account): the new id goes into the reference field, the rest is the client's."""
-    return {
-        f"Create{_camel(e.name)}With{_camel(n)}": {
-            "operationId": f"create_{e.name}",
-            "requestBody": {n: "$response.body#/id"},
-        }
-        for e in model.entities.values()
-        for n, f in e.fields.items()
-        if f.type == "reference" and f.writable and f.spec.entity == parent
-    }
-
-
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
-def _record_links(entity: str, id_expression: str) -> dict:
-    """OpenAPI links from a response that names a record to what can be done with it next:
-    clients (and schemathesis's stateful phase) follow them."""
-    return {
-        f"{verb.capitalize()}{_camel(entity)}": {
-            "operationId": f"{verb}_{entity}",
-            "parameters": {"id": id_expression},
-        }
-        for verb in ("get", "update", "delete")
-    }
-
-
-NO_NUL = "^[^\\u0000]*$"
-FILTER_SCHEMA = {  # an expression (docs/expressions.md); one that does not parse is a 400
-    "type": "string",
-    "format": "metacrm-expression",
-    "maxLength": 4000,
-    "pattern": NO_NUL,
-}
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-URL_PATTERN = (
-    rf"^(https?|ftps?)://{_LABEL}(\.{_LABEL})*\.[A-Za-z]{{2,}}(:[1-9][0-9]{{0,3}})?"
-    r"(/[A-Za-z0-9._~/-]*)?$"
+from metacrm.metadata.model import Model, label_text
+from metacrm.platform.api.openapi_schemas import (
+    FILTER_SCHEMA,
+    NO_NUL,
+    child_links,
+    entity_schemas,
+    filter_schema,
+    group_pattern,
+    json_content,
+    list_pattern,
+    listable,
+    measure_pattern,
+    record_links,
+    responses,
+    sortable,
 )
-
-
-def _sortable(e: Entity) -> list[str]:
-    """As query.parse_sort accepts them."""
-    unsortable = ("json", "tags", "multi_select", "attachment")
-    stored = [n for n, f in e.fields.items() if f.stored and f.type not in unsortable]
-    return [*sorted(SORTABLE_SYSTEM), *stored]
-
-
-def _listable(e: Entity) -> list[str]:
-    """As query.parse_fields accepts them: system columns, stored and computed fields."""
-    computed = [n for n, f in e.fields.items() if not f.stored and f.type in ("formula", "rollup")]
-    return [*SYSTEM_PROPS, *(n for n, f in e.fields.items() if f.stored), *computed]
-
-
-def _list_pattern(names: list[str], prefix: str = "") -> str:
-    """`a,b,-c`: a comma separated list of `names` (each optionally after `prefix`)."""
-    one = f"{prefix}({_alternatives(names)})"
-    return f"^({one}(,{one})*)?$"
-
-
-def _alternatives(names: list[str]) -> str:
-    return "|".join(re.escape(n) for n in names) or "(?!)"
-
-
-def _group_pattern(e: Entity) -> str:
-    plain, dated = groupable(e)
-    one = f"({_alternatives(plain)}|({_alternatives(dated)}):({'|'.join(BUCKETS)}))"
-    return f"^({one}(,{one})*)?$"
-
-
-def _measure_pattern(e: Entity) -> str:
-    numeric, ordered = measurable(e)
-    one = f"(count|(sum|avg):({_alternatives(numeric)})|(min|max):({_alternatives(ordered)}))"
-    return f"^({one}(,{one})*)?$"
-
-
-def _filter_schema(f: Field) -> dict:
-    """What `?field=value` accepts: the field's own value (empty is not a value)."""
-    t = f.type if f.type != "formula" else f.spec.result_type
-    if t in ("integer", "reference", "user"):
-        low = 1 if t != "integer" else -(2**63)
-        return {"type": "integer", "minimum": low, "maximum": 2**63 - 1}
-    if t == "boolean":
-        return {"type": "boolean"}
-    if t == "select":  # a value taken out of the list still matches the records that keep it
-        return {
-            "type": "string",
-            "minLength": 1,
-            "pattern": NO_NUL,
-            "examples": list(f.spec.values),
-        }
-    if t == "date":
-        return {"type": "string", "format": "date"}
-    if t == "datetime":
-        return {"type": "string", "format": "date-time"}
-    if t in ("decimal", "currency", "percent", "rollup"):
-        return {"type": "number"}
-    return {"type": "string", "minLength": 1, "pattern": NO_NUL}
 
 
 def build_openapi(model: Model, tenant: str) -> dict:
@@ -324,14 +66,14 @@ def build_openapi(model: Model, tenant: str) -> dict:
         "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     }
     for e in model.entities.values():
-        _entity_schemas(spec, e)
+        entity_schemas(spec, e)
         ref = {"$ref": f"#/components/schemas/{e.name}"}
         filter_params = [
             {
                 "name": n,
                 "in": "query",
                 "required": False,
-                "schema": _filter_schema(f),
+                "schema": filter_schema(f),
                 "description": f"filter: {n} equals",
             }
             for n, f in e.fields.items()
@@ -342,7 +84,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
             {
                 "name": "sort",
                 "in": "query",
-                "schema": {"type": "string", "pattern": _list_pattern(_sortable(e), "-?")},
+                "schema": {"type": "string", "pattern": list_pattern(sortable(e), "-?")},
                 "description": "comma separated, '-' for descending",
             },
             {
@@ -359,7 +101,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
             {
                 "name": "fields",
                 "in": "query",
-                "schema": {"type": "string", "pattern": _list_pattern(_listable(e))},
+                "schema": {"type": "string", "pattern": list_pattern(listable(e))},
             },
             {
                 "name": "with_total",
@@ -389,9 +131,9 @@ def build_openapi(model: Model, tenant: str) -> dict:
                     "operationId": f"list_{e.name}",
                     "tags": [tag],
                     "parameters": list_params,
-                    "responses": _responses(
+                    "responses": responses(
                         {
-                            "200": _json(
+                            "200": json_content(
                                 {
                                     "type": "object",
                                     "properties": {
@@ -400,7 +142,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                                         "total": {"type": "integer"},
                                     },
                                 },
-                                links=_record_links(e.name, "$response.body#/data/0/id"),
+                                links=record_links(e.name, "$response.body#/data/0/id"),
                             )
                         },
                         400,
@@ -431,9 +173,9 @@ def build_openapi(model: Model, tenant: str) -> dict:
                             }
                         },
                     },
-                    "responses": _responses(
+                    "responses": responses(
                         {
-                            "201": _json(
+                            "201": json_content(
                                 {
                                     "oneOf": [
                                         ref,
@@ -450,8 +192,8 @@ def build_openapi(model: Model, tenant: str) -> dict:
                                 },
                                 "Created",
                                 links={
-                                    **_record_links(e.name, "$response.body#/id"),
-                                    **_child_links(model, e.name),
+                                    **record_links(e.name, "$response.body#/id"),
+                                    **child_links(model, e.name),
                                 },
                             )
                         },
@@ -470,7 +212,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 "get": {
                     "operationId": f"get_{e.name}",
                     "tags": [tag],
-                    "responses": _responses({"200": _json(ref)}, 401, 404),
+                    "responses": responses({"200": json_content(ref)}, 401, 404),
                 },
                 "patch": {
                     "operationId": f"update_{e.name}",
@@ -483,12 +225,12 @@ def build_openapi(model: Model, tenant: str) -> dict:
                             }
                         },
                     },
-                    "responses": _responses({"200": _json(ref)}, 400, 401, 404, 409, 422),
+                    "responses": responses({"200": json_content(ref)}, 400, 401, 404, 409, 422),
                 },
                 "delete": {
                     "operationId": f"delete_{e.name}",
                     "tags": [tag],
-                    "responses": _responses(
+                    "responses": responses(
                         {"204": {"description": "Deleted (moved to the recycle bin)"}},
                         401,
                         404,
@@ -508,20 +250,20 @@ def build_openapi(model: Model, tenant: str) -> dict:
                         {
                             "name": "group_by",
                             "in": "query",
-                            "schema": {"type": "string", "pattern": _group_pattern(e)},
+                            "schema": {"type": "string", "pattern": group_pattern(e)},
                             "description": "fields, dates as field:day|month|quarter|year",
                         },
                         {
                             "name": "measures",
                             "in": "query",
-                            "schema": {"type": "string", "pattern": _measure_pattern(e)},
+                            "schema": {"type": "string", "pattern": measure_pattern(e)},
                             "description": "count, sum:f, avg:f, min:f, max:f",
                         },
                         {"name": "filter", "in": "query", "schema": FILTER_SCHEMA},
                     ],
-                    "responses": _responses(
+                    "responses": responses(
                         {
-                            "200": _json(
+                            "200": json_content(
                                 {
                                     "type": "object",
                                     "properties": {
@@ -545,9 +287,9 @@ def build_openapi(model: Model, tenant: str) -> dict:
             "get": {
                 "operationId": "meta_list_entities",
                 "tags": ["Metadata"],
-                "responses": _responses(
+                "responses": responses(
                     {
-                        "200": _json(
+                        "200": json_content(
                             {
                                 "type": "object",
                                 "properties": {"data": {"type": "array", "items": meta_entity}},
@@ -564,8 +306,8 @@ def build_openapi(model: Model, tenant: str) -> dict:
                     "required": True,
                     "content": {"application/json": {"schema": meta_entity}},
                 },
-                "responses": _responses(
-                    {"201": _json(meta_entity, "Created")}, 400, 401, 403, 409, 422
+                "responses": responses(
+                    {"201": json_content(meta_entity, "Created")}, 400, 401, 403, 409, 422
                 ),
             },
         },
@@ -578,7 +320,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
             "get": {
                 "operationId": "meta_get_entity",
                 "tags": ["Metadata"],
-                "responses": _responses({"200": _json(meta_entity)}, 401, 404),
+                "responses": responses({"200": json_content(meta_entity)}, 401, 404),
             },
         },
     )
@@ -593,8 +335,8 @@ def build_openapi(model: Model, tenant: str) -> dict:
                     "required": True,
                     "content": {"application/json": {"schema": meta_entity}},
                 },
-                "responses": _responses(
-                    {"201": _json(meta_entity, "Created")}, 400, 401, 403, 404, 409, 422
+                "responses": responses(
+                    {"201": json_content(meta_entity, "Created")}, 400, 401, 403, 404, 409, 422
                 ),
             },
         },
@@ -613,7 +355,9 @@ def build_openapi(model: Model, tenant: str) -> dict:
                     "required": True,
                     "content": {"application/json": {"schema": meta_entity}},
                 },
-                "responses": _responses({"200": _json(meta_entity)}, 400, 401, 403, 404, 409, 422),
+                "responses": responses(
+                    {"200": json_content(meta_entity)}, 400, 401, 403, 404, 409, 422
+                ),
             },
         },
     )

@@ -16,117 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 
-from metacrm.platform.db.database import in_list
+from metacrm.platform.db.outbox import event_ids_in, now
+from metacrm.platform.jobs.handlers import EventHandler
 
 log = logging.getLogger("metacrm.jobs")
 
-MAX_DEPTH = 5  # events caused by events caused by ... (automations' loop guard)
 SWEEP_BATCH = 500
 BATCH = 500  # events run in one transaction
-
-
-@dataclass(frozen=True)
-class EventHandler:
-    """What plugins (the workflow engine among them) return from `metacrm_event_handlers`.
-
-    `fn(run)` gets a HandlerRun; `wants(model, entity_name, topic)` says whether it
-    would act on such an event, so the platform writes events only when someone listens.
-    `batch(runs)`, if given, runs many events at once (a HandlerRun each, in outbox
-    order) with the same effects as `fn` on each in turn; it is what makes a worker
-    fast on a stream of similar events (one UPDATE for many records).
-    """
-
-    name: str
-    fn: Callable[[HandlerRun], Any]
-    wants: Callable[[Any, str | None, str], bool]
-    # Long work (an import) runs outside the event's transaction, in transactions of its
-    # own (run.conn is None); it must then be idempotent by its own records.
-    own_transactions: bool = False
-    batch: Callable[[list[HandlerRun]], Any] | None = None
-
-
-@dataclass
-class HandlerRun:
-    """One handler running one event, inside the event's transaction."""
-
-    state: Any
-    conn: Any
-    event: dict
-    runtime: Any
-    notes: list[str] = field(default_factory=list)
-    services: list = field(default_factory=list)
-
-    @property
-    def follow_ups(self) -> list[str]:
-        """Events this handler's writes produced: dispatched once the event's work committed."""
-        return [e for s in self.services for e in s.pending_events]
-
-    def service(self, user_id: int | None = None):
-        """A record service acting as the system (attributed to `user_id`), one event deeper."""
-        from metacrm.platform.access.context import Context
-        from metacrm.platform.records.service import RecordService
-
-        ctx = Context(
-            tenant=self.state.name,
-            user_id=user_id,
-            username="system",
-            is_admin=True,
-            depth=self.event["depth"] + 1,
-            system_writes=True,
-        )
-        service = RecordService(self.state, ctx, self.runtime.pm, self.runtime.registry)
-        self.services.append(service)
-        return service
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-
-
-def event_ids_in(outbox, conn, ids):
-    """`event_id IN ids`, one array parameter on PostgreSQL (see database.in_list)."""
-    return in_list(outbox.c.event_id, None, conn.dialect.name, list(ids))
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def new_event(
-    topic: str,
-    payload: dict,
-    *,
-    entity: str | None = None,
-    record_id: int | None = None,
-    depth: int = 0,
-    at: dt.datetime | None = None,
-) -> dict:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "topic": topic,
-        "entity": entity,
-        "record_id": record_id,
-        "payload": payload,
-        "depth": depth,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": None,
-        "created_at": at or now(),
-    }
-
-
-def write_events(conn, state, events: list[dict]) -> list[str]:
-    """Add events to the outbox inside the caller's transaction; their ids, to dispatch after it."""
-    if not events:
-        return []
-    conn.execute(insert(state.system["outbox"]), events)
-    return [e["event_id"] for e in events]
 
 
 class Jobs:
@@ -143,12 +43,9 @@ class Jobs:
     @property
     def handlers(self) -> list[EventHandler]:
         if self._handlers is None:
-            from metacrm.platform.transfer.background import IMPORT_HANDLER
-
-            found = [
+            self._handlers = [
                 h for result in self.runtime.pm.hook.metacrm_event_handlers() for h in result or ()
             ]
-            self._handlers = [IMPORT_HANDLER, *found]
         return self._handlers
 
     def wanted(self, state, entity: str | None, topic: str) -> bool:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 
-from metacrm.platform.jobs.dispatch import MAX_DEPTH, EventHandler, HandlerRun, event_ids_in, now
+from metacrm.platform.db.outbox import MAX_DEPTH, event_ids_in, now
+from metacrm.platform.jobs.handlers import EventHandler, HandlerRun
 
 log = logging.getLogger("metacrm.jobs")
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from metacrm.expressions import EvalContext, ExpressionError, Registry, builtin_registry, check
+from metacrm.expressions import EvalContext, Registry, builtin_registry, check
 from metacrm.expressions import nodes as n
-from metacrm.metadata.model import Entity, Field, Model
+from metacrm.metadata.model import Entity, Model
 from metacrm.metadata.scope import EntityScope
 from metacrm.platform.records.computed import build_write_plan, fetch_related
 from metacrm.platform.records.rules import CoerceError, coerce
@@ -39,24 +39,17 @@ class _Schema:
     cache: dict = field(default_factory=dict)
 
 
-def why_not(model: Model, entity: Entity, f: Field, registry: Registry | None) -> str | None:
-    """Why `f` cannot be backfilled, or None when it can."""
-    try:
-        check(f.spec.expression, EntityScope(model, entity.name), registry or builtin_registry())
-    except ExpressionError as exc:
-        return f"the expression does not check here ({exc.message})"
-    return None
-
-
 def backfill(
     conn: Connection,
     model: Model,
     tables: dict,
     pending: list[tuple[str, str]],
+    *,
     registry: Registry | None,
     timezone: str = "UTC",
 ) -> None:
-    """Fill the stored formulas `pending` [(entity, field)] on every existing row."""
+    """Fill the stored formulas `pending` [(entity, field)] on every existing row
+    (a db.migrations.FormulaFiller once registry and timezone are bound)."""
     registry = registry or builtin_registry()
     schema = _Schema(model, tables, conn)
     ctx = EvalContext(timezone=timezone)

@@ -9,38 +9,34 @@ is a 409. Bulk creates use the same rules, batched, all-or-nothing.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
-from collections import defaultdict
 from typing import Any
 
-from marshmallow import ValidationError
-from sqlalchemy import Connection, and_, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, select
 
 from metacrm.expressions import EvalContext, Registry, builtin_registry
 from metacrm.metadata.model import Entity, label_text
 from metacrm.platform.access.context import Context
 from metacrm.platform.access.permissions import EntityAccess, scope_binds, scope_condition
-from metacrm.platform.db import audit, duplicates, search
 from metacrm.platform.db.database import in_list
+from metacrm.platform.db.outbox import new_event, write_events
 from metacrm.platform.db.tables import link_table_name
-from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid, field_errors
-from metacrm.platform.jobs.dispatch import new_event, write_events
+from metacrm.platform.errors import Forbidden, NotFound, RecordInvalid
 from metacrm.platform.records import lifecycle, stage_history
 from metacrm.platform.records.computed import SqlResolver, clock_calls, select_gate
 from metacrm.platform.records.owners import assign_owner
-from metacrm.platform.records.rules import apply_rules, write_plan
+from metacrm.platform.records.rules import write_plan
 from metacrm.platform.records.schemas import RecordSchema, row_serializer
 from metacrm.platform.records.updates import update_records
+from metacrm.platform.records.validation import RecordValidation
+from metacrm.platform.records.writer import RecordWriter
 from metacrm.platform.tenancy.registry import TenantState
 
 MAX_BULK = 1000
 SYSTEM_OUT = ("id", "version", "owner_id", "created_at", "created_by", "updated_at", "updated_by")
 
 
-class RecordService:
+class RecordService(RecordWriter, RecordValidation):
     def __init__(
         self, state: TenantState, context: Context, pm=None, registry: Registry | None = None
     ):
@@ -165,39 +161,6 @@ class RecordService:
         rows = (dict(zip(columns, row, strict=True)) for row in conn.execute(query, binds))
         return {row["id"]: row for row in rows}
 
-    def _duplicates(
-        self, conn, entity: Entity, records: list[dict], rows: list[dict], own_ids: list, bulk: bool
-    ) -> dict[int, list]:
-        """Fill the rows' duplicate keys; raise on `block` matches; return `warn` matches per row."""
-        if not entity.duplicate_rules:
-            return {}
-        duplicates.assign_keys(entity, records, rows)
-        found = duplicates.find(conn, self.state.tables[entity.name], entity, rows, own_ids)
-        blocking = [d for d in found if d["action"] == "block"]
-        if blocking:
-            errors = []
-            for d in blocking:
-                rule = next(r for r in entity.duplicate_rules if r.name == d["rule"])
-                where = (
-                    f"{entity.name} {', '.join(map(str, d['ids']))}"
-                    if d["ids"]
-                    else f"record {d.get('same_as_index')} of this request"
-                )
-                err = {
-                    "field": rule.fields[0],
-                    "rule": d["rule"],
-                    "message": f"duplicate of {where} (rule {d['rule']}: {', '.join(rule.fields)})",
-                    "duplicates": d["ids"],
-                }
-                if bulk:
-                    err["index"] = d["index"]
-                errors.append(err)
-            raise Conflict(f"{len(blocking)} duplicate(s) refused by the duplicate rules", errors)
-        warnings: dict[int, list] = {}
-        for d in found:
-            warnings.setdefault(d["index"], []).append({"rule": d["rule"], "duplicates": d["ids"]})
-        return warnings
-
     @contextlib.contextmanager
     def _transaction(self, conn: Connection | None):
         if conn is not None:
@@ -223,20 +186,6 @@ class RecordService:
         serialize = self.serializer(entity, names)
         rows = conn.execute(query, scope_binds(self.context.access))
         return {row[0]: serialize(tuple(row[1:])) for row in rows}
-
-    def _rules(
-        self, conn: Connection, entity: Entity, items: list[tuple], errors: list[dict]
-    ) -> None:
-        apply_rules(
-            conn,
-            self.state,
-            entity,
-            items,
-            self.eval_ctx,
-            self.registry,
-            self.context.locale,
-            errors,
-        )
 
     def serializer(self, entity: Entity, columns: list[str]):
         key = f"ser:{entity.name}:{','.join(columns)}"
@@ -308,222 +257,6 @@ class RecordService:
             self.state.jobs.dispatch(self.state, ids)
 
     # -- validation -----------------------------------------------------------
-    def _prepare_body(
-        self, entity: Entity, body: Any, partial: bool, index: int | None
-    ) -> tuple[dict | None, list[dict]]:
-        """Key checks and defaults: the body marshmallow will load, and errors so far."""
-        if not isinstance(body, dict):
-            return None, [
-                {
-                    "field": None,
-                    "message": "a record must be a JSON object",
-                    **({"index": index} if index is not None else {}),
-                }
-            ]
-        schema = self.schema(entity)
-        extra = body.keys() - schema.writable_keys
-        errors: list[dict] = []
-        grant = self.grant(entity)
-        if grant.fields:
-            hidden = grant.hidden
-            extra |= {k for k in body if k in hidden}  # hidden fields: as unknown as any other
-            for key in body.keys() & schema.writable_keys:
-                if key not in hidden and grant.level(key) != "write":
-                    errors.append(
-                        {
-                            "field": key,
-                            "message": "is read-only for your role",
-                            **({"index": index} if index is not None else {}),
-                        }
-                    )
-        clean = body
-        if extra:
-            allowed = ("version",) if partial else ()
-            keys = {k: None for k in extra}
-            errors += field_errors(schema.key_errors(keys, allowed, grant.hidden), index)
-            clean = {k: v for k, v in body.items() if k in schema.writable_keys and k not in extra}
-        if not partial and schema.defaults:
-            clean = dict(clean)
-            for name, default in schema.defaults:
-                if name not in clean:
-                    clean[name] = copy.deepcopy(default)
-        return clean, errors
-
-    def _validate_body(
-        self, entity: Entity, body: Any, partial: bool, index: int | None
-    ) -> tuple[dict | None, list[dict]]:
-        clean, errors = self._prepare_body(entity, body, partial, index)
-        if clean is None:
-            return None, errors
-        try:
-            data = self.schema(entity).load(clean, partial=partial)
-        except ValidationError as exc:
-            errors += field_errors(exc.messages, index)
-            data = None
-        return data, errors
-
-    def _check_references(
-        self, conn: Connection, entity: Entity, items: list[tuple[int | None, dict]], errors: list
-    ) -> None:
-        references = self.schema(entity).references
-        if not references:
-            return
-        wanted: dict[str, set[int]] = defaultdict(set)
-        for _, data in items:
-            for name, target in references:
-                value = data.get(name)
-                if value is None:
-                    continue
-                if isinstance(value, list):
-                    wanted[target].update(value)
-                else:
-                    wanted[target].add(value)
-        existing: dict[str, set[int]] = {}
-        for target, ids in wanted.items():
-            existing[target] = {
-                r[0]
-                for r in conn.execute(
-                    self._exists_query(target),
-                    {"ids": sorted(ids), **scope_binds(self.context.access)},
-                )
-            }
-        for index, data in items:
-            for name, target in references:
-                value = data.get(name)
-                if value is None:
-                    continue
-                for v in value if isinstance(value, list) else [value]:
-                    if v not in existing[target]:
-                        what = "user" if target == "_users" else f"{target} record"
-                        err = {"field": name, "message": f"no {what} with id {v}"}
-                        if index is not None:
-                            err["index"] = index
-                        errors.append(err)
-
-    def _insert_rows(self, conn: Connection, entity: Entity, rows: list[dict]) -> list[int]:
-        """Insert `rows`; return their ids in order.
-
-        PostgreSQL batches INSERT ... RETURNING. SQLite cannot guarantee RETURNING
-        order for a multi-row insert, so SQLAlchemy would send one statement per row;
-        instead, holding the write lock (BEGIN IMMEDIATE), we number the rows
-        ourselves after the current maximum id and send one executemany.
-        """
-        table = self.state.tables[entity.name]
-        if conn.dialect.name == "sqlite" and len(rows) > 1:
-            start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one() + 1
-            ids = list(range(start, start + len(rows)))
-            for rid, row in zip(ids, rows, strict=True):
-                row["id"] = rid
-            search.insert_indexed(conn, entity, table, rows, start)
-            return ids
-        key = f"insert:{entity.name}"
-        stmt = self.state.cache.get(key)
-        if stmt is None:
-            stmt = self.state.cache[key] = table.insert().returning(
-                table.c.id, sort_by_parameter_order=True
-            )
-        return [r[0] for r in conn.execute(stmt, rows)]
-
-    def _exists_query(self, target: str):
-        """Ids among `:ids` that exist, are live and that this user may see (scope applies:
-        a record you cannot see is one you cannot link to)."""
-        target_entity = self.model.entities.get(target)
-        access_key = self.access_key(target_entity) if target_entity is not None else ()
-        key = ("exists", target, access_key)
-        query = self.state.cache.get(key)
-        if query is None:
-            table = self.state.system["users"] if target == "_users" else self.state.tables[target]
-            cond = table.c.id.in_(bindparam("ids", expanding=True))
-            if target != "_users":
-                cond = and_(cond, table.c.deleted_at.is_(None))
-                scope = self.scope(target_entity, table)
-                if scope is not None:
-                    cond = and_(cond, scope)
-            query = self.state.cache[key] = select(table.c.id).where(cond)
-        return query
-
-    def _check_unique(
-        self,
-        conn: Connection,
-        entity: Entity,
-        items: list[tuple[int | None, dict]],
-        errors: list,
-        own_ids: list[int] = (),
-    ) -> None:
-        """Unique fields: not twice in the request, not used by another live record
-        (items[i] updates own_ids[i] when given; a record keeps its own value)."""
-        table = self.state.tables[entity.name]
-        for name, f in entity.fields.items():
-            if not f.unique or f.type == "auto_number":
-                continue
-            seen: dict[Any, int | None] = {}
-            owner: dict[Any, int] = {}
-            for pos, (index, data) in enumerate(items):
-                value = data.get(name)
-                if value is None:
-                    continue
-                if value in seen:
-                    errors.append(
-                        {
-                            "field": name,
-                            "message": f"value {value!r} appears twice in this request",
-                            "index": index,
-                        }
-                    )
-                seen[value] = index
-                if own_ids:
-                    owner[value] = own_ids[pos]
-            if not seen:
-                continue
-            cond = and_(table.c[name].in_(list(seen)), table.c.deleted_at.is_(None))
-            for rid, value in conn.execute(select(table.c.id, table.c[name]).where(cond)):
-                if owner.get(value) == rid:
-                    continue
-                err = {
-                    "field": name,
-                    "message": f"must be unique: {value!r} is already used by another {entity.name}",
-                }
-                if seen.get(value) is not None:
-                    err["index"] = seen[value]
-                errors.append(err)
-
-    # -- auto numbers -----------------------------------------------------------
-    def _reserve(self, conn: Connection, name: str, count: int) -> int:
-        """Atomically take `count` numbers of sequence `name`; returns the last one."""
-        stmt = self.state.cache.get("reserve")
-        if stmt is None:
-            t = self.state.system["sequences"]
-            insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-            stmt = self.state.cache["reserve"] = (
-                insert(t)
-                .values(name=bindparam("seq_name"), value=bindparam("count"))
-                .on_conflict_do_update(
-                    index_elements=[t.c.name], set_={"value": t.c.value + bindparam("count")}
-                )
-                .returning(t.c.value)
-            )
-        return conn.execute(stmt, {"seq_name": name, "count": count}).scalar_one()
-
-    def _assign_auto_numbers(self, conn: Connection, entity: Entity, rows: list[dict]) -> None:
-        now = self.context.now
-        for f in entity.fields.values():
-            if f.type != "auto_number":
-                continue
-            scope = (
-                f.spec.pattern.replace("{YYYY}", f"{now.year:04d}")
-                .replace("{YY}", f"{now.year % 100:02d}")
-                .replace("{MM}", f"{now.month:02d}")
-                .replace("{DD}", f"{now.day:02d}")
-            )
-            last = self._reserve(conn, f"{entity.name}.{f.name}:{scope}", len(rows))
-            first = last - len(rows) + 1
-            head, _, rest = scope.partition("{seq")
-            width_spec, _, tail = rest.partition("}")
-            width = int(width_spec.lstrip(":") or 0)
-            for i, row in enumerate(rows):
-                row[f.name] = f"{head}{first + i:0{width}d}{tail}"
-
-    # -- reads ------------------------------------------------------------------
     def get(self, entity_name: str, record_id: int, conn: Connection | None = None) -> dict:
         found = self.get_many(entity_name, [record_id], conn)
         if record_id not in found:
@@ -588,135 +321,6 @@ class RecordService:
         if not bodies:
             raise RecordInvalid("the list of records is empty")
         return self.create_records(entity_name, bodies, bulk=True)
-
-    def create_records(
-        self,
-        entity_name: str,
-        bodies: list,
-        bulk: bool,
-        conn: Connection | None = None,
-        dry_run: bool = False,
-        returning: bool = True,
-    ) -> list[dict]:
-        """Validate and insert; inside `conn` if given (the caller commits), or its own transaction.
-
-        With `dry_run`, every check runs (rules, references, uniqueness, duplicate rules)
-        and nothing is written: the import's dry run and all-or-nothing mode use it.
-        """
-        entity = self.entity(entity_name)
-        self.require(entity, "create")
-        errors: list[dict] = []
-        items: list[tuple[int | None, dict]] = []
-        if bulk:
-            prepared = []
-            for i, body in enumerate(bodies):
-                clean, errs = self._prepare_body(entity, body, partial=False, index=i)
-                errors += errs
-                prepared.append(clean if clean is not None else {})
-            loaded, invalid = self.schema(entity).load_many(prepared)
-            for i, messages in sorted(invalid.items()):
-                if bodies[i].__class__ is dict:
-                    errors += field_errors(messages, i)
-            items = [(i, data) for i, data in enumerate(loaded)]
-        else:
-            data, errs = self._validate_body(entity, bodies[0], partial=False, index=None)
-            errors += errs
-            if data is not None:
-                items.append((None, data))
-        if errors:
-            raise RecordInvalid(self._summary(entity, errors), errors)
-        m2m = self._m2m_fields(entity)
-        now, actor = self.context.now, self.context.user_id
-        owned = conn is None
-        with self._transaction(conn) as conn:
-            provided = [
-                set(bodies[i or 0]) if isinstance(bodies[i or 0], dict) else set() for i, _ in items
-            ]
-            self._rules(
-                conn,
-                entity,
-                [(i, data, keys, None) for (i, data), keys in zip(items, provided, strict=True)],
-                errors,
-            )
-            self._check_references(conn, entity, items, errors)
-            self._check_unique(conn, entity, items, errors)
-            if errors:
-                raise RecordInvalid(self._summary(entity, errors), errors)
-            rows = []
-            m2m_names = {f.name for f in m2m}
-            for _, data in items:
-                row = (
-                    {k: v for k, v in data.items() if k not in m2m_names}
-                    if m2m_names
-                    else dict(data)
-                )
-                row.update(
-                    owner_id=actor,
-                    created_at=now,
-                    created_by=actor,
-                    updated_at=now,
-                    updated_by=actor,
-                    version=1,
-                )
-                self._hook(
-                    "metacrm_before_save",
-                    entity=entity,
-                    record=row,
-                    previous=None,
-                    context=self.context,
-                )
-                rows.append(row)
-            warnings = self._duplicates(conn, entity, rows, rows, [None] * len(rows), bulk)
-            if dry_run:
-                return []
-            self._assign_auto_numbers(conn, entity, rows)
-            keys = sorted({k for row in rows for k in row})
-            full = [{k: row.get(k) for k in keys} for row in rows]
-            try:
-                ids = self._insert_rows(conn, entity, full)
-            except IntegrityError as exc:
-                raise Conflict(f"the database refused the write: {exc.orig}") from exc
-            for f in m2m:
-                links = [
-                    {"source_id": rid, "target_id": t}
-                    for rid, (_, data) in zip(ids, items, strict=True)
-                    for t in sorted(set(data.get(f.name) or []))
-                ]
-                if links:
-                    conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
-            audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
-            self._stage_moves(
-                conn, entity, [(rid, None, row) for rid, row in zip(ids, full, strict=True)]
-            )
-            self.record_events(
-                conn, entity, "record.created", [(rid, {"actor": actor}) for rid in ids]
-            )
-            listeners = self.pm is not None and self.pm.hook.metacrm_after_commit.get_hookimpls()
-            wanted = returning or bool(listeners)  # bulk imports do not need the records back
-            virtual = self._virtual_values(entity, ids, conn) if wanted else {}
-        self._dispatch(owned)
-        if not wanted:
-            return []
-        out = []
-        columns = self.columns(entity)
-        serialize = self.serializer(entity, columns)
-        for rid, row, (_, data) in zip(ids, full, items, strict=True):
-            record = serialize([rid if c == "id" else row.get(c) for c in columns])
-            record.update(virtual.get(rid, {}))
-            for f in m2m:
-                record[f.name] = sorted(set(data.get(f.name) or []))
-            if warnings.get(len(out)):
-                record["warnings"] = warnings[len(out)]
-            out.append(record)
-            self._hook(
-                "metacrm_after_commit",
-                entity=entity,
-                record=record,
-                previous=None,
-                operation="create",
-                context=self.context,
-            )
-        return out
 
     def update(
         self, entity_name: str, record_id: int, body: Any, conn: Connection | None = None

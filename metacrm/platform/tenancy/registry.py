@@ -15,7 +15,7 @@ import copy
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
@@ -32,12 +32,24 @@ from sqlalchemy import (
     text,
 )
 
+from metacrm.expressions import Registry
 from metacrm.metadata.model import Model
 from metacrm.platform.db import database, migrations
 from metacrm.platform.db import tables as tbl
+from metacrm.platform.settings import Settings
 
-if TYPE_CHECKING:
-    from metacrm.platform.runtime import Runtime
+
+class TenantOwner(Protocol):
+    """What the registry needs of the runtime that owns it (the runtime is a layer up)."""
+
+    settings: Settings
+    registry: Registry
+    jobs: Any
+
+    def compile(self, overlay: dict | None) -> Model: ...
+
+    def formula_filler(self, timezone: str) -> migrations.FormulaFiller: ...
+
 
 control_metadata = MetaData()
 tenants_table = Table(
@@ -164,7 +176,7 @@ class VersionReader:
 class TenantRegistry:
     """Owns the engines and states of every tenant of one runtime."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: TenantOwner):
         self.runtime = runtime
         self.settings = runtime.settings
         self.control = database.control_engine(self.settings)
@@ -243,7 +255,7 @@ class TenantRegistry:
                 model,
                 applied_by=applied_by,
                 registry=self.runtime.registry,
-                timezone=timezone,
+                fill_formulas=self.runtime.formula_filler(timezone),
             )
         with database.write_engine(self.control).begin() as conn:
             if (
@@ -284,7 +296,7 @@ class TenantRegistry:
                         model,
                         applied_by="upgrade",
                         registry=self.runtime.registry,
-                        timezone=self.timezone(name),
+                        fill_formulas=self.runtime.formula_filler(self.timezone(name)),
                     )
                     version_id = _latest_version_id(conn, system)
             except migrations.MigrationRefused as exc:
@@ -354,7 +366,7 @@ class TenantRegistry:
                         dry_run=dry_run,
                         tables=tables,
                         registry=self.runtime.registry,
-                        timezone=state.timezone,
+                        fill_formulas=self.runtime.formula_filler(state.timezone),
                     )
                     if dry_run:
                         transaction.rollback()

@@ -15,10 +15,12 @@ import datetime as dt
 
 from sqlalchemy import insert, select, update
 
+from metacrm.platform.db.outbox import new_event, write_events
 from metacrm.platform.errors import BadQuery, NotFound
-from metacrm.platform.jobs.dispatch import EventHandler, HandlerRun, new_event, write_events
+from metacrm.platform.jobs.handlers import EventHandler, HandlerRun
 from metacrm.platform.timestamps import rfc3339
 from metacrm.platform.transfer import files as transfer
+from metacrm.plugins.hookspecs import hookimpl
 
 
 def _now() -> dt.datetime:
@@ -214,3 +216,9 @@ IMPORT_HANDLER = EventHandler(
     lambda model, entity, topic: topic == "import.run",
     own_transactions=True,
 )
+
+
+@hookimpl
+def metacrm_event_handlers():
+    """Background imports run as outbox events, registered as any plugin's handlers."""
+    return [IMPORT_HANDLER]

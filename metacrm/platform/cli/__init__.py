@@ -1,0 +1,9 @@
+"""The `metacrm` command line: one group, its commands in modules by theme.
+
+Imports of the app and metadata engine are inside the commands, so `metacrm serve`'s
+gunicorn master stays small (workers import the app when they boot)."""
+
+from metacrm.platform.cli import data, metadata, serve, setup  # noqa: F401 - registers commands
+from metacrm.platform.cli.base import main
+
+__all__ = ["main"]
