@@ -7,6 +7,8 @@ import random
 
 from faker import Faker
 
+from metacrm.platform.records.service import RecordService
+
 INDUSTRIES = [
     "manufacturing",
     "retail",
@@ -31,7 +33,9 @@ PROBABILITY = {
 SOURCES = ["web", "referral", "trade_show", "cold_call", "advertisement", "partner"]
 
 
-def fill_demo_data(service, context, seed: int = 7, accounts: int = 60) -> dict[str, int]:
+def fill_demo_data(
+    service: RecordService, context, seed: int = 7, accounts: int = 60
+) -> dict[str, int]:
     fake = Faker(["en_US"])
     Faker.seed(seed)
     rnd = random.Random(seed)

@@ -6,17 +6,70 @@ service, model and tables)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from metacrm.metadata.model import ApprovalFlow, ApprovalStep, Approver, Entity, Outcome, label_text
+from metacrm.platform.access.permissions import SYSTEM_ACCESS
 from metacrm.platform.db import locks
 from metacrm.platform.db.outbox import new_event, write_events
+from metacrm.platform.errors import Forbidden, NotFound
+from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.evaluate import body_of, compile_expression, record_values
 from metacrm.workflow_engine.notices import notify
 
 
 class ApprovalSteps:
+    def __init__(self, service: RecordService):
+        self.service = service
+        self.state = service.state
+        self.ctx = service.context
+        self.t = service.state.system
+        self.system = RecordService(  # runs outcomes: the flow's authority, the actor's name
+            self.state,
+            replace(self.ctx, access=SYSTEM_ACCESS, is_admin=True),
+            service.pm,
+            service.registry,
+        )
+
+    # -- lookups --------------------------------------------------------------
+    def flow(self, name) -> ApprovalFlow:
+        flow = self.state.model.approvals.get(name) if isinstance(name, str) else None
+        if flow is None or not flow.enabled:
+            raise NotFound(
+                f"no approval flow '{name}'",
+                known=sorted(n for n, f in self.state.model.approvals.items() if f.enabled),
+            )
+        return flow
+
+    def load(self, conn: Connection, approval_id: int, lock: bool = False):
+        table = self.t["approvals"]
+        query = select(table).where(table.c.id == approval_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None or not self.visible(conn, row):
+            raise NotFound(f"no approval {approval_id}")
+        return row
+
+    def visible(self, conn: Connection, approval) -> bool:
+        """Participants, admins and whoever may read the record see a request."""
+        if self.ctx.is_admin or approval.submitted_by == self.ctx.user_id:
+            return True
+        tasks = self.t["approval_tasks"]
+        if conn.execute(
+            select(tasks.c.id).where(
+                tasks.c.approval_id == approval.id, tasks.c.user_id == self.ctx.user_id
+            )
+        ).first():
+            return True
+        try:
+            self.service.get(approval.entity, approval.record_id, conn)
+        except (NotFound, Forbidden):
+            return False
+        return True
+
     def _values(self, conn, entity: Entity, raw: dict, sources: list[str]) -> tuple[dict, dict]:
         compiled = {
             s: compile_expression(self.state, self.service.registry, entity, s) for s in sources

@@ -25,7 +25,8 @@ from metacrm.metadata.scope import EntityScope
 from metacrm.platform.errors import NotFound
 from metacrm.platform.jobs.handlers import EventHandler, HandlerRun
 from metacrm.platform.records.computed import WritePlan, fetch_related
-from metacrm.platform.records.service import MAX_BULK
+from metacrm.platform.records.core import MAX_BULK
+from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.actions import (
     RUNNERS,
     ActionFailed,
@@ -142,7 +143,9 @@ def _candidates(run: HandlerRun) -> tuple[Entity | None, list[Compiled]]:
     ]
 
 
-def _load_related(run: HandlerRun, service, entity: Entity, candidates, rows: list[dict]) -> None:
+def _load_related(
+    run: HandlerRun, service: RecordService, entity: Entity, candidates, rows: list[dict]
+) -> None:
     """Add the values of the related paths the candidates' expressions read, in place."""
     paths = {p for c in candidates for p in c.paths if len(p) > 1}
     if paths and rows:

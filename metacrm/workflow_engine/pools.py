@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from metacrm.metadata.model import Entity, Pool
 from metacrm.platform.db import audit, locks
 from metacrm.platform.errors import Conflict, Forbidden, NotFound, RecordInvalid
+from metacrm.platform.records.service import RecordService
 from metacrm.platform.timestamps import rfc3339
 
 MAX_IDS = 500
@@ -40,7 +41,7 @@ def _ids(body) -> list[int]:
 class Pools:
     """Pool actions of one user (the service's context) in one tenant."""
 
-    def __init__(self, service):
+    def __init__(self, service: RecordService):
         self.service = service
         self.state = service.state
         self.ctx = service.context

@@ -26,7 +26,9 @@ CATCH_UP_DAYS = 7
 BATCH = 1000
 
 
-def _candidates(conn, service, automation, now: dt.datetime, tz) -> list[tuple[int, str]]:
+def _candidates(
+    conn, service: RecordService, automation, now: dt.datetime, tz
+) -> list[tuple[int, str]]:
     """(record id, fire key) of the records due now."""
     state = service.state
     entity = state.model.entities[automation.entity]

@@ -9,11 +9,15 @@ lists, removes and re-points shares (merge).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
 
 from metacrm.platform.db.audit import log_event
 from metacrm.platform.errors import NotFound, RecordInvalid
+
+if TYPE_CHECKING:
+    from metacrm.platform.records.service import RecordService
 
 _TARGETS = {"user": ("shares", "user_id"), "team": ("team_shares", "team_head_id")}
 
@@ -36,7 +40,7 @@ def _parse(body) -> tuple[str, int, str]:
     return kinds[0], body[kinds[0]], access
 
 
-def share(service, entity_name: str, record_id: int, body) -> dict:
+def share(service: RecordService, entity_name: str, record_id: int, body) -> dict:
     """Share one record with a user or a team; the caller must be able to change the record."""
     entity = service.entity(entity_name)
     service.require(entity, "update")
@@ -71,7 +75,9 @@ def share(service, entity_name: str, record_id: int, body) -> dict:
     return result
 
 
-def unshare(service, entity_name: str, record_id: int, kind: str, target: int) -> None:
+def unshare(
+    service: RecordService, entity_name: str, record_id: int, kind: str, target: int
+) -> None:
     entity = service.entity(entity_name)
     service.require(entity, "update")
     table_name, column = _TARGETS[kind]
@@ -96,7 +102,7 @@ def unshare(service, entity_name: str, record_id: int, kind: str, target: int) -
         )
 
 
-def list_shares(service, entity_name: str, record_id: int) -> list[dict]:
+def list_shares(service: RecordService, entity_name: str, record_id: int) -> list[dict]:
     """Who the record is shared with; visible to whoever may change the record."""
     entity = service.entity(entity_name)
     service.require(entity, "update")

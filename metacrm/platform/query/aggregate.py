@@ -11,6 +11,7 @@ from sqlalchemy import Integer, String, cast, func, literal, select
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.query.lists import build_filters, compile_filter
+from metacrm.platform.records.service import RecordService
 
 BUCKETS = ("day", "week", "month", "quarter", "year")
 NUMERIC = {"integer", "decimal", "currency", "percent"}
@@ -73,7 +74,7 @@ def measurable(entity) -> tuple[list[str], list[str]]:
     ]
 
 
-def aggregate(service, entity_name: str, params: dict[str, list[str]]) -> dict:
+def aggregate(service: RecordService, entity_name: str, params: dict[str, list[str]]) -> dict:
     entity = service.entity(entity_name)
     service.require(entity, "read")
     hidden = service.grant(entity).hidden

@@ -20,6 +20,7 @@ from metacrm.platform.access.permissions import AccessScope, scope_binds
 from metacrm.platform.db.search import search_condition
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.records.schemas import parse_value
+from metacrm.platform.records.service import RecordService
 
 RESERVED_PARAMS = {"filter", "sort", "limit", "cursor", "fields", "q", "with_total"}
 OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"}
@@ -261,7 +262,7 @@ def parse_fields(entity: Entity, raw: str | None, default: list[str]) -> list[st
     return ["id", "version", *[n for n in names if n not in ("id", "version")]]
 
 
-def compile_filter(service, entity: Entity, resolver, source: str):
+def compile_filter(service: RecordService, entity: Entity, resolver, source: str):
     """`filter=` text -> a SQL condition (400 with the position on any problem).
 
     Checked first against what the user may read: a hidden field, or a field of
@@ -304,7 +305,7 @@ def parse_flag(single: dict[str, str], name: str) -> bool:
     return raw in ("true", "1")
 
 
-def list_records(service, entity_name: str, params: dict[str, list[str]]) -> dict:
+def list_records(service: RecordService, entity_name: str, params: dict[str, list[str]]) -> dict:
     """GET /records/{entity}: {"data": [...], "next_cursor": str | None}.
 
     The SELECT is built once per query *shape* (filters, operators, `filter=`

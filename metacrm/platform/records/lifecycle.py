@@ -6,6 +6,8 @@ values are still free. Field history is written in the same transaction.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import and_, delete, func, select, update
 
 from metacrm.metadata.model import Entity
@@ -15,8 +17,13 @@ from metacrm.platform.db import audit, locks
 from metacrm.platform.db.tables import link_table_name
 from metacrm.platform.errors import Conflict, NotFound, RecordInvalid
 
+if TYPE_CHECKING:
+    from metacrm.platform.records.service import RecordService
 
-def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) -> None:
+
+def soft_delete(
+    service: RecordService, conn, entity: Entity, ids: list[int], path: list[str]
+) -> None:
     """Soft delete `ids`, applying each referencing field's on_delete first."""
     ctx, state = service.context, service.state
     locks.ensure_unlocked(conn, state, ctx, entity.name, ids)
@@ -90,7 +97,7 @@ def soft_delete(service, conn, entity: Entity, ids: list[int], path: list[str]) 
         service.record_events(conn, entity, "record.deleted", [(rid, payload) for rid in ids])
 
 
-def _deleted_query(service, entity: Entity):
+def _deleted_query(service: RecordService, entity: Entity):
     table = service.state.tables[entity.name]
     columns = service.columns(entity)
     query = select(*[table.c[c] for c in columns], table.c.deleted_at).where(
@@ -100,7 +107,7 @@ def _deleted_query(service, entity: Entity):
     return (query.where(scope) if scope is not None else query), columns
 
 
-def recycle_bin(service, entity_name: str, limit: int = 100) -> list[dict]:
+def recycle_bin(service: RecordService, entity_name: str, limit: int = 100) -> list[dict]:
     """Deleted records the user could have deleted, newest first."""
     entity = service.entity(entity_name)
     service.require(entity, "delete")
@@ -115,7 +122,7 @@ def recycle_bin(service, entity_name: str, limit: int = 100) -> list[dict]:
     return [serialize(r) for r in rows]
 
 
-def restore(service, entity_name: str, record_id: int) -> dict:
+def restore(service: RecordService, entity_name: str, record_id: int) -> dict:
     entity = service.entity(entity_name)
     service.require(entity, "delete")
     state, ctx = service.state, service.context
@@ -156,7 +163,7 @@ def restore(service, entity_name: str, record_id: int) -> dict:
     return service.get(entity_name, record_id)
 
 
-def history(service, entity_name: str, record_id: int) -> list[dict]:
+def history(service: RecordService, entity_name: str, record_id: int) -> list[dict]:
     """Field history of a record the user can read (or could restore from the bin)."""
     entity = service.entity(entity_name)
     service.require(entity, "read")
@@ -178,7 +185,7 @@ def history(service, entity_name: str, record_id: int) -> list[dict]:
         return audit.history(conn, service.state, entity, record_id, service.grant(entity).hidden)
 
 
-def merge(service, entity_name: str, winner_id: int, body) -> dict:
+def merge(service: RecordService, entity_name: str, winner_id: int, body) -> dict:
     """Merge records into `winner_id`: every reference (and link, and share) to a merged
     record is re-pointed to the winner, chosen field values are copied over, the merged
     records go to the recycle bin, and history on both sides says what happened."""

@@ -9,12 +9,16 @@ is `/records/{entity}/{id}/stages`; across records `/aggregate/{entity}/stage-ti
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, func, insert, select, update
 
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.timestamps import rfc3339
+
+if TYPE_CHECKING:
+    from metacrm.platform.records.service import RecordService
 
 
 def record_moves(conn, state, entity, moves: list[tuple], actor, at: dt.datetime) -> None:
@@ -59,7 +63,7 @@ def _seconds(start, end) -> float:
     return round((end - start).total_seconds(), 3)
 
 
-def record_stages(service, entity_name: str, record_id: int) -> list[dict]:
+def record_stages(service: RecordService, entity_name: str, record_id: int) -> list[dict]:
     entity = service.entity(entity_name)
     service.get(entity_name, record_id)  # 404 unless readable
     history = service.state.system["stage_history"]
@@ -84,7 +88,7 @@ def record_stages(service, entity_name: str, record_id: int) -> list[dict]:
     ]
 
 
-def stage_times(service, entity_name: str, params: dict) -> dict:
+def stage_times(service: RecordService, entity_name: str, params: dict) -> dict:
     """Per stage: visits, records now in it, average and longest seconds spent (open
     visits count up to now), over the records this user may read."""
     entity = service.entity(entity_name)

@@ -15,10 +15,11 @@ from metacrm.metadata.model import Entity
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.db import duplicates
 from metacrm.platform.errors import Conflict, field_errors
+from metacrm.platform.records.core import RecordCore
 from metacrm.platform.records.rules import apply_rules
 
 
-class RecordValidation:
+class RecordValidation(RecordCore):
     def _duplicates(
         self, conn, entity: Entity, records: list[dict], rows: list[dict], own_ids: list, bulk: bool
     ) -> dict[int, list]:

@@ -12,9 +12,10 @@ from metacrm.metadata.model import Entity
 from metacrm.platform.db import audit, search
 from metacrm.platform.db.tables import link_table_name
 from metacrm.platform.errors import Conflict, RecordInvalid, field_errors
+from metacrm.platform.records.validation import RecordValidation
 
 
-class RecordWriter:
+class RecordWriter(RecordValidation):
     def _insert_rows(self, conn: Connection, entity: Entity, rows: list[dict]) -> list[int]:
         """Insert `rows`; return their ids in order.
 

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from metacrm.platform.db.outbox import new_event, write_events
 from metacrm.platform.errors import BadQuery, NotFound
 from metacrm.platform.jobs.handlers import EventHandler, HandlerRun
+from metacrm.platform.records.service import RecordService
 from metacrm.platform.timestamps import rfc3339
 from metacrm.platform.transfer import files as transfer
 from metacrm.plugins.hookspecs import hookimpl
@@ -27,7 +28,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def submit(service, entity_name: str, data: bytes, filename: str, options: dict) -> dict:
+def submit(
+    service: RecordService, entity_name: str, data: bytes, filename: str, options: dict
+) -> dict:
     """Queue an import of `data`; the same checks as a synchronous import, up front."""
     entity = service.entity(entity_name)
     service.require(entity, "create")
@@ -62,7 +65,7 @@ def submit(service, entity_name: str, data: bytes, filename: str, options: dict)
     return status(service, import_id)
 
 
-def status(service, import_id: int) -> dict:
+def status(service: RecordService, import_id: int) -> dict:
     """The import as its submitter (or an admin) sees it."""
     state, ctx = service.state, service.context
     imports, outbox = state.system["imports"], state.system["outbox"]

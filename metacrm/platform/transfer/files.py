@@ -28,6 +28,7 @@ from sqlalchemy import Connection, select
 from metacrm.metadata.model import label_text
 from metacrm.platform.errors import BadQuery, ServiceError
 from metacrm.platform.query.lists import list_records
+from metacrm.platform.records.service import RecordService
 from metacrm.platform.transfer.mapping import (
     LIST_TYPES,
     ColumnMapping,
@@ -100,7 +101,7 @@ def read_table(data: bytes | Path, filename: str) -> Iterator[dict]:
 
 
 def import_rows(
-    service,
+    service: RecordService,
     entity_name: str,
     rows: Iterable[dict],
     *,
@@ -349,7 +350,9 @@ def undo_csv_safe(text: str) -> str:
     return text
 
 
-def header_labels(service, entity_name: str, columns: list[str], locale: str) -> list[str]:
+def header_labels(
+    service: RecordService, entity_name: str, columns: list[str], locale: str
+) -> list[str]:
     """Column headers as field labels in `locale` (system columns keep their names); import
     maps them back, so an export with labels re-imports as it is."""
     fields = service.entity(entity_name).fields
