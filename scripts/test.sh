@@ -11,4 +11,5 @@ if [ -n "$PG_URL" ]; then export METACRM_TEST_DATABASE_URL="${METACRM_TEST_DATAB
 .venv/bin/ruff check metacrm tests bench
 .venv/bin/ruff format --check metacrm tests bench
 .venv/bin/lint-imports --no-cache  # the layers of pyproject.toml [tool.importlinter]
+.venv/bin/mypy  # pyproject.toml [tool.mypy]
 exec .venv/bin/pytest -n "${PYTEST_WORKERS:-auto}" "$@"

@@ -40,7 +40,7 @@ def fill_demo_data(
     Faker.seed(seed)
     rnd = random.Random(seed)
     today = context.now.date()
-    account_rows = []
+    account_rows: list[dict] = []
     used_names: set[str] = set()
     while len(account_rows) < accounts:
         name = fake.company()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -98,7 +99,7 @@ def _as_date(value) -> dt.date:
     return value
 
 
-def _add_months(value: dt.date, months: int) -> dt.date:
+def _add_months(value: dt.date, months: int) -> dt.date | None:
     value = _as_date(value)
     total = value.year * 12 + value.month - 1 + months
     year, month = divmod(total, 12)
@@ -220,7 +221,7 @@ def _sql_fold(pick: str):
     def build(dialect, ctx, *args):
         if dialect != "sqlite":
             if isinstance(args[0].type, String):  # code-point order, as in Python
-                args = [a.collate("C") for a in args]
+                args = tuple(a.collate("C") for a in args)
             return (func.least if pick == "min" else func.greatest)(*args)
         result = args[0]
         for arg in args[1:]:  # SQLite's min()/max() return NULL if any argument is NULL
@@ -235,7 +236,7 @@ def _sql_concat(dialect, ctx, *args):
     parts = [
         func.coalesce(cast(a, String) if not isinstance(a.type, String) else a, "") for a in args
     ]
-    out = parts[0]
+    out: Any = parts[0]
     for part in parts[1:]:
         out = out.op("||")(part)
     return type_coerce(out, String)

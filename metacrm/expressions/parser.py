@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from functools import cache
+from typing import cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import (
@@ -249,7 +250,7 @@ def parse(text: str) -> n.Node:
     if _nesting_depth(text) > MAX_DEPTH:
         raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH} levels")
     try:
-        return _parser().parse(text)
+        return cast(n.Node, _parser().parse(text))  # the transformer builds our nodes
     except UnexpectedInput as exc:
         raise ExpressionError(
             _describe(exc),

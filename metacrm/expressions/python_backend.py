@@ -132,8 +132,9 @@ class _Compiler(n.NodeVisitor):
 
     def visit_InList(self, node: n.InList) -> str:
         operand = self.visit(node.operand)
-        if all(isinstance(i, n.Literal) for i in node.items):
-            values = [i.value for i in node.items]
+        literals = [i for i in node.items if isinstance(i, n.Literal)]
+        if len(literals) == len(node.items):
+            values = [i.value for i in literals]
             try:
                 pool = self.const(frozenset(values))
             except TypeError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import NoReturn
 
 from sqlalchemy import (
     Boolean,
@@ -150,7 +151,7 @@ class _SqlCompiler(n.NodeVisitor):
         return function.sql(self.dialect, self.ctx, *args)
 
 
-def raise_unsupported(node: n.Call):
+def raise_unsupported(node: n.Call) -> NoReturn:
     from metacrm.expressions.errors import ExpressionError
 
     raise ExpressionError(

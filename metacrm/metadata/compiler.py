@@ -98,7 +98,7 @@ def _extend_entity(
             draft.data.setdefault(key, []).append(copy.deepcopy(item))
     for fname, fdata in data.get("fields", {}).items():
         if fname in draft.fields:
-            base = draft.fields[fname]
+            declared = draft.fields[fname]
             conflict = (
                 " (conflict: the base package now declares this field; rename or remove yours)"
                 if origin == "overlay"
@@ -107,7 +107,7 @@ def _extend_entity(
             errors.append(
                 doc.error(
                     path + ("fields", fname),
-                    f"field '{fname}' already exists on '{target}' ({base.origin}, type {base.data['type']}); "
+                    f"field '{fname}' already exists on '{target}' ({declared.origin}, type {declared.data['type']}); "
                     f"use `modify:` to adjust it{conflict}",
                 )
             )
@@ -374,6 +374,6 @@ def load_and_compile(
         broken = {name for pkg in packages for name in pkg.broken_entities}
         errors += [e for e in exc.errors if not _about_broken(e, broken)]
         model = None
-    if errors:
+    if errors or model is None:
         raise MetadataInvalid(errors)
     return model

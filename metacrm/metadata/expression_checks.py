@@ -176,6 +176,7 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
         for i, action in enumerate(data["actions"]):
             ((kind, spec),) = action.items()
             if kind == "assign":
+                path: tuple
                 for r, rule in enumerate(spec.get("rules", ())):
                     path = ("actions", i, "assign", "rules", r, "when")
                     run(rule["when"], source.name, T.BOOLEAN, doc, path)
@@ -212,8 +213,8 @@ def check_expressions(model: Model, drafts: Drafts, registry: Registry) -> list[
     for data, doc in drafts.views.values():
         if data.get("filter"):
             run(data["filter"], data["entity"], T.BOOLEAN, doc, ("filter",), "a view filter")
-    for entity, field, trail in _formula_cycles(model):
-        fd = drafts.entities[entity].fields[field]
+    for cycle_entity, field, trail in _formula_cycles(model):
+        fd = drafts.entities[cycle_entity].fields[field]
         errors.append(
             fd.doc.error(fd.path + ("expression",), f"formula cycle: {' -> '.join(trail)}")
         )

@@ -4,6 +4,8 @@ drafts: what a JSON Schema cannot say."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from metacrm.metadata.drafts import Drafts
 from metacrm.metadata.errors import MetadataError
 
@@ -102,13 +104,14 @@ def check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError]) 
             for fname in spec["values"]:
                 _writable(target, fname, ("actions", i, "create", "values", fname), doc, out)
         elif kind == "assign":
-            people = [("to", j, x) for j, x in enumerate(spec.get("to", ()))]
+            people: list[tuple[tuple, int, Any]] = [
+                (("to",), j, x) for j, x in enumerate(spec.get("to", ()))
+            ]
             for r, rule in enumerate(spec.get("rules", ())):
                 people += [(("rules", r, "to"), j, x) for j, x in enumerate(rule["to"])]
             if not spec.get("to") and not spec.get("rules"):
                 out.append(doc.error(("actions", i, "assign"), "give `to` or `rules`"))
             for where, j, item in people:
-                where = where if isinstance(where, tuple) else (where,)
                 if "role" in item and item["role"] not in drafts.roles:
                     path = ("actions", i, "assign", *where, j, "role")
                     out.append(doc.error(path, f"unknown role '{item['role']}'"))

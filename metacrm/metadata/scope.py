@@ -45,7 +45,7 @@ class EntityScope:
         if len(path) - 1 > MAX_HOPS:
             raise KeyError(f"'{'.'.join(path)}' goes through more than {MAX_HOPS} references")
         entity = self.model.entities[self.entity]
-        steps = []
+        steps: list[tuple[Entity, Field | None, str]] = []
         for i, name in enumerate(path):
             last = i == len(path) - 1
             f = entity.fields.get(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     status = 400
@@ -54,7 +56,7 @@ class RecordInvalid(ServiceError):
     status, title, type = 422, "Validation failed", "https://metacrm.dev/problems/validation"
 
 
-def field_errors(messages: dict, index: int | None = None) -> list[dict]:
+def field_errors(messages: Any, index: int | None = None) -> list[dict]:
     """marshmallow's {field: [msg] | {i: [msg]}} -> [{field, message[, index]}]."""
     out = []
     for field, value in messages.items():

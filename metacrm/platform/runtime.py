@@ -16,6 +16,7 @@ from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
+from metacrm.metadata.packages import PackageSource
 from metacrm.platform.db.migrations import FormulaFiller
 from metacrm.platform.jobs.dispatch import Jobs
 from metacrm.platform.records.backfill import backfill as fill_formulas
@@ -43,7 +44,7 @@ class Runtime:
     def __init__(self, settings: Settings, plugin_manager=None):
         self.settings = settings
         self.pm = plugin_manager or make_plugin_manager(settings.plugins)
-        self._packages = None
+        self._packages: list[PackageSource] | None = None
         # models live as long as a tenant state (or a caller) holds them: a process that
         # saw 30 overlay versions keeps one model per live version, not 30
         self._compiled: weakref.WeakValueDictionary[str, Model] = weakref.WeakValueDictionary()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _secret_key(data_dir: Path) -> str:
         return key
 
 
-def settings_from_env(env: dict | None = None, **overrides) -> Settings:
+def settings_from_env(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("METACRM_DATA_DIR", "instance")).resolve()
     url = env.get("METACRM_DATABASE_URL") or f"sqlite:///{data_dir / 'control.sqlite3'}"

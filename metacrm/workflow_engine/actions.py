@@ -8,7 +8,9 @@ their handlers with retries, after this transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
@@ -17,12 +19,14 @@ from metacrm.metadata.model import Action, Entity, label_text
 from metacrm.platform.db import locks
 from metacrm.platform.db.audit import to_json
 from metacrm.platform.jobs.handlers import HandlerRun
+from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine import assignment
 from metacrm.workflow_engine.evaluate import compile_expression
 from metacrm.workflow_engine.notices import notify
 from metacrm.workflow_engine.pools import Pools
 
 TEMPLATES = ImmutableSandboxedEnvironment(autoescape=False)
+V = TypeVar("V")
 
 
 class Stop(Exception):
@@ -33,12 +37,19 @@ class ActionFailed(Exception):
     """An action that raised: the message names the automation, the action and the field."""
 
 
+def given(value: V | None, name: str) -> V:
+    """A parameter the action's kind requires (the metadata schema makes sure of it)."""
+    if value is None:
+        raise Stop(f"the action has no {name}")
+    return value
+
+
 @dataclass(frozen=True)
 class PluginAction:
     """An automation action a plugin adds (hook `metacrm_automation_actions`)."""
 
     name: str
-    fn: object  # (target: Target, params: dict) -> str | None
+    fn: Callable[[Any, dict], str | None]  # (target: Target, params) -> a note
 
 
 @dataclass
@@ -46,7 +57,7 @@ class Target:
     """The record an automation acts on, and where it runs."""
 
     run: HandlerRun
-    service: object
+    service: RecordService
     entity: Entity
     raw: dict
     values: dict
@@ -110,13 +121,13 @@ def do_create(t: Target, action: Action, compiled) -> str:
 
 
 def do_notify(t: Target, action: Action, compiled) -> str:
-    users = recipients(t, action.to)
+    users = recipients(t, given(action.to, "to"))
     notify(
         t.run.conn,
         t.run.state,
         users,
         t.label,
-        label_text(action.message, "en"),
+        label_text(given(action.message, "message"), "en"),
         t.entity.name,
         t.raw["id"],
         f"automation:{t.automation}",
@@ -181,12 +192,12 @@ def _addresses(t: Target, to: str) -> list[str]:
 
 
 def do_email(t: Target, action: Action, compiled) -> str:
-    to = _addresses(t, action.to)
+    to = _addresses(t, given(action.to, "to"))
     if not to:
         return "no email address"
     record = {k: to_json(v) for k, v in t.values.items() if isinstance(k, str)}
-    subject = TEMPLATES.from_string(action.subject).render(record=record)
-    body = TEMPLATES.from_string(action.body).render(record=record)
+    subject = TEMPLATES.from_string(given(action.subject, "subject")).render(record=record)
+    body = TEMPLATES.from_string(given(action.body, "body")).render(record=record)
     _follow_up(t, "email.send", {"to": to, "subject": subject[:300], "body": body})
     return f"email queued to {len(to)}"
 
@@ -218,7 +229,8 @@ def do_plugin(t: Target, action: Action, compiled) -> str:
             f"(registered: {sorted(registered)})"
         )
     note = found.fn(t, dict(action.params))
-    return f"{action.name}: {note}" if note else action.name
+    name = given(action.name, "name")
+    return f"{name}: {note}" if note else name
 
 
 RUNNERS = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -95,7 +96,12 @@ class ApprovalSteps:
         return [r.manager_id for r in rows if r.manager_id is not None]
 
     def resolve(
-        self, conn, approvers: tuple[Approver, ...], raw: dict, submitter: int, approver=None
+        self,
+        conn,
+        approvers: tuple[Approver, ...],
+        raw: dict,
+        submitter: int | None,
+        approver=None,
     ) -> list[int]:
         """Active users named by the approver specs, the submitter excluded (nobody approves
         their own request)."""
@@ -209,7 +215,7 @@ class ApprovalSteps:
     def _start_step(self, conn, approval, flow, index: int, raw: dict) -> None:
         step = flow.steps[index]
         users = self.resolve(conn, step.approvers, raw, approval.submitted_by)
-        detail = {"approvers": users}
+        detail: dict[str, Any] = {"approvers": users}
         if not users:  # people changed since submission: administrators decide
             users = self._admins(conn, approval.submitted_by)
             detail = {"approvers": users, "fallback": "no approver found; administrators"}

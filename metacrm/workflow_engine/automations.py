@@ -159,7 +159,7 @@ def _load_related(
 
 def _run(run: HandlerRun) -> None:
     entity, candidates = _candidates(run)
-    if candidates:
+    if entity is not None and candidates:
         _apply(run, entity, candidates)
 
 
@@ -204,7 +204,7 @@ def _run_batch(runs: list[HandlerRun]) -> None:
     bulk: dict[tuple, list[tuple[HandlerRun, list[Compiled]]]] = {}
     for run in runs:
         entity, candidates = _candidates(run)
-        if not candidates:
+        if entity is None or not candidates:
             continue
         set_only = all(kind == "set" for c in candidates for kind, _, _ in c.actions)
         if set_only and seen[(entity.name, run.event["record_id"])] == 1:

@@ -168,11 +168,11 @@ class Pools:
             if conn.dialect.name == "postgresql":  # one claim at a time per member
                 conn.execute(select(users.c.id).where(users.c.id == me).with_for_update())
             if max_held is not None:
-                held = conn.scalar(
+                held = conn.execute(
                     select(func.count())
                     .select_from(table)
                     .where(table.c.owner_id == me, table.c.deleted_at.is_(None))
-                )
+                ).scalar_one()
                 if held + len(ids) > max_held:
                     raise Conflict(
                         f"claim limit: you hold {held} {entity.name} record(s) of at most "
@@ -182,7 +182,7 @@ class Pools:
                         max_held=max_held,
                     )
             if daily is not None:
-                today = conn.scalar(
+                today = conn.execute(
                     select(func.count())
                     .select_from(log)
                     .where(
@@ -191,7 +191,7 @@ class Pools:
                         log.c.pool == pool.name,
                         log.c.at >= self._start_of_day(),
                     )
-                )
+                ).scalar_one()
                 if today + len(ids) > daily:
                     raise Conflict(
                         f"daily claim cap: you claimed {today} of {daily} today from {pool.name}",
@@ -219,7 +219,7 @@ class Pools:
                 delete(table).where(table.c.entity == entity.name, table.c.record_id.in_(ids))
             )
 
-    def put(self, conn, pool: Pool, entity: Entity, ids, reason: str, action: str) -> None:
+    def put(self, conn, pool: Pool, entity: Entity, ids, reason: str | None, action: str) -> None:
         """Unown `ids` and queue them in `pool` (inside the caller's transaction, which
         hands on the owner-change events once it committed: service.dispatch_pending)."""
         members = self.t["pool_records"]

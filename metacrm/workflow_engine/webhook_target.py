@@ -39,14 +39,14 @@ def resolve(url: str, allow_private: bool) -> tuple[str, str, int, str, str]:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise WebhookRefused(f"the webhook host does not resolve ({exc.strerror})") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     if not allow_private and any(_is_private(a) for a in addresses):
         raise WebhookRefused(
             "the webhook host is a loopback, private or link-local address: refused "
             "(an operator may allow it with METACRM_WEBHOOK_ALLOW_PRIVATE=true)"
         )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port, addresses[0], path
+    return parts.scheme, str(parts.hostname), port, addresses[0], path
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -60,12 +60,13 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host, port, address, timeout):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self):
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def post(url: str, body: bytes, headers: dict, timeout: float, allow_private: bool) -> int:

@@ -170,7 +170,10 @@ def test_merge_repoints_references_and_keeps_history(env):
     assert (
         merged.json["website"] == "https://acme.example.com" and merged.json["industry"] == "retail"
     )
-    assert api.get(f"/api/v1/records/contact/{contact}").json["account"] == winner
+    moved = api.get(f"/api/v1/records/contact/{contact}").json
+    assert moved["account"] == winner
+    # repointed as any change is (the same code as on_delete: set_null): version and stamps
+    assert moved["version"] == 2 and moved["updated_at"] == merged.json["updated_at"]
     assert api.get(f"/api/v1/records/opportunity/{deal}").json["account"] == winner
     assert api.get(f"/api/v1/records/account/{child}").json["parent"] == winner
     assert api.get(f"/api/v1/records/account/{winner}/shares").json["data"] == [

@@ -133,7 +133,8 @@ def load_access(state, user_id: int, is_admin: bool) -> Access:
 
 def heads_of(user_id: int, managers: dict[int, int | None]) -> tuple[int, ...]:
     """`user_id` and their manager, their manager's manager, ... (loops are refused on write)."""
-    out, current = [], user_id
+    out: list[int] = []
+    current: int | None = user_id
     while current is not None and current not in out:
         out.append(current)
         current = managers.get(current)
@@ -161,12 +162,12 @@ def scope_condition(
     if for_write:
         shared = shared.where(share_table.c.access == "write")
         team_shared = team_shared.where(team_table.c.access == "write")
-    shared = shared.union(team_shared)
+    visible = shared.union(team_shared)
     if grant.scope == "own":
         owned = table.c.owner_id == bindparam("_uid")
     else:
         owned = table.c.owner_id.in_(bindparam("_team", expanding=True))
-    return or_(owned, table.c.id.in_(shared)) if shares else owned
+    return or_(owned, table.c.id.in_(visible)) if shares else owned
 
 
 class AccessScope:

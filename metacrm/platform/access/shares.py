@@ -37,7 +37,7 @@ def _parse(body) -> tuple[str, int, str]:
         raise RecordInvalid(
             'send {"user": id} or {"team": head_user_id}, with "access": "read" | "write"', errors
         )
-    return kinds[0], body[kinds[0]], access
+    return kinds[0], body[kinds[0]], str(access)
 
 
 def share(service: RecordService, entity_name: str, record_id: int, body) -> dict:
@@ -107,7 +107,7 @@ def list_shares(service: RecordService, entity_name: str, record_id: int) -> lis
     entity = service.entity(entity_name)
     service.require(entity, "update")
     state = service.state
-    out = []
+    out: list[dict] = []
     with state.write.connect() as conn:
         service.writable_row(conn, entity, record_id)
         for kind, (table_name, column) in _TARGETS.items():

@@ -50,7 +50,8 @@ def _check_manager(conn, state, user_id: int | None, manager_id) -> None:
             f"no user with id {manager_id}",
             [{"field": "manager", "message": f"no user with id {manager_id}"}],
         )
-    seen, current = set(), manager_id
+    seen: set[int] = set()
+    current: int | None = manager_id
     while current is not None and current not in seen:
         if current == user_id:
             raise RecordInvalid(

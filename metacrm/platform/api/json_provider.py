@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import orjson
+from flask import current_app
 from flask.json.provider import DefaultJSONProvider
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -35,4 +36,4 @@ class OrjsonProvider(DefaultJSONProvider):
     def response(self, *args: Any, **kwargs: Any):
         obj = self._prepare_response_obj(args, kwargs)
         body = orjson.dumps(obj, default=_default, option=_OPTIONS)
-        return self._app.response_class(body, mimetype=self.mimetype)
+        return current_app.response_class(body, mimetype=self.mimetype)

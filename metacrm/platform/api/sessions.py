@@ -105,11 +105,10 @@ def login():
         data.get("username"),
         data.get("password"),
     )
-    texts = (username, password, tenant)
     if (
-        not all(isinstance(t, str) for t in texts)
+        not (isinstance(username, str) and isinstance(password, str) and isinstance(tenant, str))
         or not username
-        or any("\x00" in t for t in texts)
+        or any("\x00" in t for t in (username, password, tenant))
     ):
         raise RecordInvalid(
             "send username and password",

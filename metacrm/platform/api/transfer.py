@@ -121,9 +121,9 @@ def export_route(entity: str):
             mimetype=mimetype,
             headers={"Content-Disposition": f'attachment; filename="{entity}.xlsx"'},
         )
-    rows = list(rows)  # read every page before answering, so a bad query is a problem document
+    every = list(rows)  # read every page before answering: a bad query is a problem document
     return Response(
-        "".join(transfer.write_csv(columns, rows, headers)),
+        "".join(transfer.write_csv(columns, every, headers)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{entity}.csv"'},
     )

@@ -149,15 +149,15 @@ def export_records_cmd(entity, file, filter_, lang, username, tenant) -> None:
             service, entity, {"filter": [filter_]} if filter_ else {}
         )
         with click.progressbar(rows, label="exporting", file=sys.stderr) as bar:
-            rows = list(bar)
+            every = list(bar)
     except ServiceError as exc:
         raise click.ClickException(exc.detail) from exc
     headers = transfer.header_labels(service, entity, columns, lang) if lang else None
     if file.suffix.lower() == ".xlsx":
-        file.write_bytes(transfer.write_xlsx(columns, rows, headers))
+        file.write_bytes(transfer.write_xlsx(columns, every, headers))
     else:
-        file.write_text("".join(transfer.write_csv(columns, rows, headers)), encoding="utf-8")
-    click.echo(f"exported {len(rows)} {entity} record(s) to {file}")
+        file.write_text("".join(transfer.write_csv(columns, every, headers)), encoding="utf-8")
+    click.echo(f"exported {len(every)} {entity} record(s) to {file}")
     rt.close()
 
 

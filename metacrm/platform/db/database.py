@@ -64,12 +64,17 @@ def _postgres_engine(url: str, schema: str) -> Engine:
 
 def control_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
-        return _sqlite_engine(Path(make_url(settings.database_url).database))
+        return _sqlite_engine(_sqlite_path(settings))
     schema = f"{settings.schema_prefix}control"
     engine = _postgres_engine(settings.database_url, schema)
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     return engine
+
+
+def _sqlite_path(settings: Settings) -> Path:
+    """The control database's file (tenants' files sit next to it)."""
+    return Path(make_url(settings.database_url).database or "control.sqlite3")
 
 
 def tenant_schema(settings: Settings, tenant: str) -> str | None:
@@ -83,9 +88,8 @@ def tenant_engine(settings: Settings, tenant: str, create: bool = False) -> Engi
             f"invalid tenant name {tenant!r}: use a-z, 0-9 and _, starting with a letter"
         )
     if settings.is_sqlite:
-        control = Path(make_url(settings.database_url).database)
-        return _sqlite_engine(control.parent / "tenants" / f"{tenant}.sqlite3")
-    schema = tenant_schema(settings, tenant)
+        return _sqlite_engine(_sqlite_path(settings).parent / "tenants" / f"{tenant}.sqlite3")
+    schema = f"{settings.schema_prefix}t_{tenant}"
     engine = _postgres_engine(settings.database_url, schema)
     if create:
         with engine.begin() as conn:
@@ -98,7 +102,7 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(write=True)
 
 
-def in_list(column, name: str, dialect: str, value=None):
+def in_list(column, name: str | None, dialect: str, value=None):
     """`column IN (...)` over a bound list; on PostgreSQL `column = ANY(:name)`.
 
     One array parameter instead of one bind marker per id: a batch of 500 ids is

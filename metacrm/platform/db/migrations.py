@@ -57,10 +57,10 @@ def _backfill_formulas(
 ) -> None:
     registry = registry or builtin_registry()
     pending = [
-        (s.table, s.name)
+        (s.table, s.column)
         for s in plan.steps
         if s.op == "backfill_formula"
-        and formula_problem(model, model.entities[s.table], s.name, registry) is None
+        and formula_problem(model, model.entities[s.table], s.column, registry) is None
     ]
     if pending and fill is not None:
         fill(conn, model, tables, pending)
@@ -120,31 +120,31 @@ def _apply_step(conn, ops, step: Step, plan: Plan, model: Model, tables, is_sqli
     if step.op == "create_table":
         table.create(conn)
     elif step.op == "add_column":
-        if step.name.startswith("_dup_"):
-            column = Column(step.name, String(255), nullable=True)
+        if step.column.startswith("_dup_"):
+            column = Column(step.column, String(255), nullable=True)
         else:
-            column = tbl.field_column(_field(model, step.table, step.name))
+            column = tbl.field_column(_field(model, step.table, step.column))
         ops.add_column(step.table, column)
     elif step.op == "rename_column":
-        _rename_column(conn, step.table, step.detail.removeprefix("from "), step.name)
+        _rename_column(conn, step.table, step.detail.removeprefix("from "), step.column)
     elif step.op == "widen_column":
         if not is_sqlite:  # SQLite column types are affinities: nothing to alter
-            f = _field(model, step.table, step.name)
+            f = _field(model, step.table, step.column)
             entity = model.entities[step.table]
             if f.name in entity.search_fields:  # the generated search column depends on it:
                 search.drop_search(conn, entity)  # the plan's search_index step rebuilds it
-            ops.alter_column(step.table, step.name, type_=tbl.column_type(f))
+            ops.alter_column(step.table, step.column, type_=tbl.column_type(f))
     elif step.op == "add_index":
-        next(ix for ix in table.indexes if ix.name == step.name).create(conn)
+        next(ix for ix in table.indexes if ix.name == step.column).create(conn)
     elif step.op == "drop_index":
-        ops.drop_index(step.name, table_name=step.table)
+        ops.drop_index(step.column, table_name=step.table)
     elif step.op == "archive_column":
         _rename_column(
-            conn, step.table, step.name, f"{ARCHIVE_PREFIX}{step.name}_{plan.to_hash[:8]}"
+            conn, step.table, step.column, f"{ARCHIVE_PREFIX}{step.column}_{plan.to_hash[:8]}"
         )
     elif step.op == "backfill_duplicates":
         entity = model.entities[step.table]
-        rule = next(r for r in entity.duplicate_rules if r.name == step.name)
+        rule = next(r for r in entity.duplicate_rules if r.name == step.column)
         duplicates.backfill(conn, entity, table, rule)
     elif step.op == "search_index":
         search.create_search(conn, model.entities[step.table])

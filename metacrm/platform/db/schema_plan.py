@@ -57,6 +57,13 @@ class Step:
     name: str | None = None
     detail: str = ""
 
+    @property
+    def column(self) -> str:
+        """The column (or index) the step is about; steps on whole tables name none."""
+        if self.name is None:
+            raise ValueError(f"step {self.op} on {self.table} names no column")
+        return self.name
+
     def describe(self) -> str:
         target = f"{self.table}.{self.name}" if self.name else self.table
         return f"{self.op:<15} {target}" + (f"  ({self.detail})" if self.detail else "")
@@ -96,7 +103,7 @@ def inspect_live(conn: Connection) -> dict[str, LiveTable]:
     out = {}
     for name in insp.get_table_names():
         cols = tuple(c["name"] for c in insp.get_columns(name))
-        idx = tuple(i["name"] for i in insp.get_indexes(name) if i.get("name"))
+        idx = tuple(i["name"] for i in insp.get_indexes(name) if i["name"] is not None)
         out[name] = LiveTable(cols, idx)
     return out
 
@@ -267,8 +274,8 @@ def plan_migration(
             )
             for s in list(steps[before:])
             if s.op == "add_column"
-            and s.name in entity.fields
-            and entity.fields[s.name].type == "formula"
+            and s.column in entity.fields
+            and entity.fields[s.column].type == "formula"
         )
         prev_entity = prev_entities.get(entity.name, {})
         previous_search = prev_entity.get("search_fields", [])
@@ -315,7 +322,7 @@ def formula_problem(model: Model, entity, name: str, registry) -> str | None:
 
 
 def _backfill_detail(model: Model, entity, step: Step, registry) -> str:
-    reason = formula_problem(model, entity, step.name, registry or builtin_registry())
+    reason = formula_problem(model, entity, step.column, registry or builtin_registry())
     if reason is None:
         return "computed for the existing rows"
     return f"left empty on existing rows until each is saved: {reason}"

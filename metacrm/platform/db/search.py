@@ -16,7 +16,7 @@ by `migrations.apply_plan`.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, literal_column, select, text
+from sqlalchemy import Select, bindparam, literal_column, select, text
 
 from metacrm.metadata.model import Entity
 from metacrm.platform.db.search_text import PG_FUNCTION, query_terms
@@ -137,7 +137,7 @@ def search_condition(entity: Entity, table, dialect: str, q: str):
         return None, {}
     if dialect == "sqlite":
         fts = fts_table(entity)
-        sub = (
+        sub: Select = (
             select(literal_column("rowid"))
             .select_from(text(f'"{fts}"'))
             .where(text(f'"{fts}" MATCH :_q').bindparams(bindparam("_q")))

@@ -6,6 +6,8 @@ to SQL (bound parameters), so aggregates obey the same language as lists.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Integer, String, cast, func, literal, select
 
 from metacrm.platform.access.permissions import scope_binds
@@ -81,7 +83,7 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
     table = service.state.tables[entity.name]
     dialect = service.state.engine.dialect.name
     single = {k: v[-1] for k, v in params.items()}
-    errors = []
+    errors: list[dict[str, Any]] = []
     groups = []
     for raw in [g for g in (single.get("group_by") or "").split(",") if g.strip()]:
         name, _, bucket = raw.strip().partition(":")

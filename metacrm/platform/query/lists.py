@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import and_, bindparam, false, func, or_, select, true
@@ -408,7 +409,7 @@ def list_records(service: RecordService, entity_name: str, params: dict[str, lis
                 else (str(v) if v is not None and not isinstance(v, (int, str, bool)) else v)
             )
         next_cursor = encode_cursor(sort, values)
-    out = {"data": data, "next_cursor": next_cursor}
+    out: dict[str, Any] = {"data": data, "next_cursor": next_cursor}
     if total is not None:
         out["total"] = total
     return out

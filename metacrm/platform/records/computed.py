@@ -9,7 +9,9 @@ rules, and knows which related values (dotted paths, rollups) to fetch first.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Numeric, and_, false, func, select, true, type_coerce
 
@@ -40,7 +42,7 @@ class SqlResolver:
         registry: Registry,
         root: SqlResolver | None = None,
         prefix: tuple = (),
-        access=None,
+        access: Any = None,
     ):
         self.state = state
         self.entity = entity
@@ -52,7 +54,7 @@ class SqlResolver:
         # a reader's Access: records reached through a reference are joined only when
         # the reader may see them (else the path is null), so `account.industry` in a
         # filter or a virtual formula cannot reveal a record the reader cannot read
-        self.access = access if root is None else root.access
+        self.access: Any = access if root is None else root.access
         if root is None:
             self.joins: dict[tuple, tuple] = {}  # path prefix -> (alias, onclause)
         self.dialect = state.engine.dialect.name
@@ -62,6 +64,7 @@ class SqlResolver:
         steps = scope.walk(path)
         table, prefix = self.table, self.prefix
         for _entity, f, name in steps[:-1]:
+            assert f is not None  # a path goes on only through reference fields
             prefix = (*prefix, name)
             joined = self.root.joins.get(prefix)
             if joined is None:
@@ -115,9 +118,8 @@ class SqlResolver:
             measure = func.count()
         else:
             column = inner((spec.field,))
-            measure = {"sum": func.sum, "min": func.min, "max": func.max, "avg": func.avg}[
-                spec.function
-            ](column)
+            aggregate: Any = {"sum": func.sum, "min": func.min, "max": func.max, "avg": func.avg}
+            measure = aggregate[spec.function](column)
         query = select(measure).select_from(inner.apply(child)).where(*conditions).scalar_subquery()
         result = func.coalesce(query, 0) if spec.function in ("count", "sum") else query
         return type_coerce(result, Numeric(asdecimal=True))
@@ -170,14 +172,15 @@ class PipelineGate:
     applies_if: CompiledPython | None
     stages: dict  # stage name -> metadata Stage
     entry_rules: dict  # stage name -> [(rule id, message, compiled)]
-    gates: dict = field(default_factory=dict)  # stage -> stages whose requirements it checks
+    gates: dict = dataclasses.field(default_factory=dict)  # stage -> stages it checks
 
 
 def cumulative_stages(pipeline) -> dict[str, tuple[str, ...]]:
     """Per stage, the stages whose requirements a record entering it must meet: its own,
     and (for open and won stages) those of every earlier open stage it passes, except
     stages marked optional. A lost stage checks only its own: a deal may be lost early."""
-    out, passed = {}, []
+    out: dict[str, tuple[str, ...]] = {}
+    passed: list[str] = []
     for stage in pipeline.stages:
         out[stage.name] = (*passed, stage.name) if stage.category != "lost" else (stage.name,)
         if stage.category == "open" and not stage.optional:
@@ -304,8 +307,8 @@ def build_write_plan(model, entity: Entity, registry: Registry, locale: str = "e
         if len(path) > 1:
             plan.related_paths.add(path)
         else:
-            f = entity.fields.get(path[0])
-            if f is not None and f.type == "rollup":
+            own = entity.fields.get(path[0])
+            if own is not None and own.type == "rollup":
                 plan.related_paths.add(path)
     return plan
 
@@ -363,7 +366,7 @@ def fetch_related(
             )
             values = {row[0]: tuple(row[1:]) for row in conn.execute(query)}
         for i, r in enumerate(records):
-            row = values.get(r.get(first))
+            row = values.get(r[first]) if r.get(first) is not None else None
             for j, p in enumerate(paths):
                 out[i][p] = row[j] if row is not None else None
     return out

@@ -42,40 +42,7 @@ def soft_delete(
                         blocking=[{"entity": other.name, "field": f.name, "count": count}],
                     )
             elif f.spec.on_delete == "set_null":
-                rows = conn.execute(select(t.c.id, t.c[f.name]).where(live)).all()
-                if rows:
-                    conn.execute(
-                        update(t)
-                        .where(t.c.id.in_([r[0] for r in rows]))
-                        .values(
-                            {
-                                f.name: None,
-                                "version": t.c.version + 1,
-                                "updated_at": ctx.now,
-                                "updated_by": ctx.user_id,
-                            }
-                        )
-                    )
-                    for rid, old in rows:
-                        audit.record_history(
-                            conn,
-                            state,
-                            other,
-                            rid,
-                            "update",
-                            ctx.user_id,
-                            ctx.now,
-                            [(f.name, old, None)],
-                        )
-                    service.record_events(
-                        conn,
-                        other,
-                        "record.updated",
-                        [
-                            (rid, {"actor": ctx.user_id, "changes": {f.name: [old, None]}})
-                            for rid, old in rows
-                        ],
-                    )
+                repoint(service, conn, other, f.name, live, None)
             elif f.spec.on_delete == "cascade":
                 child_ids = [r[0] for r in conn.execute(select(t.c.id).where(live))]
                 if child_ids and other.name not in path:
@@ -95,6 +62,41 @@ def soft_delete(
     if path:  # deleted by a cascade: the caller announces only the record it was asked for
         payload = {"actor": ctx.user_id, "cascade_from": path[-1]}
         service.record_events(conn, entity, "record.deleted", [(rid, payload) for rid in ids])
+
+
+def repoint(
+    service: RecordService, conn, entity: Entity, name: str, where, value: int | None
+) -> None:
+    """Set the reference `name` of the `entity` records matching `where` to `value` (None
+    on a set_null delete, the survivor on a merge): one UPDATE, with version, stamps,
+    history and record.updated events as any other change."""
+    ctx, state = service.context, service.state
+    t = state.tables[entity.name]
+    rows = conn.execute(select(t.c.id, t.c[name]).where(where)).all()
+    if not rows:
+        return
+    conn.execute(
+        update(t)
+        .where(t.c.id.in_([r[0] for r in rows]))
+        .values(
+            {
+                name: value,
+                "version": t.c.version + 1,
+                "updated_at": ctx.now,
+                "updated_by": ctx.user_id,
+            }
+        )
+    )
+    for rid, old in rows:
+        audit.record_history(
+            conn, state, entity, rid, "update", ctx.user_id, ctx.now, [(name, old, value)]
+        )
+    service.record_events(
+        conn,
+        entity,
+        "record.updated",
+        [(rid, {"actor": ctx.user_id, "changes": {name: [old, value]}}) for rid, old in rows],
+    )
 
 
 def _deleted_query(service: RecordService, entity: Entity):
@@ -236,29 +238,9 @@ def merge(service: RecordService, entity_name: str, winner_id: int, body) -> dic
             conn.execute(update(table).where(table.c.id == winner_id).values(values))
         for other in service.model.entities.values():
             for f in other.fields.values():
-                t = state.tables.get(other.name)
                 if f.type == "reference" and f.spec.entity == entity.name:
-                    moved = conn.execute(
-                        select(t.c.id, t.c[f.name]).where(t.c[f.name].in_(losers))
-                    ).all()
-                    if moved:
-                        ids = [rid for rid, _ in moved]
-                        conn.execute(
-                            update(t)
-                            .where(t.c.id.in_(ids))
-                            .values({f.name: winner_id, "version": t.c.version + 1})
-                        )
-                        for rid, old in moved:
-                            audit.record_history(
-                                conn,
-                                state,
-                                other,
-                                rid,
-                                "update",
-                                ctx.user_id,
-                                ctx.now,
-                                [(f.name, old, winner_id)],
-                            )
+                    reference = state.tables[other.name].c[f.name]
+                    repoint(service, conn, other, f.name, reference.in_(losers), winner_id)
                 if f.type == "many_to_many":
                     link = state.tables[link_table_name(other, f)]
                     end = "target_id" if f.spec.entity == entity.name else None

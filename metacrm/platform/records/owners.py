@@ -17,11 +17,11 @@ from sqlalchemy import Connection, insert, select, update
 from metacrm.platform.db import audit
 
 if TYPE_CHECKING:
-    from metacrm.platform.records.service import RecordService
+    from metacrm.platform.records.core import RecordCore
 
 
 def assign_owner(
-    service: RecordService,
+    service: RecordCore,
     conn: Connection,
     entity_name: str,
     ids: list[int],

@@ -23,7 +23,7 @@ from metacrm.platform.records.computed import (
     select_gate,
 )
 
-EMPTY = (None, "", [])
+EMPTY: tuple = (None, "", [])
 
 
 class CoerceError(ValueError):

@@ -82,7 +82,7 @@ def marshmallow_field(f: Field) -> fields.Field:
         "required": f.required and not f.default_expression,
     }
     if t == "text":
-        checks = [validate.Length(max=spec.max_length)]
+        checks: list[validate.Validator] = [validate.Length(max=spec.max_length)]
         if spec.pattern:
             checks.append(
                 validate.Regexp(spec.pattern, error=f"does not match the pattern {spec.pattern}")
@@ -204,7 +204,8 @@ class RecordSchema:
         without Schema.load's per-record container work, which cost 40% of a bulk
         import. Bodies reach here as dicts of known keys (see RecordService._prepare_body).
         """
-        out, errors = {}, {}
+        out: dict = {}
+        errors: dict[str, Any] = {}
         by_name = self._fields
         for name, value in body.items():
             f = by_name.get(name)
@@ -225,9 +226,10 @@ class RecordSchema:
             raise ValidationError(errors, data=body, valid_data=out)
         return out
 
-    def load_many(self, bodies: list[dict]) -> tuple[list[dict], dict[int, dict]]:
+    def load_many(self, bodies: list[dict]) -> tuple[list[dict], dict[int, Any]]:
         """Each body loaded, or the errors by index (then no data: a batch is all or nothing)."""
-        loaded, errors = [], {}
+        loaded: list[dict] = []
+        errors: dict[int, Any] = {}
         for i, body in enumerate(bodies):
             try:
                 loaded.append(self.load(body, partial=False))
@@ -298,12 +300,12 @@ def parse_value(f: Field, raw: str):
         return value
     if t in ("decimal", "currency", "percent"):
         try:
-            value = decimal.Decimal(raw)
+            number = decimal.Decimal(raw)
         except decimal.InvalidOperation:
             raise ValidationError("not a number") from None
-        if not value.is_finite():
+        if not number.is_finite():
             raise ValidationError("not a number")
-        return value
+        return number
     if t == "boolean":
         if raw.lower() in ("true", "1"):
             return True

@@ -33,11 +33,15 @@ class RecordUpdater(RecordValidation):
         ids = [rid for rid, _ in items]
         if len(set(ids)) != len(ids):
             raise RecordInvalid("a record appears twice in this request")
-        index = (lambda i: i) if bulk else (lambda i: None)
-        datas, errors = [], []
+
+        def index(i: int) -> int | None:
+            return i if bulk else None
+
+        datas: list[dict] = []
+        errors: list[dict] = []
         for i, (_, body) in enumerate(items):
             data, errs = self._validate_body(entity, body, partial=True, index=index(i))
-            datas.append(data)
+            datas.append(data if data is not None else {})  # None only with errors
             errors += errs
         if errors:
             raise RecordInvalid(self._summary(entity, errors), errors)
@@ -80,7 +84,7 @@ class RecordUpdater(RecordValidation):
                 raise RecordInvalid(self._summary(entity, errors), errors)
             rows = [{k: v for k, v in data.items() if k not in m2m} for data in datas]
             rule_fields = {f for rule in entity.duplicate_rules for f in rule.fields}
-            warnings = {}
+            warnings: dict[int, Any] = {}
             dup = [i for i, data in enumerate(datas) if rule_fields & set(data)]
             if dup:
                 merged = [{**raws[ids[i]], **rows[i]} for i in dup]
@@ -161,7 +165,7 @@ def _write(conn, name: str, table, ids, rows, previous, context) -> None:
         params = {f"_v_{k}": v for k, v in row.items()}
         params.update(_rid=rid, _version=previous[rid]["version"])
         shapes.setdefault(tuple(sorted(row)), []).append(params)
-    for columns, params in shapes.items():
+    for columns, batch in shapes.items():
         stmt = (
             update(table)
             .where(
@@ -179,13 +183,13 @@ def _write(conn, name: str, table, ids, rows, previous, context) -> None:
             )
         )
         try:
-            result = conn.execute(stmt, params if len(params) > 1 else params[0])
+            result = conn.execute(stmt, batch if len(batch) > 1 else batch[0])
         except IntegrityError as exc:
             raise Conflict(f"the database refused the write: {exc.orig}") from exc
         # rows are locked (PostgreSQL) or the database is (SQLite): a miss is a concurrent change
-        counted = conn.dialect.supports_sane_multi_rowcount or len(params) == 1
-        if counted and result.rowcount != len(params):
-            raise Conflict(f"{name} {params[0]['_rid']} was changed concurrently; reload and retry")
+        counted = conn.dialect.supports_sane_multi_rowcount or len(batch) == 1
+        if counted and result.rowcount != len(batch):
+            raise Conflict(f"{name} {batch[0]['_rid']} was changed concurrently; reload and retry")
 
 
 def _relink(conn, lt, ids, datas, name) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from marshmallow import ValidationError
@@ -154,7 +155,7 @@ class RecordValidation(RecordCore):
                 for v in value if isinstance(value, list) else [value]:
                     if v not in existing[target]:
                         what = "user" if target == "_users" else f"{target} record"
-                        err = {"field": name, "message": f"no {what} with id {v}"}
+                        err: dict[str, Any] = {"field": name, "message": f"no {what} with id {v}"}
                         if index is not None:
                             err["index"] = index
                         errors.append(err)
@@ -168,8 +169,8 @@ class RecordValidation(RecordCore):
         query = self.state.cache.get(key)
         if query is None:
             table = self.state.system["users"] if target == "_users" else self.state.tables[target]
-            cond = table.c.id.in_(bindparam("ids", expanding=True))
-            if target != "_users":
+            cond: Any = table.c.id.in_(bindparam("ids", expanding=True))
+            if target_entity is not None:
                 cond = and_(cond, table.c.deleted_at.is_(None))
                 scope = self.scope(target_entity, table)
                 if scope is not None:
@@ -183,7 +184,7 @@ class RecordValidation(RecordCore):
         entity: Entity,
         items: list[tuple[int | None, dict]],
         errors: list,
-        own_ids: list[int] = (),
+        own_ids: Sequence[int] = (),
     ) -> None:
         """Unique fields: not twice in the request, not used by another live record
         (items[i] updates own_ids[i] when given; a record keeps its own value)."""
@@ -214,7 +215,7 @@ class RecordValidation(RecordCore):
             for rid, value in conn.execute(select(table.c.id, table.c[name]).where(cond)):
                 if owner.get(value) == rid:
                     continue
-                err = {
+                err: dict[str, Any] = {
                     "field": name,
                     "message": f"must be unique: {value!r} is already used by another {entity.name}",
                 }

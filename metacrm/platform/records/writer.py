@@ -185,7 +185,7 @@ class RecordWriter(RecordValidation):
         self._dispatch(owned)
         if not wanted:
             return []
-        out = []
+        out: list[dict] = []
         columns = self.columns(entity)
         serialize = self.serializer(entity, columns)
         for rid, row, (_, data) in zip(ids, full, items, strict=True):

@@ -92,7 +92,7 @@ class TenantState:
     registry: Any = None  # the runtime's expression functions (built-ins + plugins)
     timezone: str = "UTC"  # what today() and now() mean for this tenant
     jobs: Any = None  # the runtime's Jobs: hands committed outbox events to their handlers
-    cache: dict[str, Any] = field(
+    cache: dict[Any, Any] = field(
         default_factory=dict
     )  # per-model derived objects (schemas, openapi)
 
@@ -132,7 +132,7 @@ class VersionReader:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dedicated = engine.dialect.name == "postgresql"
-        self.connection = None  # PostgreSQL: the dedicated DB-API connection, once opened
+        self.connection: Any = None  # PostgreSQL: the dedicated DB-API connection, once opened
         self._lock = threading.Lock()
 
     def read(self) -> tuple[int, tuple]:
@@ -146,7 +146,7 @@ class VersionReader:
             for attempt in (1, 2):
                 if self.connection is None:
                     raw = self.engine.raw_connection()
-                    dbapi = raw.dbapi_connection
+                    dbapi: Any = raw.dbapi_connection
                     dbapi.autocommit = True
                     raw.detach()  # ours for good: not returned (and reset) to the pool
                     self.connection = dbapi

@@ -34,7 +34,7 @@ def get_secret(state: TenantState, name: str = WEBHOOK, conn: Connection | None 
                 insert(table).values(name=name, value=value, created_at=dt.datetime.now(dt.UTC))
             )
     except IntegrityError:  # made by someone else meanwhile: theirs wins
-        value = conn.scalar(select(table.c.value).where(table.c.name == name))
+        value = conn.execute(select(table.c.value).where(table.c.name == name)).scalar_one()
     return value
 
 

@@ -84,6 +84,8 @@ def read_table(data: bytes | Path, filename: str) -> Iterator[dict]:
         from openpyxl import load_workbook
 
         sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).active
+        if sheet is None or not hasattr(sheet, "iter_rows"):
+            raise BadQuery("the workbook's first sheet is not a worksheet: nothing to import")
         rows = sheet.iter_rows(values_only=True)
         header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
         for row in rows:
@@ -92,10 +94,10 @@ def read_table(data: bytes | Path, filename: str) -> Iterator[dict]:
             yield {h: c for h, c in zip(header, row, strict=False) if h}
         return
     text = raw.decode("utf-8-sig")
-    for row in csv.DictReader(io.StringIO(text)):
+    for line in csv.DictReader(io.StringIO(text)):
         yield {
             k.strip(): undo_csv_safe(v) if isinstance(v, str) else v
-            for k, v in row.items()
+            for k, v in line.items()
             if k is not None
         }
 
@@ -194,6 +196,7 @@ def import_rows(
                 pending = [p for i, p in enumerate(pending) if i not in failed]
 
     def upsert(conn, batch: list[tuple[int, dict]]) -> None:
+        assert key is not None  # upserts run only with a key
         values = [b[key] for _, b in batch if b.get(key) is not None]
         found = {}
         if values:
@@ -232,6 +235,7 @@ def import_rows(
 
     def write(conn, batch) -> None:
         last_row = batch[-1][0]
+        assert report.mapping is not None  # made from the header row, before any batch
         bad = resolve_references(conn, service, entity, report.mapping, batch)
         if bad:
             report.errors.extend(bad)

@@ -75,14 +75,14 @@ def map_columns(
     key) is mapped even when it is not writable, since it is only matched on.
     """
     explicit = dict(explicit or {})
-    for column, name in explicit.items():
+    for column, target in explicit.items():
         if column not in headers:
             raise _param_error(
                 "mapping",
                 f"mapping: the file has no column '{column}' (it has {', '.join(headers)})",
             )
-        if name and name not in entity.fields:
-            raise _param_error("mapping", f"mapping: '{name}' is not a field of {entity.name}")
+        if target and target not in entity.fields:
+            raise _param_error("mapping", f"mapping: '{target}' is not a field of {entity.name}")
     by_key: dict[str, str] = {}
     for f in entity.fields.values():
         for text in _labels(f):
@@ -91,13 +91,10 @@ def map_columns(
     ignored: dict[str, str] = {}
     taken: dict[str, str] = {}
     for column in headers:
-        if column in explicit:
-            name = explicit[column]
-            if not name:
-                ignored[column] = "left out by the mapping"
-                continue
-        else:
-            name = by_key.get(fold_key(column))
+        if column in explicit and not explicit[column]:
+            ignored[column] = "left out by the mapping"
+            continue
+        name = explicit.get(column) or by_key.get(fold_key(column))
         if name is None:
             why = "a system column" if column in SYSTEM_COLUMNS else f"not a field of {entity.name}"
             ignored[column] = why
@@ -211,12 +208,7 @@ def resolve_references(
     that match no record, or several (naming the candidates). One query per field."""
     errors = []
     for name, target_field in mapping.match.items():
-        names = {
-            v
-            for _, body in batch
-            for v in (body.get(name) if isinstance(body.get(name), list) else [body.get(name)])
-            if isinstance(v, str)
-        }
+        names = {v for _, body in batch for v in _texts(body.get(name))}
         if not names:
             continue
         target = service.entity(entity.fields[name].spec.entity)
@@ -255,3 +247,9 @@ def resolve_references(
                 resolved.append(value)
             body[name] = resolved if isinstance(cell, list) else resolved[0]
     return errors
+
+
+def _texts(value) -> list[str]:
+    """The text values of a cell (a list field's items, or the one value)."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, str)]
