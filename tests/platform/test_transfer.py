@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from openpyxl import Workbook, load_workbook
 
 CSV = "name,industry,employees,tags,website\nAcme,retail,120,key;smb,https://acme.example.com\nBolt,energy,x,,\nCoda,aerospace,5,,\nDyna,finance,7,,\n"
@@ -418,3 +419,29 @@ def test_reference_names_resolve_only_to_records_the_importer_may_read(env):
     r = post(rep, "contact", "last_name,account\nWang,mine ltd\n")
     assert r.status_code == 200 and r.json["created"] == 1
     assert rep.get("/api/v1/records/contact").json["data"][0]["account"] == mine
+
+
+def _chart_first_workbook() -> bytes:
+    book = Workbook()
+    book.active.append(["name"])
+    book.create_chartsheet(title="Chart", index=0)
+    book.active = 0
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"PK\x03\x04 not really a zip", b"plain text", _chart_first_workbook()],
+    ids=["broken-zip", "not-a-zip", "chart-first"],
+)
+def test_an_unreadable_workbook_is_a_400_that_says_so(env, content):
+    r = env.api.client.post(
+        "/api/v1/import/account",
+        data={"file": (io.BytesIO(content), "accounts.xlsx")},
+        headers={"Authorization": f"Bearer {env.api.token}"},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 400, r.data[:300]
+    assert "XLSX" in r.json["detail"] or "worksheet" in r.json["detail"]

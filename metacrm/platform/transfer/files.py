@@ -83,7 +83,10 @@ def read_table(data: bytes | Path, filename: str) -> Iterator[dict]:
     if filename.lower().endswith(".xlsx"):
         from openpyxl import load_workbook
 
-        sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).active
+        try:
+            sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).active
+        except Exception as exc:  # noqa: BLE001 - whatever openpyxl trips on, the file is unreadable
+            raise BadQuery(f"not a readable XLSX file ({type(exc).__name__}: {exc})") from None
         if sheet is None or not hasattr(sheet, "iter_rows"):
             raise BadQuery("the workbook's first sheet is not a worksheet: nothing to import")
         rows = sheet.iter_rows(values_only=True)
