@@ -63,7 +63,8 @@ def sweep_all(runtime) -> int:
             state = runtime.tenants.state(name)
             handed += runtime.jobs.sweep(state)
             now = dt.datetime.now(dt.UTC)
-            runtime.pm.hook.metacrm_scheduled(runtime=runtime, state=state, now=now)
+            if runtime.jobs.scheduled_due(name, now):
+                runtime.pm.hook.metacrm_scheduled(runtime=runtime, state=state, now=now)
         except Exception:  # one broken tenant must not stop the others
             log.exception("sweep of tenant %s failed", name)
     return handed

@@ -46,9 +46,9 @@ def metacrm_event_handlers():
 
 @hookspec
 def metacrm_scheduled(runtime, state, now):
-    """Time-based work (idle alerts, date triggers, timeouts): called by `metacrm scheduler`
-    about once a second per tenant, with the current UTC time. Return quickly; throttle
-    expensive scans yourself."""
+    """Time-based work (idle alerts, date triggers, timeouts, recycling): called by the
+    sweep at most once a minute per tenant (the platform throttles it, for every plugin),
+    with the current UTC time."""
 
 
 @hookspec

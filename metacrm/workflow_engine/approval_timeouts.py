@@ -12,16 +12,13 @@ from metacrm.platform.errors import NotFound
 from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.approvals import Approvals
 
-EVERY = dt.timedelta(seconds=60)
 BATCH = 200
 
 
-def escalate_due(runtime, state, now: dt.datetime, force: bool = False) -> int:
+def escalate_due(runtime, state, now: dt.datetime) -> int:
     """Escalate the tasks that are due; how many."""
-    last = state.cache.get("approval_timeouts_at")
-    if not state.model.approvals or (not force and last is not None and now - last < EVERY):
+    if not state.model.approvals:
         return 0
-    state.cache["approval_timeouts_at"] = now
     tasks, approvals = state.system["approval_tasks"], state.system["approvals"]
     due = select(tasks.c.id).where(tasks.c.status == "pending", tasks.c.due_at <= now)
     with state.engine.connect() as conn:  # read first: an idle tenant takes no write lock

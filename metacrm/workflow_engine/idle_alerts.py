@@ -10,16 +10,12 @@ from sqlalchemy import exists, insert, select
 
 from metacrm.metadata.model import label_text
 
-EVERY = dt.timedelta(seconds=60)
-
 
 def check_idle(state, now: dt.datetime) -> int:
     """Send the due alerts; how many."""
     stages = [(p, s) for p in state.model.pipelines.values() for s in p.stages if s.idle_alert_days]
-    last = state.cache.get("idle_alerts_at")
-    if not stages or (last is not None and now - last < EVERY):
+    if not stages:
         return 0
-    state.cache["idle_alerts_at"] = now
     history, alerts = state.system["stage_history"], state.system["stage_alerts"]
     sent = 0
     with state.write.begin() as conn:

@@ -16,7 +16,6 @@ from metacrm.platform.records.service import RecordService
 from metacrm.workflow_engine.notices import notify
 from metacrm.workflow_engine.pools import Pools
 
-EVERY = dt.timedelta(seconds=60)
 BATCH = 500
 
 
@@ -25,12 +24,10 @@ def _cut(entity, since: str, moment: dt.datetime):
     return moment.date() if f is not None and f.type == "date" else moment
 
 
-def recycle_due(runtime, state, now: dt.datetime, force: bool = False) -> dict:
+def recycle_due(runtime, state, now: dt.datetime) -> dict:
     rules = [(p, r) for p in state.model.pools.values() for r in p.recycle]
-    last = state.cache.get("pool_recycle_at")
-    if not rules or (not force and last is not None and now - last < EVERY):
+    if not rules:
         return {"recycled": 0, "warned": 0}
-    state.cache["pool_recycle_at"] = now
     context = Context(tenant=state.name, username="system", is_admin=True, now=now)
     service = RecordService(state, context, runtime.pm, runtime.registry)
     engine = Pools(service)

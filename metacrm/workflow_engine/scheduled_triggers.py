@@ -21,7 +21,6 @@ from metacrm.platform.access.context import Context
 from metacrm.platform.db.outbox import new_event, write_events
 from metacrm.platform.records.service import RecordService
 
-EVERY = dt.timedelta(seconds=60)
 CATCH_UP_DAYS = 7
 BATCH = 1000
 
@@ -62,17 +61,15 @@ def _candidates(
     return [(rid, tick.isoformat()) for rid in conn.scalars(query)]
 
 
-def fire_due(runtime, state, now: dt.datetime, force: bool = False) -> int:
+def fire_due(runtime, state, now: dt.datetime) -> int:
     """Write the events of the due firings and hand them on; how many."""
     automations = [
         a
         for a in state.model.automations.values()
         if a.enabled and a.trigger.on in ("date", "cron")
     ]
-    last = state.cache.get("automation_fires_at")
-    if not automations or (not force and last is not None and now - last < EVERY):
+    if not automations:
         return 0
-    state.cache["automation_fires_at"] = now
     tz = ZoneInfo(state.timezone)
     context = Context(tenant=state.name, username="system", is_admin=True, now=now)
     service = RecordService(state, context, runtime.pm, runtime.registry)

@@ -189,3 +189,29 @@ def test_one_process_sweeps_at_a_time_and_another_takes_over(jobs_env, tmp_path)
     second_stop.set()
     second.join(10)
     assert not held()
+
+
+def test_time_based_work_runs_at_most_once_a_minute_per_tenant(jobs_env):
+    """The platform throttles `metacrm_scheduled` for every plugin (the sweep runs each
+    second); the engines' scans no longer throttle themselves."""
+    from metacrm.plugins.hookspecs import hookimpl
+
+    runtime, _ = jobs_env
+    calls = []
+
+    class Clock:
+        @hookimpl
+        def metacrm_scheduled(self, runtime, state, now):
+            calls.append((state.name, now))
+
+    runtime.pm.register(Clock())
+    sweep_all(runtime)
+    sweep_all(runtime)
+    assert [name for name, _ in calls] == ["default"]
+    now = calls[0][1]
+    jobs = runtime.jobs
+    assert not jobs.scheduled_due("default", now + dt.timedelta(seconds=59))
+    assert jobs.scheduled_due("other", now + dt.timedelta(seconds=1))  # each tenant its own
+    assert jobs.scheduled_due("default", now + dt.timedelta(seconds=60))
+    assert not jobs.scheduled_due("default", now + dt.timedelta(seconds=61))
+    assert jobs.scheduled_due("default", now - dt.timedelta(hours=1))  # the clock went back

@@ -51,9 +51,9 @@ def test_all_mode_timeout_escalation_and_decided_trigger(desk_env):
     # zoe lets it time out: the scheduler hands her task to her manager
     state = env.runtime.tenant()
     now = dt.datetime.now(dt.UTC)
-    assert escalate_due(env.runtime, state, now, force=True) == 0  # not due yet
-    assert escalate_due(env.runtime, state, now + dt.timedelta(hours=2), force=True) == 1
-    assert escalate_due(env.runtime, state, now + dt.timedelta(hours=3), force=True) == 0
+    assert escalate_due(env.runtime, state, now) == 0  # not due yet
+    assert escalate_due(env.runtime, state, now + dt.timedelta(hours=2)) == 1
+    assert escalate_due(env.runtime, state, now + dt.timedelta(hours=3)) == 0
     detail = rob.get(f"/api/v1/approvals/{approval['id']}").json
     assert {(t["user_id"], t["status"], t["escalated_from"]) for t in detail["tasks"]} == {
         (mia_id, "approved", None),

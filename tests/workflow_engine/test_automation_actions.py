@@ -135,8 +135,8 @@ def test_return_to_pool_and_cron_and_date_triggers(actions_env):
     ).json
     state = env.runtime.tenant()
     monday = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)  # a Monday, after 09:00
-    assert fire_due(env.runtime, state, monday, force=True) == 1
-    assert fire_due(env.runtime, state, monday + dt.timedelta(minutes=5), force=True) == 0
+    assert fire_due(env.runtime, state, monday) == 1
+    assert fire_due(env.runtime, state, monday + dt.timedelta(minutes=5)) == 0
     assert [n["title"] for n in rep.get("/api/v1/notifications").json["data"]] == ["Weekly nudge"]
     # disqualifying the lead sends it back to the default lead pool
     url = f"/api/v1/records/lead/{lead['id']}"
@@ -204,8 +204,8 @@ def test_default_app_dispatch_expiry_and_overdue(actions_env):
         },
     ).json
     now = dt.datetime.now(dt.UTC)
-    assert fire_due(env.runtime, state, now, force=True) == 2
-    assert fire_due(env.runtime, state, now, force=True) == 0  # once
+    assert fire_due(env.runtime, state, now) == 2
+    assert fire_due(env.runtime, state, now) == 0  # once
     rep_titles = {n["title"] for n in rep.get("/api/v1/notifications").json["data"]}
     assert {"Contract expires in 30 days", "Receivable overdue"} <= rep_titles
     mgr_titles = {n["title"] for n in mgr.get("/api/v1/notifications").json["data"]}

@@ -156,12 +156,12 @@ def test_recycle_rules_warn_then_return_to_the_pool(pool_env):
             .where(lead.c.id.in_([stale["id"], done["id"]]))
             .values(updated_at=now - dt.timedelta(days=28))
         )
-    assert recycle_due(env.runtime, state, now, force=True) == {"recycled": 0, "warned": 1}
-    assert recycle_due(env.runtime, state, now, force=True) == {"recycled": 0, "warned": 0}
+    assert recycle_due(env.runtime, state, now) == {"recycled": 0, "warned": 1}
+    assert recycle_due(env.runtime, state, now) == {"recycled": 0, "warned": 0}
     [warning] = rep.get("/api/v1/notifications").json["data"]
     assert warning["record_id"] == stale["id"] and "in 3 day(s)" in warning["title"]
     later = now + dt.timedelta(days=3)
-    assert recycle_due(env.runtime, state, later, force=True) == {"recycled": 1, "warned": 0}
+    assert recycle_due(env.runtime, state, later) == {"recycled": 1, "warned": 0}
     assert rep.get(f"/api/v1/records/lead/{stale['id']}").status_code == 404
     assert rep.get(f"/api/v1/records/lead/{done['id']}").status_code == 200  # qualified: kept
     assert rep.get(f"/api/v1/records/lead/{fresh['id']}").status_code == 200

@@ -26,6 +26,7 @@ from metacrm.platform.jobs.handlers import EventHandler
 log = logging.getLogger("metacrm.jobs")
 
 SWEEP_BATCH = 500
+SCHEDULED_EVERY = dt.timedelta(seconds=60)  # metacrm_scheduled: at most this often per tenant
 BATCH = 500  # events run in one transaction
 
 
@@ -38,6 +39,7 @@ class Jobs:
         self._handlers: list[EventHandler] | None = None
         self._queue = None
         self.inline = not self.settings.redis_url
+        self._scheduled_at: dict[str, dt.datetime] = {}
 
     # -- who listens ---------------------------------------------------------------
     @property
@@ -132,6 +134,15 @@ class Jobs:
                 .all()
             )
         return self.dispatch(state, due)
+
+    def scheduled_due(self, tenant: str, now: dt.datetime) -> bool:
+        """Is the tenant's time-based work (`metacrm_scheduled`) due? At most once per
+        SCHEDULED_EVERY, for every plugin at once, so no hook throttles itself."""
+        last = self._scheduled_at.get(tenant)
+        if last is not None and dt.timedelta(0) <= now - last < SCHEDULED_EVERY:
+            return False
+        self._scheduled_at[tenant] = now
+        return True
 
     # -- running one event ------------------------------------------------------
     def run(self, state, event_id: str) -> str:
