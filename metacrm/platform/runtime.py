@@ -17,7 +17,9 @@ from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
 from metacrm.metadata.packages import PackageSource
-from metacrm.platform.db.migrations import FormulaFiller
+from metacrm.platform.db import tables as tbl
+from metacrm.platform.db.migrations import FormulaFiller, SystemSchema
+from metacrm.platform.db.patches import PLATFORM_PATCHES
 from metacrm.platform.jobs.dispatch import Jobs
 from metacrm.platform.records.backfill import backfill as fill_formulas
 from metacrm.platform.settings import Settings
@@ -51,11 +53,26 @@ class Runtime:
         self._valid_overlay_pieces: set[str] = set()  # schema-checked overlay pieces
         self._lock = threading.Lock()
         self.registry = self._expression_registry()
+        self.system_schema = self._system_schema()
         self.jobs = Jobs(self)
         self.tenants = TenantRegistry(self)
 
     def _expression_registry(self) -> Registry:
         return expression_registry(self.pm)
+
+    def _system_schema(self) -> SystemSchema:
+        """The platform's system tables and patches, and those plugins add."""
+        patches = [p for result in self.pm.hook.metacrm_patches() for p in result or ()]
+        names = [p.name for p in patches]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two patches share a name: {sorted(names)}")
+        return SystemSchema((tbl.system_tables, self._plugin_tables), (*PLATFORM_PATCHES, *patches))
+
+    def _plugin_tables(self, metadata) -> dict:
+        out: dict = {}
+        for result in self.pm.hook.metacrm_system_tables(metadata=metadata):
+            out.update(result or {})
+        return out
 
     def package_paths(self) -> list[Path]:
         return package_paths(self.pm, self.settings)

@@ -56,3 +56,17 @@ def metacrm_automation_actions():
     """Return a list of metacrm.workflow_engine.actions.PluginAction: actions automations
     call as `plugin: {name, params}`. `fn(target, params)` runs inside the event's
     transaction (target.run.conn, target.service, target.raw) and returns a note."""
+
+
+@hookspec
+def metacrm_system_tables(metadata):
+    """Return {key: sqlalchemy.Table} of the plugin's own tables in `metadata` (names start
+    with `_`): created in every tenant database next to the platform's and reached as
+    `state.system[key]`. Change them later only through `metacrm_patches`."""
+
+
+@hookspec
+def metacrm_patches():
+    """Return a list of metacrm.platform.db.patches.Patch: idempotent upgrades of databases
+    made by an earlier release of the plugin (its tables), run once per tenant, in order,
+    and recorded in the tenant's `_patches` log."""

@@ -37,3 +37,10 @@ def metacrm_scheduled(runtime, state, now):
     escalate_due(runtime, state, now)
     recycle_due(runtime, state, now)
     fire_due(runtime, state, now)
+
+
+@hookimpl
+def metacrm_system_tables(metadata):
+    from metacrm.workflow_engine.tables import workflow_tables
+
+    return workflow_tables(metadata)

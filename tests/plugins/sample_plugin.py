@@ -113,3 +113,37 @@ def metacrm_automation_actions():
         return f"scored {params['score']}"
 
     return [PluginAction("sample.score", score)]
+
+
+def _ticks_table(metadata):
+    from sqlalchemy import Column, DateTime, Integer, String, Table
+
+    return Table(
+        "_sample_ticks",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("tenant", String(40), nullable=False),
+        Column("at", DateTime(timezone=True)),
+        Column("note", String(40)),  # added by the plugin's second release: see the patch
+    )
+
+
+@hookimpl
+def metacrm_system_tables(metadata):
+    """The plugin's own table, in every tenant database: state.system["sample_ticks"]."""
+    return {"sample_ticks": _ticks_table(metadata)}
+
+
+@hookimpl
+def metacrm_patches():
+    """Databases made by the plugin's first release have no `note` column yet."""
+    from sqlalchemy import Column, String
+
+    from metacrm.platform.db.patches import Patch, add_column_if_missing
+
+    return [
+        Patch(
+            "sample.ticks_note",
+            lambda conn: add_column_if_missing(conn, "_sample_ticks", Column("note", String(40))),
+        )
+    ]

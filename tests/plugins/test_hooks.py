@@ -168,3 +168,17 @@ def test_automation_actions_hook_runs_plugin_actions(plugin_env):
     assert "sample_score_on_create: sample.score: scored 7" in notes
     other = api.post("/api/v1/records/lead", json={"last_name": "Plain", "company": "p"}).json
     assert api.get(f"/api/v1/records/lead/{other['id']}").json["sample_score"] is None
+
+
+def test_system_tables_and_patches_hooks_give_a_plugin_its_own_tables(plugin_env):
+    from sqlalchemy import insert, select, text
+
+    _, runtime, _ = plugin_env
+    state = runtime.tenant()
+    ticks = state.system["sample_ticks"]
+    with state.write.begin() as conn:
+        conn.execute(insert(ticks).values(tenant="default", note="hello"))
+    with state.engine.connect() as conn:
+        assert conn.execute(select(ticks.c.note)).scalar_one() == "hello"
+        logged = dict(conn.execute(text("SELECT name, ran FROM _patches")).all())
+    assert {k: bool(v) for k, v in logged.items()} == {"sample.ticks_note": False}  # new db

@@ -69,7 +69,9 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
         with write_engine(engine).connect() as conn:
             transaction = conn.begin()
             try:
-                overlay = latest_overlay(conn, migrations.ensure_system_tables(conn))
+                overlay = latest_overlay(
+                    conn, migrations.ensure_system_tables(conn, rt.system_schema)
+                )
                 model = rt.compile(overlay)
                 plan = migrations.sync_model(
                     conn,
@@ -79,6 +81,7 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
                     dry_run=not apply,
                     registry=rt.registry,
                     fill_formulas=rt.formula_filler(rt.tenants.timezone(name)),
+                    system_schema=rt.system_schema,
                 )
             except BaseException:
                 transaction.rollback()

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, MetaData, String, select
+from sqlalchemy import Column, Connection, MetaData, String, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from metacrm.expressions import builtin_registry
 from metacrm.metadata.model import Field, Model
 from metacrm.platform.db import duplicates, search
 from metacrm.platform.db import tables as tbl
+from metacrm.platform.db.patches import Patch, apply_patches
 from metacrm.platform.db.schema_plan import (
     ARCHIVE_PREFIX,
     LiveTable,
@@ -160,10 +162,30 @@ def latest_version(conn: Connection, system: dict) -> dict | None:
     return None if row is None else {"id": row.id, **row.model}
 
 
-def ensure_system_tables(conn: Connection) -> dict:
+@dataclass(frozen=True)
+class SystemSchema:
+    """A tenant database's own tables: the platform's and those plugins declare (builders
+    of {key: Table}), and the patches that bring databases made earlier up to date."""
+
+    builders: tuple[Callable[[MetaData], dict], ...] = (tbl.system_tables,)
+    patches: tuple[Patch, ...] = ()
+
+    def tables(self, metadata: MetaData) -> dict:
+        out: dict = {}
+        for build in self.builders:
+            out.update(build(metadata))
+        return out
+
+
+def ensure_system_tables(conn: Connection, schema: SystemSchema | None = None) -> dict:
+    """Create what is missing, then run the patches the database has not had (a new
+    database records them all: its tables are the latest); the tables by key."""
+    schema = schema or SystemSchema()
     metadata = MetaData()
-    system = tbl.system_tables(metadata)
+    system = schema.tables(metadata)
+    fresh = not inspect(conn).has_table("_meta_versions")
     metadata.create_all(conn, checkfirst=True)
+    apply_patches(conn, system["patches"], schema.patches, fresh)
     return system
 
 
@@ -205,12 +227,13 @@ def sync_model(
     tables: dict | None = None,
     registry=None,
     fill_formulas: FormulaFiller | None = None,
+    system_schema: SystemSchema | None = None,
 ) -> Plan:
     """Plan and (unless dry_run) apply `model` in the caller's transaction; record the version.
 
     `registry`: the expression functions (plugins' too) that formulas may call;
     `fill_formulas`: computes new stored formulas for existing rows (None: left empty)."""
-    system = ensure_system_tables(conn)
+    system = ensure_system_tables(conn, system_schema)
     previous = latest_version(conn, system)
     if tables is None:
         _, tables = tbl.model_tables(model)

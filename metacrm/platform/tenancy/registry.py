@@ -29,14 +29,24 @@ from sqlalchemy import (
     func,
     inspect,
     select,
-    text,
 )
 
 from metacrm.expressions import Registry
 from metacrm.metadata.model import Model
 from metacrm.platform.db import database, migrations
 from metacrm.platform.db import tables as tbl
+from metacrm.platform.db.patches import Patch, add_column_if_missing, apply_patches, patches_table
 from metacrm.platform.settings import Settings
+
+CONTROL_PATCHES = (
+    Patch(
+        "control.tenants_timezone",
+        lambda conn: add_column_if_missing(
+            conn, "tenants", Column("timezone", String(64), nullable=False, server_default="UTC")
+        ),
+        "what today() and now() mean for each tenant",
+    ),
+)
 
 
 class TenantOwner(Protocol):
@@ -50,8 +60,12 @@ class TenantOwner(Protocol):
 
     def formula_filler(self, timezone: str) -> migrations.FormulaFiller: ...
 
+    @property
+    def system_schema(self) -> migrations.SystemSchema: ...
+
 
 control_metadata = MetaData()
+control_patches = patches_table(control_metadata)
 tenants_table = Table(
     "tenants",
     control_metadata,
@@ -180,7 +194,6 @@ class TenantRegistry:
         self.runtime = runtime
         self.settings = runtime.settings
         self.control = database.control_engine(self.settings)
-        control_metadata.create_all(self.control, checkfirst=True)
         self._upgrade_control()
         self._engines: dict[str, Engine] = {}
         self._states: dict[str, TenantState] = {}
@@ -190,15 +203,12 @@ class TenantRegistry:
         self._lock = threading.RLock()
 
     def _upgrade_control(self) -> None:
-        """Bring a control database made by an earlier version up to date (add-only)."""
+        """Create the control tables, or bring those of an earlier release up to date
+        through the control database's own patch log."""
         with database.write_engine(self.control).begin() as conn:
-            columns = {c["name"] for c in inspect(conn).get_columns("tenants")}
-            if "timezone" not in columns:
-                conn.execute(
-                    text(
-                        "ALTER TABLE tenants ADD COLUMN timezone VARCHAR(64) NOT NULL DEFAULT 'UTC'"
-                    )
-                )
+            fresh = not inspect(conn).has_table("tenants")
+            control_metadata.create_all(conn, checkfirst=True)
+            apply_patches(conn, control_patches, CONTROL_PATCHES, fresh)
 
     def timezone(self, name: str) -> str:
         with self.control.connect() as conn:
@@ -256,6 +266,7 @@ class TenantRegistry:
                 applied_by=applied_by,
                 registry=self.runtime.registry,
                 fill_formulas=self.runtime.formula_filler(timezone),
+                system_schema=self.runtime.system_schema,
             )
         with database.write_engine(self.control).begin() as conn:
             if (
@@ -279,7 +290,8 @@ class TenantRegistry:
             raise UnknownTenant(name)
         engine = self.engine(name)
         with database.write_engine(engine).begin() as conn:
-            system = migrations.ensure_system_tables(conn)  # platform tables added by upgrades
+            # tables and patches a newer release (of the platform or a plugin) added
+            system = migrations.ensure_system_tables(conn, self.runtime.system_schema)
         with engine.connect() as conn:
             overlay = latest_overlay(conn, system)
             version_id = _latest_version_id(conn, system)
@@ -297,6 +309,7 @@ class TenantRegistry:
                         applied_by="upgrade",
                         registry=self.runtime.registry,
                         fill_formulas=self.runtime.formula_filler(self.timezone(name)),
+                        system_schema=self.runtime.system_schema,
                     )
                     version_id = _latest_version_id(conn, system)
             except migrations.MigrationRefused as exc:
@@ -367,6 +380,7 @@ class TenantRegistry:
                         tables=tables,
                         registry=self.runtime.registry,
                         fill_formulas=self.runtime.formula_filler(state.timezone),
+                        system_schema=self.runtime.system_schema,
                     )
                     if dry_run:
                         transaction.rollback()
