@@ -265,7 +265,7 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             ),
             Index("ix__team_shares_head", "team_head_id", "entity"),
         ),
-        "outbox": Table(  # events written in the same transaction as the change (jobs.py)
+        "outbox": Table(  # events written in the same transaction as the change (db.outbox)
             "_outbox",
             metadata,
             Column("id", ID, primary_key=True, autoincrement=True),
@@ -347,7 +347,7 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("read_at", TZ_DATETIME),
             Index("ix__notifications_user", "user_id", "read_at"),
         ),
-        "record_locks": Table(  # records no one but an admin may change (see locks.py)
+        "record_locks": Table(  # records no one but an admin may change (see db.locks)
             "_record_locks",
             metadata,
             Column("entity", String(63), primary_key=True),

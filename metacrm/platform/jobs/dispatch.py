@@ -8,7 +8,7 @@ If Redis is down the events stay `pending`; `Jobs.sweep` (the scheduler, every
 second) hands on whatever is due: new events, retries, and events whose claim
 lapsed because a worker died.
 
-`Jobs.run_many` runs a batch of events (platform.event_runs): effects and done
+`Jobs.run_many` runs a batch of events (jobs.runner): effects and done
 marks commit together, failures retry with backoff, then the dead-letter list.
 """
 
@@ -151,7 +151,7 @@ class Jobs:
         return next(iter(statuses), "missing")
 
     def run_many(self, state, event_ids: list[str]) -> dict[str, int]:
-        """Run events (a batch); how many ended in each status (see platform.event_runs)."""
+        """Run events (a batch); how many ended in each status (see jobs.runner)."""
         from metacrm.platform.jobs.runner import EventRunner
 
         return EventRunner(self, state).run_many(event_ids)

@@ -240,7 +240,7 @@ class RecordCore:
         self, conn: Connection, entity_name: str, ids: list[int], owner_id: int | None, only_if=None
     ) -> dict[int, int | None]:
         """Give records to `owner_id` in `conn`'s transaction, with history and events
-        (see record_owners); {record id: previous owner} of those that changed."""
+        (see records.owners); {record id: previous owner} of those that changed."""
         return assign_owner(self, conn, entity_name, ids, owner_id, only_if)
 
     def _dispatch(self, owned: bool) -> None:
