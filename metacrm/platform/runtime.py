@@ -24,22 +24,20 @@ from metacrm.platform.jobs.dispatch import Jobs
 from metacrm.platform.records.backfill import backfill as fill_formulas
 from metacrm.platform.settings import Settings
 from metacrm.platform.tenancy.registry import TenantRegistry, TenantState
-from metacrm.plugins.manager import make_plugin_manager
+from metacrm.plugins.manager import gathered, make_plugin_manager, merged
 
 
 def expression_registry(pm) -> Registry:
     """Built-in expression functions plus the ones plugins contribute (names must be unique)."""
-    extra = [f for result in pm.hook.metacrm_expression_functions() for f in result or ()]
+    extra = gathered(pm.hook.metacrm_expression_functions())
     return builtin_registry().extended(extra) if extra else builtin_registry()
 
 
 def package_paths(pm, settings: Settings) -> list[Path]:
     """The installed packages: those plugins contribute, then METACRM_PACKAGES."""
-    paths: list[Path] = []
-    for result in pm.hook.metacrm_metadata_packages():
-        paths.extend(Path(p) for p in result or ())
-    paths.extend(settings.packages)
-    return paths
+    return [Path(p) for p in gathered(pm.hook.metacrm_metadata_packages())] + list(
+        settings.packages
+    )
 
 
 class Runtime:
@@ -62,17 +60,14 @@ class Runtime:
 
     def _system_schema(self) -> SystemSchema:
         """The platform's system tables and patches, and those plugins add."""
-        patches = [p for result in self.pm.hook.metacrm_patches() for p in result or ()]
+        patches = gathered(self.pm.hook.metacrm_patches())
         names = [p.name for p in patches]
         if len(set(names)) != len(names):
             raise ValueError(f"two patches share a name: {sorted(names)}")
         return SystemSchema((tbl.system_tables, self._plugin_tables), (*PLATFORM_PATCHES, *patches))
 
     def _plugin_tables(self, metadata) -> dict:
-        out: dict = {}
-        for result in self.pm.hook.metacrm_system_tables(metadata=metadata):
-            out.update(result or {})
-        return out
+        return merged(self.pm.hook.metacrm_system_tables(metadata=metadata))
 
     def package_paths(self) -> list[Path]:
         return package_paths(self.pm, self.settings)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
+from typing import TypeVar
 
 import pluggy
 
@@ -16,6 +18,9 @@ DEFAULT_PLUGINS = (
     "metacrm.workflow_engine",
 )
 ENTRY_POINT_GROUP = "metacrm.plugins"
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def make_plugin_manager(
@@ -38,3 +43,16 @@ def make_plugin_manager(
             pm.register(plugin, name=ep.name)
     pm.check_pending()
     return pm
+
+
+def gathered(results: Iterable[Iterable[T] | None]) -> list[T]:
+    """Every plugin's answer to a hook that returns a list, as one list (None: nothing)."""
+    return [item for result in results for item in result or ()]
+
+
+def merged(results: Iterable[Mapping[K, V] | None]) -> dict[K, V]:
+    """Every plugin's answer to a hook that returns a mapping, as one dict."""
+    out: dict[K, V] = {}
+    for result in results:
+        out.update(result or {})
+    return out

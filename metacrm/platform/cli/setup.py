@@ -8,6 +8,7 @@ import secrets
 import click
 
 from metacrm.platform.cli.base import build_runtime, main
+from metacrm.plugins.manager import merged
 
 
 @main.command()
@@ -60,11 +61,11 @@ def init(demo: bool, tenant: str | None, timezone: str | None) -> None:
         click.echo("demo data skipped: the tenant already existed")
     elif demo:
         service = RecordService(state, Context.system(name, admin_id), rt.pm, rt.registry)
-        counts: dict = {}
-        for result in rt.pm.hook.metacrm_demo_data(
-            runtime=rt, tenant=name, service=service, context=service.context
-        ):
-            counts.update(result or {})
+        counts = merged(
+            rt.pm.hook.metacrm_demo_data(
+                runtime=rt, tenant=name, service=service, context=service.context
+            )
+        )
         click.echo("demo data: " + ", ".join(f"{n} {e}" for e, n in counts.items()))
     rt.close()
 

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 
 from metacrm.platform.db.outbox import event_ids_in, now
 from metacrm.platform.jobs.handlers import EventHandler
+from metacrm.plugins.manager import gathered
 
 log = logging.getLogger("metacrm.jobs")
 
@@ -45,9 +46,7 @@ class Jobs:
     @property
     def handlers(self) -> list[EventHandler]:
         if self._handlers is None:
-            self._handlers = [
-                h for result in self.runtime.pm.hook.metacrm_event_handlers() for h in result or ()
-            ]
+            self._handlers = gathered(self.runtime.pm.hook.metacrm_event_handlers())
         return self._handlers
 
     def wanted(self, state, entity: str | None, topic: str) -> bool:
