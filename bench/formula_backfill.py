@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
 import time
-import uuid
-from pathlib import Path
+
+from bench_instance import bench_app
 
 
 def main() -> None:
@@ -25,22 +23,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("METACRM_BENCH_DATABASE_URL"))
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
-
     from metacrm.platform.access import auth
     from metacrm.platform.access.context import Context
-    from metacrm.platform.app import create_app
     from metacrm.platform.records.service import RecordService
-    from metacrm.platform.settings import settings_from_env
 
-    tmp = Path(tempfile.mkdtemp(prefix="metacrm-backfill-"))
-    env = {"METACRM_DATA_DIR": str(tmp)}
-    prefix = f"b{uuid.uuid4().hex[:8]}_"
-    if args.database_url:
-        env.update(METACRM_DATABASE_URL=args.database_url, METACRM_SCHEMA_PREFIX=prefix)
-    app = create_app(settings_from_env(env))
-    runtime = app.extensions["metacrm"]
-    try:
+    with bench_app(args.database_url, "backfill") as app:
+        runtime = app.extensions["metacrm"]
         state = runtime.tenants.create("default")
         admin = auth.create_user(state, "admin", "bench-password", is_admin=True)
         service = RecordService(state, Context.system("default", admin), runtime.pm)
@@ -86,20 +74,6 @@ def main() -> None:
                 indent=2,
             )
         )
-    finally:
-        runtime.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if args.database_url:
-            engine = create_engine(
-                args.database_url.replace("postgresql://", "postgresql+psycopg://")
-            )
-            with engine.begin() as conn:
-                for (name,) in conn.execute(
-                    text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
-                    {"p": prefix + "%"},
-                ).all():
-                    conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-            engine.dispose()
 
 
 if __name__ == "__main__":
