@@ -79,7 +79,6 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
                     allow_destructive=allow_destructive,
                     applied_by="cli",
                     dry_run=not apply,
-                    registry=rt.registry,
                     fill_formulas=rt.formula_filler(rt.tenants.timezone(name)),
                     system_schema=rt.system_schema,
                 )

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, MetaData, String, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from metacrm.expressions import builtin_registry
 from metacrm.metadata.model import Field, Model
 from metacrm.platform.db import duplicates, search
 from metacrm.platform.db import tables as tbl
@@ -28,7 +27,6 @@ from metacrm.platform.db.schema_plan import (
     Plan,
     Step,
     classify_change,
-    formula_problem,
     inspect_live,
     plan_migration,
     storage_dict,
@@ -55,15 +53,9 @@ FormulaFiller = Callable[[Connection, Model, dict, list[tuple[str, str]]], None]
 
 
 def _backfill_formulas(
-    conn: Connection, model: Model, tables, plan: Plan, registry, fill: FormulaFiller | None
+    conn: Connection, model: Model, tables, plan: Plan, fill: FormulaFiller | None
 ) -> None:
-    registry = registry or builtin_registry()
-    pending = [
-        (s.table, s.column)
-        for s in plan.steps
-        if s.op == "backfill_formula"
-        and formula_problem(model, model.entities[s.table], s.column, registry) is None
-    ]
+    pending = [(s.table, s.column) for s in plan.steps if s.op == "backfill_formula"]
     if pending and fill is not None:
         fill(conn, model, tables, pending)
 
@@ -83,7 +75,6 @@ def apply_plan(
     plan: Plan,
     model: Model,
     tables: dict | None = None,
-    registry=None,
     fill_formulas: FormulaFiller | None = None,
 ) -> None:
     """Issue the DDL of `plan` on `conn` (inside the caller's transaction)."""
@@ -109,7 +100,7 @@ def apply_plan(
                 f"{step.describe().strip()} failed, nothing was applied: {reason}"
             ) from exc
     try:
-        _backfill_formulas(conn, model, tables, plan, registry, fill_formulas)
+        _backfill_formulas(conn, model, tables, plan, fill_formulas)
     except SQLAlchemyError as exc:
         reason = getattr(exc, "orig", None) or exc
         raise MigrationFailed(
@@ -225,22 +216,20 @@ def sync_model(
     applied_by: str | None = None,
     dry_run: bool = False,
     tables: dict | None = None,
-    registry=None,
     fill_formulas: FormulaFiller | None = None,
     system_schema: SystemSchema | None = None,
 ) -> Plan:
     """Plan and (unless dry_run) apply `model` in the caller's transaction; record the version.
 
-    `registry`: the expression functions (plugins' too) that formulas may call;
     `fill_formulas`: computes new stored formulas for existing rows (None: left empty)."""
     system = ensure_system_tables(conn, system_schema)
     previous = latest_version(conn, system)
     if tables is None:
         _, tables = tbl.model_tables(model)
-    plan = plan_migration(model, inspect_live(conn), previous, allow_destructive, tables, registry)
+    plan = plan_migration(model, inspect_live(conn), previous, allow_destructive, tables)
     if dry_run:
         return plan
-    apply_plan(conn, plan, model, tables, registry, fill_formulas)
+    apply_plan(conn, plan, model, tables, fill_formulas)
     if needs_sync(previous, model):
         conn.execute(
             system["meta_versions"]

@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, inspect
 
-from metacrm.expressions import ExpressionError, builtin_registry, check
 from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, Model
-from metacrm.metadata.scope import EntityScope
 from metacrm.platform.db import duplicates, search
 from metacrm.platform.db import tables as tbl
 
@@ -239,7 +237,6 @@ def plan_migration(
     previous: dict | None,
     allow_destructive: bool = False,
     tables: dict | None = None,
-    registry=None,
 ) -> Plan:
     """Diff `model` against the live schema; pure, so it can be shown before it runs."""
     if tables is None:
@@ -270,7 +267,7 @@ def plan_migration(
                 "backfill_formula",
                 entity.table,
                 s.name,
-                _backfill_detail(model, entity, s, registry),
+                "computed for the existing rows",
             )
             for s in list(steps[before:])
             if s.op == "add_column"
@@ -310,22 +307,6 @@ def plan_migration(
     return Plan(
         tuple(steps), tuple(refused), (previous or {}).get("content_hash"), model.content_hash
     )
-
-
-def formula_problem(model: Model, entity, name: str, registry) -> str | None:
-    """Why the stored formula `name` cannot be computed for existing rows, or None."""
-    try:
-        check(entity.fields[name].spec.expression, EntityScope(model, entity.name), registry)
-    except ExpressionError as exc:
-        return f"the expression does not check here ({exc.message})"
-    return None
-
-
-def _backfill_detail(model: Model, entity, step: Step, registry) -> str:
-    reason = formula_problem(model, entity, step.column, registry or builtin_registry())
-    if reason is None:
-        return "computed for the existing rows"
-    return f"left empty on existing rows until each is saved: {reason}"
 
 
 STORAGE_KEYS = ("max_length", "precision", "scale", "result_type")

@@ -264,7 +264,6 @@ class TenantRegistry:
                 conn,
                 model,
                 applied_by=applied_by,
-                registry=self.runtime.registry,
                 fill_formulas=self.runtime.formula_filler(timezone),
                 system_schema=self.runtime.system_schema,
             )
@@ -307,7 +306,6 @@ class TenantRegistry:
                         conn,
                         model,
                         applied_by="upgrade",
-                        registry=self.runtime.registry,
                         fill_formulas=self.runtime.formula_filler(self.timezone(name)),
                         system_schema=self.runtime.system_schema,
                     )
@@ -378,7 +376,6 @@ class TenantRegistry:
                         applied_by=f"user:{actor_id}" if actor_id else None,
                         dry_run=dry_run,
                         tables=tables,
-                        registry=self.runtime.registry,
                         fill_formulas=self.runtime.formula_filler(state.timezone),
                         system_schema=self.runtime.system_schema,
                     )
