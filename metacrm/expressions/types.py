@@ -15,27 +15,6 @@ INTEGER, DECIMAL, TEXT, BOOLEAN, DATE, DATETIME, LIST, NULL = (
 NUMERIC = frozenset({INTEGER, DECIMAL})
 ALL = frozenset({INTEGER, DECIMAL, TEXT, BOOLEAN, DATE, DATETIME, LIST})
 
-FIELD_TYPES = {
-    "text": TEXT,
-    "long_text": TEXT,
-    "email": TEXT,
-    "phone": TEXT,
-    "url": TEXT,
-    "select": TEXT,
-    "auto_number": TEXT,
-    "integer": INTEGER,
-    "decimal": DECIMAL,
-    "currency": DECIMAL,
-    "percent": DECIMAL,
-    "boolean": BOOLEAN,
-    "date": DATE,
-    "datetime": DATETIME,
-    "reference": INTEGER,
-    "user": INTEGER,
-    "multi_select": LIST,
-    "tags": LIST,
-    "rollup": DECIMAL,
-}
 
 
 def comparable(a: str, b: str) -> bool:

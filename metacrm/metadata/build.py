@@ -8,20 +8,11 @@ from typing import Any
 import inflection
 
 from metacrm.metadata import model as m
+from metacrm.metadata.field_types import FieldTypes, builtin_field_types
+from metacrm.metadata.model import humanize, label_of
 
-PLAIN_TYPES = ("boolean", "date", "datetime", "email", "phone", "url", "user", "json", "tags")
+__all__ = ["build_entity", "build_field", "humanize", "label_of", "plural_of"]
 
-
-def humanize(name: str) -> str:
-    return name.replace("_", " ").strip().capitalize()
-
-
-def label_of(value: Any, fallback: str) -> m.Label:
-    if value is None:
-        return MappingProxyType({"en": humanize(fallback)})
-    if isinstance(value, str):
-        return MappingProxyType({"en": value})
-    return MappingProxyType(dict(value))
 
 
 def plural_of(value: Any, label: m.Label) -> m.Label:
@@ -37,81 +28,20 @@ def plural_of(value: Any, label: m.Label) -> m.Label:
     )
 
 
-def options_of(raw: list) -> tuple[m.Option, ...]:
-    out = []
-    for item in raw:
-        if isinstance(item, str):
-            out.append(m.Option(item, label_of(None, item)))
-        else:
-            out.append(
-                m.Option(
-                    item["value"], label_of(item.get("label"), item["value"]), item.get("color")
-                )
-            )
-    return tuple(out)
-
-
-def spec_of(data: dict) -> Any:
-    t = data["type"]
-    if t == "text":
-        return m.TextSpec(max_length=data.get("max_length", 255), pattern=data.get("pattern"))
-    if t == "long_text":
-        return m.LongTextSpec(max_length=data.get("max_length"))
-    if t == "integer":
-        return m.IntegerSpec(min=data.get("min"), max=data.get("max"))
-    if t in ("decimal", "currency", "percent"):
-        default_scale = 4 if t == "percent" else 2
-        return m.DecimalSpec(
-            precision=data.get("precision", 18),
-            scale=data.get("scale", default_scale),
-            min=data.get("min"),
-            max=data.get("max"),
-            currency=data.get("currency"),
-        )
-    if t in ("select", "multi_select"):
-        return m.SelectSpec(
-            options=options_of(data.get("options", [])), max_selected=data.get("max_selected")
-        )
-    if t == "reference":
-        return m.ReferenceSpec(entity=data["entity"], on_delete=data.get("on_delete", "restrict"))
-    if t == "many_to_many":
-        return m.ManyToManySpec(entity=data["entity"])
-    if t == "formula":
-        return m.FormulaSpec(
-            expression=data["expression"],
-            result_type=data["result_type"],
-            stored=data.get("stored", False),
-            scale=data.get("scale"),
-        )
-    if t == "rollup":
-        return m.RollupSpec(
-            entity=data["entity"],
-            via=data["via"],
-            function=data["function"],
-            field=data.get("field"),
-            filter=data.get("filter"),
-        )
-    if t == "auto_number":
-        return m.AutoNumberSpec(pattern=data["pattern"])
-    if t == "attachment":
-        return m.AttachmentSpec(
-            multiple=data.get("multiple", False),
-            max_size_mb=data.get("max_size_mb", 25),
-            accept=tuple(data.get("accept", ())),
-        )
-    return m.PlainSpec()
-
-
-def build_field(name: str, data: dict, origin: str) -> m.Field:
+def build_field(
+    name: str, data: dict, origin: str, types: FieldTypes | None = None
+) -> m.Field:
+    types = types or builtin_field_types()
+    kind = types[data["type"]]
     return m.Field(
         name=name,
         type=data["type"],
         label=label_of(data.get("label"), name),
-        spec=spec_of(data),
+        spec=kind.spec(data),
         required=data.get("required", False),
         unique=data.get("unique", False),
         # references and user fields are always indexed (joins, on_delete, scope): say so
-        indexed=data.get("indexed", False) or data["type"] in ("reference", "user"),
+        indexed=data.get("indexed", False) or kind.always_indexed,
         default=data.get("default"),
         default_expression=data.get("default_expression"),
         help=label_of(data["help"], name) if data.get("help") else None,
@@ -121,14 +51,21 @@ def build_field(name: str, data: dict, origin: str) -> m.Field:
         required_if=data.get("required_if"),
         renamed_from=data.get("renamed_from"),
         origin=origin,
+        kind=kind,
+        value_kind=types[data["result_type"]] if "result_type" in data else kind,
     )
 
 
 def build_entity(
-    name: str, data: dict, fields: dict[str, tuple[dict, str]], origin: str
+    name: str,
+    data: dict,
+    fields: dict[str, tuple[dict, str]],
+    origin: str,
+    types: FieldTypes | None = None,
 ) -> m.Entity:
     built = {
-        fname: build_field(fname, fdata, forigin) for fname, (fdata, forigin) in fields.items()
+        fname: build_field(fname, fdata, forigin, types)
+        for fname, (fdata, forigin) in fields.items()
     }
     indexes = tuple(
         m.Index(

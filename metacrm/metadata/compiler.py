@@ -19,6 +19,7 @@ from metacrm.metadata import build
 from metacrm.metadata.drafts import Drafts, EntityDraft, FieldDraft
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
 from metacrm.metadata.expression_checks import check_expressions
+from metacrm.metadata.field_types import FieldTypes, builtin_field_types
 from metacrm.metadata.loader import SourceDoc
 from metacrm.metadata.model import Model
 from metacrm.metadata.packages import (
@@ -211,7 +212,7 @@ def overlay_document(overlay: dict | None) -> SourceDoc:
 
 
 def _check_overlay(
-    checked: dict, doc: SourceDoc, known_valid: set[str] | None
+    checked: dict, doc: SourceDoc, known_valid: set[str] | None, types: FieldTypes
 ) -> list[MetadataError]:
     """Schema-check the overlay piece by piece, skipping pieces already known valid.
 
@@ -223,7 +224,7 @@ def _check_overlay(
         isinstance(checked.get(k, {}), dict) for k in ("entities", "extend")
     )
     if known_valid is None or not sections_ok:
-        return check_document(doc, "overlay")
+        return check_document(doc, "overlay", types)
     errors: list[MetadataError] = []
     for section in ("entities", "extend"):
         for name, data in checked.get(section, {}).items():
@@ -236,7 +237,9 @@ def _check_overlay(
                         continue
                     prefix = (section, name, "fields", fname)
                     field_errors = check_fragment(doc, fname, "common.json#/$defs/name", prefix)
-                    field_errors += check_fragment(doc, fdata, "entity.json#/$defs/field", prefix)
+                    field_errors += check_fragment(
+                        doc, fdata, "entity.json#/$defs/field", prefix, types
+                    )
                     errors += field_errors
                     if not field_errors:
                         known_valid.add(key)
@@ -245,20 +248,26 @@ def _check_overlay(
             if key in known_valid:
                 continue
             piece = SourceDoc(OVERLAY_FILE, {section: {name: data}}, {})
-            piece_errors = check_document(piece, "overlay")
+            piece_errors = check_document(piece, "overlay", types)
             errors += piece_errors
             if not piece_errors:
                 known_valid.add(key)
     return errors
 
 
-def _add_overlay(drafts: Drafts, overlay: dict, errors, known_valid: set[str] | None = None):
+def _add_overlay(
+    drafts: Drafts,
+    overlay: dict,
+    errors,
+    types: FieldTypes,
+    known_valid: set[str] | None = None,
+):
     checked = copy.deepcopy(overlay)
     for name, data in (checked.get("extend") or {}).items() if isinstance(checked, dict) else ():
         if isinstance(data, dict):
             data.setdefault("extend", name)
     doc = overlay_document(checked)
-    errors += _check_overlay(checked, doc, known_valid)
+    errors += _check_overlay(checked, doc, known_valid, types)
     if errors:
         return
     for name, data in overlay.get("entities", {}).items():
@@ -299,12 +308,15 @@ def compile_model(
     overlay: dict | None = None,
     known_valid: set[str] | None = None,
     registry: Registry | None = None,
+    field_types: FieldTypes | None = None,
 ) -> Model:
     """Merge packages (in dependency order) and the overlay; raise MetadataInvalid with every error.
 
     `registry` holds the expression functions (built-ins plus plugins') that
     expressions may call; every expression is type-checked against it.
+    `field_types` holds the field types (built-ins plus plugins') fields may have.
     """
+    types = field_types or builtin_field_types()
     errors: list[MetadataError] = []
     ordered, order_errors = order_packages(packages)
     errors += order_errors
@@ -313,15 +325,19 @@ def compile_model(
     for pkg in ordered:
         _add_package(drafts, pkg, by_name, errors)
     if overlay:
-        _add_overlay(drafts, overlay, errors, known_valid)
-    errors += check_semantics(drafts)
+        _add_overlay(drafts, overlay, errors, types, known_valid)
+    errors += check_semantics(drafts, types)
     if errors:
         raise MetadataInvalid(errors)
     canonical = _canonical(drafts, ordered)
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
     entities = {
         name: build.build_entity(
-            name, d.data, {f: (fd.data, fd.origin) for f, fd in d.fields.items()}, d.origin
+            name,
+            d.data,
+            {f: (fd.data, fd.origin) for f, fd in d.fields.items()},
+            d.origin,
+            types,
         )
         for name, d in drafts.entities.items()
     }
@@ -348,10 +364,12 @@ def compile_model(
     return model
 
 
-def read_packages(paths: list[Path]) -> tuple[list[PackageSource], list[MetadataError]]:
+def read_packages(
+    paths: list[Path], field_types: FieldTypes | None = None
+) -> tuple[list[PackageSource], list[MetadataError]]:
     packages, errors = [], []
     for path in paths:
-        pkg, errs = read_package(Path(path))
+        pkg, errs = read_package(Path(path), field_types)
         errors += errs
         if pkg is not None:
             packages.append(pkg)
@@ -364,12 +382,15 @@ def _about_broken(error: MetadataError, broken: set[str]) -> bool:
 
 
 def load_and_compile(
-    paths: list[Path], overlay: dict | None = None, registry: Registry | None = None
+    paths: list[Path],
+    overlay: dict | None = None,
+    registry: Registry | None = None,
+    field_types: FieldTypes | None = None,
 ) -> Model:
     """Read package folders and compile them; every error of every file at once."""
-    packages, errors = read_packages(paths)
+    packages, errors = read_packages(paths, field_types)
     try:
-        model = compile_model(packages, overlay, registry=registry)
+        model = compile_model(packages, overlay, registry=registry, field_types=field_types)
     except MetadataInvalid as exc:
         broken = {name for pkg in packages for name in pkg.broken_entities}
         errors += [e for e in exc.errors if not _about_broken(e, broken)]

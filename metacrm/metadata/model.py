@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metacrm.metadata.field_types import FieldType
 
 SYSTEM_COLUMNS = (
     "id",
@@ -43,6 +46,19 @@ Label = Mapping[str, str]
 
 def label_text(label: Label, locale: str = "en") -> str:
     return label.get(locale) or label.get("en") or next(iter(label.values()), "")
+
+
+def humanize(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def label_of(value: Any, fallback: str) -> Label:
+    """A declared label (text, or text by locale), else `fallback` humanized."""
+    if value is None:
+        return MappingProxyType({"en": humanize(fallback)})
+    if isinstance(value, str):
+        return MappingProxyType({"en": value})
+    return MappingProxyType(dict(value))
 
 
 @dataclass(frozen=True)
@@ -152,19 +168,19 @@ class Field:
     required_if: str | None = None
     renamed_from: str | None = None
     origin: str = ""  # "package:name" or "overlay": where the field was declared
+    # the type object of `type` (field_types), and the one its values behave as: the
+    # same, except a formula's is its result type's. Set by build.build_field.
+    kind: FieldType = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    value_kind: FieldType = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     @property
     def stored(self) -> bool:
         """True when the field has a column in the entity's table."""
-        if self.type in ("many_to_many", "rollup"):
-            return False
-        if self.type == "formula":
-            return bool(self.spec.stored)
-        return True
+        return self.kind.is_stored(self)
 
     @property
     def writable(self) -> bool:
-        return not self.read_only and self.type not in ("formula", "rollup", "auto_number")
+        return not self.read_only and not self.kind.computed
 
 
 @dataclass(frozen=True)

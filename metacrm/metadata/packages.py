@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from metacrm.metadata.errors import MetadataError
+from metacrm.metadata.field_types import FieldTypes
 from metacrm.metadata.loader import SourceDoc, load_file
 from metacrm.metadata.schema_check import check_document
 
@@ -40,8 +41,11 @@ class PackageSource:
         return f"package:{self.name}"
 
 
-def read_package(root: Path) -> tuple[PackageSource | None, list[MetadataError]]:
-    """Load and schema-check every document of the package in `root`."""
+def read_package(
+    root: Path, types: FieldTypes | None = None
+) -> tuple[PackageSource | None, list[MetadataError]]:
+    """Load and schema-check every document of the package in `root` (fields may have
+    the `types` plugins add)."""
     root = Path(root)
     errors: list[MetadataError] = []
     manifest_path = root / "package.yaml"
@@ -72,7 +76,7 @@ def read_package(root: Path) -> tuple[PackageSource | None, list[MetadataError]]
             errors += errs
             if doc is None or errs:
                 continue
-            schema_errors = check_document(doc, kind)
+            schema_errors = check_document(doc, kind, types)
             errors += schema_errors
             if not schema_errors:
                 docs.append(doc)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from metacrm.metadata.errors import MetadataError
+from metacrm.metadata.field_types import FieldType, FieldTypes
 from metacrm.metadata.loader import SourceDoc
 
 KINDS = (
@@ -27,44 +29,95 @@ _BASE = "https://metacrm.dev/schemas/"
 
 
 @cache
-def _registry() -> Registry:
-    resources_ = []
-    for name in (*KINDS, "common"):
-        text = resources.files("metacrm.metadata.schemas").joinpath(f"{name}.json").read_text()
-        resources_.append((_BASE + f"{name}.json", Resource.from_contents(json.loads(text))))
-    return Registry().with_resources(resources_)
+def _documents() -> dict[str, dict]:
+    return {
+        name: json.loads(
+            resources.files("metacrm.metadata.schemas").joinpath(f"{name}.json").read_text()
+        )
+        for name in (*KINDS, "common")
+    }
 
 
-@cache
-def validator(kind: str) -> Draft202012Validator:
-    """The validator for one declaration kind (built once; validators are immutable)."""
-    schema = _registry().contents(_BASE + f"{kind}.json")
-    return Draft202012Validator(
-        schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+def with_field_types(entity: dict, added: tuple[FieldType, ...]) -> dict:
+    """entity.json with the field types plugins add: each one's name in the `type` enum,
+    and its own keys (`options`, `required_options`, `default_schema`) as a definition."""
+    out = copy.deepcopy(entity)
+    defs = out["$defs"]
+    defs["field_common"]["properties"]["type"]["enum"] += [t.name for t in added]
+    for t in added:
+        defs[f"field_{t.name}"] = {
+            "allOf": [{"$ref": "#/$defs/field_common"}],
+            "properties": {**t.options, "default": dict(t.default_schema)},
+            **({"required": list(t.required_options)} if t.required_options else {}),
+            "unevaluatedProperties": False,
+        }
+        defs["field"]["allOf"].append(
+            {
+                "if": {"properties": {"type": {"const": t.name}}, "required": ["type"]},
+                "then": {"$ref": f"#/$defs/field_{t.name}"},
+            }
+        )
+    return out
+
+
+@lru_cache(maxsize=16)
+def _registry(added: tuple[FieldType, ...] = ()) -> Registry:
+    documents = dict(_documents())
+    if added:
+        documents["entity"] = with_field_types(documents["entity"], added)
+    return Registry().with_resources(
+        (_BASE + f"{name}.json", Resource.from_contents(schema))
+        for name, schema in documents.items()
     )
 
 
-@cache
-def fragment_validator(ref: str) -> Draft202012Validator:
-    """A validator for one definition, e.g. `entity.json#/$defs/field`."""
+def _added(types: FieldTypes | None) -> tuple[FieldType, ...]:
+    return types.added if types is not None else ()
+
+
+@lru_cache(maxsize=64)
+def _validator(kind: str, added: tuple[FieldType, ...]) -> Draft202012Validator:
+    registry = _registry(added)
     return Draft202012Validator(
-        {"$ref": _BASE + ref},
-        registry=_registry(),
+        registry.contents(_BASE + f"{kind}.json"),
+        registry=registry,
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
 
 
-def check_fragment(doc: SourceDoc, data, ref: str, prefix: tuple) -> list[MetadataError]:
+def validator(kind: str, types: FieldTypes | None = None) -> Draft202012Validator:
+    """The validator for one declaration kind with `types` (built once; validators are
+    immutable)."""
+    return _validator(kind, _added(types))
+
+
+@lru_cache(maxsize=64)
+def _fragment_validator(ref: str, added: tuple[FieldType, ...]) -> Draft202012Validator:
+    return Draft202012Validator(
+        {"$ref": _BASE + ref},
+        registry=_registry(added),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def fragment_validator(ref: str, types: FieldTypes | None = None) -> Draft202012Validator:
+    """A validator for one definition, e.g. `entity.json#/$defs/field`."""
+    return _fragment_validator(ref, _added(types))
+
+
+def check_fragment(
+    doc: SourceDoc, data, ref: str, prefix: tuple, types: FieldTypes | None = None
+) -> list[MetadataError]:
     """Errors of `data` (found at `prefix` inside `doc`) against one schema definition."""
     out = []
-    for error in fragment_validator(ref).iter_errors(data):
+    for error in fragment_validator(ref, types).iter_errors(data):
         for leaf in _leaf_errors(error):
             out.append(doc.error(prefix + tuple(leaf.absolute_path), leaf.message))
     return out
 
 
-def json_schema(kind: str) -> dict:
-    return _registry().contents(_BASE + f"{kind}.json")
+def json_schema(kind: str, types: FieldTypes | None = None) -> dict:
+    return _registry(_added(types)).contents(_BASE + f"{kind}.json")
 
 
 def _leaf_errors(error):
@@ -78,7 +131,9 @@ def _leaf_errors(error):
     yield error
 
 
-def check_document(doc: SourceDoc, kind: str) -> list[MetadataError]:
+def check_document(
+    doc: SourceDoc, kind: str, types: FieldTypes | None = None
+) -> list[MetadataError]:
     """Every schema error of `doc`, each with its file, line and path."""
     if (
         kind not in ("entity", "overlay", "package")
@@ -95,7 +150,7 @@ def check_document(doc: SourceDoc, kind: str) -> list[MetadataError]:
             )
         ]
     out = []
-    for error in validator(kind).iter_errors(doc.data):
+    for error in validator(kind, types).iter_errors(doc.data):
         for leaf in _leaf_errors(error):
             path = tuple(leaf.absolute_path)
             out.append(doc.error(path, leaf.message))

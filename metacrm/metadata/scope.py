@@ -15,22 +15,9 @@ SYSTEM_TYPES = {
     "created_at": T.DATETIME,
     "updated_at": T.DATETIME,
 }
-RESULT_TYPES = {
-    "currency": T.DECIMAL,
-    "percent": T.DECIMAL,
-    "decimal": T.DECIMAL,
-    "integer": T.INTEGER,
-    "text": T.TEXT,
-    "boolean": T.BOOLEAN,
-    "date": T.DATE,
-    "datetime": T.DATETIME,
-}
-
-
 def field_expression_type(f: Field) -> str | None:
-    if f.type == "formula":
-        return RESULT_TYPES[f.spec.result_type]
-    return T.FIELD_TYPES.get(f.type)
+    """The expression type of the field's values (a formula's: its result type's)."""
+    return f.value_kind.value_type
 
 
 class EntityScope:

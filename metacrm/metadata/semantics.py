@@ -11,6 +11,7 @@ import re
 
 from metacrm.metadata.drafts import Drafts, EntityDraft
 from metacrm.metadata.errors import MetadataError
+from metacrm.metadata.field_types import FieldTypes
 from metacrm.metadata.model import RESERVED_FIELD_NAMES, SYSTEM_COLUMNS
 from metacrm.metadata.process_checks import (
     check_approval,
@@ -19,38 +20,23 @@ from metacrm.metadata.process_checks import (
     check_role,
 )
 
-UNIQUE_CAPABLE = {
-    "text",
-    "integer",
-    "decimal",
-    "currency",
-    "email",
-    "phone",
-    "url",
-    "select",
-    "date",
-    "datetime",
-    "reference",
-    "user",
-    "auto_number",
-    "boolean",
-    "percent",
-}
-NUMERIC = {"integer", "decimal", "currency", "percent"}
 AUTO_NUMBER_TOKEN = re.compile(r"\{([^{}]*)\}")
 AUTO_NUMBER_PARTS = re.compile(r"^(YYYY|YY|MM|DD|seq(:0?[1-9][0-9]?)?)$")
 
 
-def _numeric_type(data: dict) -> str:
-    """The field's type, or a formula's result type (what a rollup would sum)."""
-    return data.get("result_type", "") if data["type"] == "formula" else data["type"]
+def _summable(data: dict, types: FieldTypes) -> bool:
+    """Whether a rollup may sum the field: its type's values (a formula's result's) are numbers."""
+    kind = types.get(data.get("result_type") or data["type"])
+    return kind is not None and kind.summable
 
 
 def _option_values(data: dict) -> list[str]:
     return [o if isinstance(o, str) else o["value"] for o in data.get("options", [])]
 
 
-def _check_field(ent: EntityDraft, fname: str, drafts: Drafts, out: list[MetadataError]) -> None:
+def _check_field(
+    ent: EntityDraft, fname: str, drafts: Drafts, types: FieldTypes, out: list[MetadataError]
+) -> None:
     fd = ent.fields[fname]
     data, doc, path = fd.data, fd.doc, fd.path
     ftype = data["type"]
@@ -104,16 +90,16 @@ def _check_field(ent: EntityDraft, fname: str, drafts: Drafts, out: list[Metadat
                         f"rollup {data['function']} needs `field:` naming a field of '{child.name}'",
                     )
                 )
-            elif data["function"] in ("sum", "avg") and _numeric_type(target.data) not in NUMERIC:
+            elif data["function"] in ("sum", "avg") and not _summable(target.data, types):
                 out.append(
                     doc.error(
                         path + ("field",),
                         f"cannot {data['function']} a {target.data['type']} field",
                     )
                 )
-    if data.get("unique") and ftype not in UNIQUE_CAPABLE:
+    if data.get("unique") and not types[ftype].unique_capable:
         out.append(doc.error(path + ("unique",), f"a {ftype} field cannot be unique"))
-    if data.get("indexed") and ftype not in UNIQUE_CAPABLE:
+    if data.get("indexed") and not types[ftype].unique_capable:
         out.append(doc.error(path + ("indexed",), f"a {ftype} field cannot be indexed"))
     if ftype in ("decimal", "currency", "percent") and data.get("scale", 2) > data.get(
         "precision", 18
@@ -150,13 +136,15 @@ def _check_field(ent: EntityDraft, fname: str, drafts: Drafts, out: list[Metadat
             )
 
 
-def _check_entity(ent: EntityDraft, drafts: Drafts, out: list[MetadataError]) -> None:
+def _check_entity(
+    ent: EntityDraft, drafts: Drafts, types: FieldTypes, out: list[MetadataError]
+) -> None:
     doc, path = ent.doc, ent.path
     if not ent.fields:
         out.append(doc.error(path + ("fields",), "an entity needs at least one field"))
     renamed_seen: dict[str, str] = {}
     for fname in ent.fields:
-        _check_field(ent, fname, drafts, out)
+        _check_field(ent, fname, drafts, types, out)
         renamed = ent.fields[fname].data.get("renamed_from")
         if renamed:
             if renamed in renamed_seen:
@@ -175,15 +163,7 @@ def _check_entity(ent: EntityDraft, drafts: Drafts, out: list[MetadataError]) ->
     for i, f in enumerate(ent.data.get("search_fields", ())):
         if f not in ent.fields:
             out.append(doc.error(path + ("search_fields", i), f"unknown field '{f}'"))
-        elif ent.fields[f].data["type"] not in (
-            "text",
-            "long_text",
-            "email",
-            "phone",
-            "url",
-            "auto_number",
-            "select",
-        ):
+        elif not types[ent.fields[f].data["type"]].searchable:
             out.append(
                 doc.error(
                     path + ("search_fields", i),
@@ -267,10 +247,10 @@ def _check_view(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> No
                 )
 
 
-def check_semantics(drafts: Drafts) -> list[MetadataError]:
+def check_semantics(drafts: Drafts, types: FieldTypes) -> list[MetadataError]:
     out: list[MetadataError] = []
     for ent in drafts.entities.values():
-        _check_entity(ent, drafts, out)
+        _check_entity(ent, drafts, types, out)
     for data, doc in drafts.pipelines.values():
         _check_pipeline(data, doc, drafts, out)
     for data, doc in drafts.views.values():

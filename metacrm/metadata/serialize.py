@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from metacrm.metadata.model import Entity, Field, Model
+from metacrm.metadata.model import Entity, Field, Model, SelectSpec
 
 
 def to_plain(value: Any) -> Any:
@@ -20,9 +20,9 @@ def to_plain(value: Any) -> Any:
 
 
 def field_to_dict(f: Field) -> dict:
-    out = {k: v for k, v in to_plain(f).items() if k != "spec"}
+    out = {k: v for k, v in to_plain(f).items() if k not in ("spec", "kind", "value_kind")}
     out.update(to_plain(f.spec))
-    if f.type in ("select", "multi_select"):
+    if isinstance(f.spec, SelectSpec):
         out["options"] = [to_plain(o) for o in f.spec.options]
     out["stored"] = f.stored
     return out

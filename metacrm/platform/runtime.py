@@ -15,6 +15,7 @@ from pathlib import Path
 from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
+from metacrm.metadata.field_types import FieldTypes, builtin_field_types
 from metacrm.metadata.model import Model
 from metacrm.metadata.packages import PackageSource
 from metacrm.platform.db import tables as tbl
@@ -31,6 +32,12 @@ def expression_registry(pm) -> Registry:
     """Built-in expression functions plus the ones plugins contribute (names must be unique)."""
     extra = gathered(pm.hook.metacrm_expression_functions())
     return builtin_registry().extended(extra) if extra else builtin_registry()
+
+
+def field_types(pm) -> FieldTypes:
+    """Built-in field types plus the ones plugins contribute (names must be unique)."""
+    extra = gathered(pm.hook.metacrm_field_types())
+    return builtin_field_types().extended(extra) if extra else builtin_field_types()
 
 
 def package_paths(pm, settings: Settings) -> list[Path]:
@@ -51,6 +58,7 @@ class Runtime:
         self._valid_overlay_pieces: set[str] = set()  # schema-checked overlay pieces
         self._lock = threading.Lock()
         self.registry = self._expression_registry()
+        self.field_types = field_types(self.pm)
         self.system_schema = self._system_schema()
         self.jobs = Jobs(self)
         self.tenants = TenantRegistry(self)
@@ -81,7 +89,7 @@ class Runtime:
         """Installed packages, read and schema-checked once per runtime."""
         with self._lock:
             if self._packages is None:
-                packages, errors = read_packages(self.package_paths())
+                packages, errors = read_packages(self.package_paths(), self.field_types)
                 if errors:
                     raise MetadataInvalid(errors)
                 self._packages = packages
@@ -95,7 +103,11 @@ class Runtime:
             if len(self._valid_overlay_pieces) > 10_000:
                 self._valid_overlay_pieces.clear()
             model = compile_model(
-                self.packages(), overlay or None, self._valid_overlay_pieces, self.registry
+                self.packages(),
+                overlay or None,
+                self._valid_overlay_pieces,
+                self.registry,
+                self.field_types,
             )
             self._compiled[key] = model
         return model

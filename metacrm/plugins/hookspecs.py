@@ -19,6 +19,15 @@ def metacrm_expression_functions():
 
 
 @hookspec
+def metacrm_field_types():
+    """Return a list of metacrm.metadata.field_types.FieldType instances: field types that
+    declarations may use (`type: rating`). Subclass the built-in type closest to yours
+    (e.g. IntegerType) and override what differs: the YAML keys it takes, its column,
+    validation, OpenAPI schema, filter parsing, expression type, import and export.
+    Names must not clash with built-in or other plugins' types."""
+
+
+@hookspec
 def metacrm_register_blueprints(app, runtime):
     """Register extra Flask blueprints (routes) on the app."""
 

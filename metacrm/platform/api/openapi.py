@@ -77,8 +77,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 "description": f"filter: {n} equals",
             }
             for n, f in e.fields.items()
-            if f.stored
-            and f.type not in ("json", "tags", "multi_select", "attachment", "many_to_many")
+            if f.stored and f.value_kind.filterable
         ]
         list_params = [
             {

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 
-from metacrm.metadata.model import DecimalSpec, Entity, Field, Model, label_text
+from metacrm.metadata.field_types import NO_NUL
+from metacrm.metadata.model import Entity, Field, Model, label_text
 from metacrm.platform.query.aggregate import BUCKETS, groupable, measurable
 from metacrm.platform.query.lists import SORTABLE_SYSTEM
-from metacrm.platform.records.schemas import MAX_ID, PHONE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SYSTEM_PROPS = {
@@ -28,72 +28,8 @@ SYSTEM_PROPS = {
 
 
 def field_schema(f: Field) -> dict:
-    t = f.type if f.type != "formula" else f.spec.result_type
-    spec = f.spec
-    if t in ("text", "long_text", "phone", "auto_number"):
-        s: dict = {"type": "string"}
-        if getattr(spec, "max_length", None):
-            s["maxLength"] = spec.max_length
-        if t == "phone":  # as record_schemas.PHONE
-            s.update(pattern=PHONE.pattern, maxLength=40)
-        elif getattr(spec, "pattern", None):
-            s["pattern"] = spec.pattern
-        else:
-            s["pattern"] = NO_NUL  # PostgreSQL cannot store U+0000: refused
-    elif t == "integer":
-        s = {"type": "integer"}
-    elif t in ("decimal", "currency", "percent"):
-        s = {"type": "number"}
-    elif t == "boolean":
-        s = {"type": "boolean"}
-    elif t == "date":
-        s = {"type": "string", "format": "date"}
-    elif t == "datetime":
-        s = {"type": "string", "format": "date-time"}
-    elif t == "email":
-        s = {"type": "string", "format": "email", "maxLength": 254}
-    elif t == "url":
-        # what the server takes: an absolute web or FTP address with a dotted host name
-        s = {"type": "string", "format": "uri", "maxLength": 2048, "pattern": URL_PATTERN}
-    elif t == "select":
-        s = {"type": "string", "enum": list(spec.values)}
-    elif t == "multi_select":
-        s = {"type": "array", "items": {"type": "string", "enum": list(spec.values)}}
-        if spec.max_selected:
-            s["maxItems"] = spec.max_selected
-    elif t == "tags":
-        s = {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1, "maxLength": 50},
-            "maxItems": 100,
-        }
-    elif t in ("reference", "user"):
-        s = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-    elif t == "many_to_many":
-        s = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
-    elif t == "rollup":
-        s = {"type": "number"}
-    else:
-        s = {}
-    if (
-        t in ("integer", "decimal", "currency", "percent")
-        and getattr(spec, "min", None) is not None
-    ):
-        s["minimum"] = spec.min
-    if (
-        t in ("integer", "decimal", "currency", "percent")
-        and getattr(spec, "max", None) is not None
-    ):
-        s["maximum"] = spec.max
-    if t == "integer":  # the column's range, as the server enforces it
-        s.setdefault("minimum", -(2**63))
-        s.setdefault("maximum", 2**63 - 1)
-    if t in ("decimal", "currency", "percent") and isinstance(spec, DecimalSpec):
-        bound = 10 ** (spec.precision - spec.scale)  # digits before the point
-        if "maximum" not in s:
-            s["exclusiveMaximum"] = bound
-        if "minimum" not in s:
-            s["exclusiveMinimum"] = -bound
+    """A field's values as its type documents them, which may be null unless required."""
+    s = f.value_kind.json_schema(f)
     if s.get("type"):
         s["type"] = [s["type"], "null"]
         if "enum" in s:
@@ -208,30 +144,23 @@ def record_links(entity: str, id_expression: str) -> dict:
     }
 
 
-NO_NUL = "^[^\\u0000]*$"
 FILTER_SCHEMA = {  # an expression (docs/expressions.md); one that does not parse is a 400
     "type": "string",
     "format": "metacrm-expression",
     "maxLength": 4000,
     "pattern": NO_NUL,
 }
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-URL_PATTERN = (
-    rf"^(https?|ftps?)://{_LABEL}(\.{_LABEL})*\.[A-Za-z]{{2,}}(:[1-9][0-9]{{0,3}})?"
-    r"(/[A-Za-z0-9._~/-]*)?$"
-)
 
 
 def sortable(e: Entity) -> list[str]:
     """As query.parse_sort accepts them."""
-    unsortable = ("json", "tags", "multi_select", "attachment")
-    stored = [n for n, f in e.fields.items() if f.stored and f.type not in unsortable]
+    stored = [n for n, f in e.fields.items() if f.stored and f.value_kind.sortable]
     return [*sorted(SORTABLE_SYSTEM), *stored]
 
 
 def listable(e: Entity) -> list[str]:
     """As query.parse_fields accepts them: system columns, stored and computed fields."""
-    computed = [n for n, f in e.fields.items() if not f.stored and f.type in ("formula", "rollup")]
+    computed = [n for n, f in e.fields.items() if not f.stored and f.kind.computed]
     return [*SYSTEM_PROPS, *(n for n, f in e.fields.items() if f.stored), *computed]
 
 
@@ -259,23 +188,4 @@ def measure_pattern(e: Entity) -> str:
 
 def filter_schema(f: Field) -> dict:
     """What `?field=value` accepts: the field's own value (empty is not a value)."""
-    t = f.type if f.type != "formula" else f.spec.result_type
-    if t in ("integer", "reference", "user"):
-        low = 1 if t != "integer" else -(2**63)
-        return {"type": "integer", "minimum": low, "maximum": 2**63 - 1}
-    if t == "boolean":
-        return {"type": "boolean"}
-    if t == "select":  # a value taken out of the list still matches the records that keep it
-        return {
-            "type": "string",
-            "minLength": 1,
-            "pattern": NO_NUL,
-            "examples": list(f.spec.values),
-        }
-    if t == "date":
-        return {"type": "string", "format": "date"}
-    if t == "datetime":
-        return {"type": "string", "format": "date-time"}
-    if t in ("decimal", "currency", "percent", "rollup"):
-        return {"type": "number"}
-    return {"type": "string", "minLength": 1, "pattern": NO_NUL}
+    return f.value_kind.filter_schema(f)

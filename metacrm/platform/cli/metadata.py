@@ -29,19 +29,21 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
     """Validate package folders; list every error as file:line path: message."""
     from metacrm.metadata.compiler import load_and_compile
     from metacrm.metadata.errors import MetadataInvalid
-    from metacrm.platform.runtime import expression_registry, package_paths
+    from metacrm.platform.runtime import expression_registry, field_types, package_paths
     from metacrm.platform.settings import settings_from_env
     from metacrm.plugins.manager import make_plugin_manager
 
     # the same plugins (METACRM_PLUGINS, entry points) and packages (METACRM_PACKAGES) as
-    # the runtime: a pack that uses a plugin's function validates as it will run
+    # the runtime: a pack that uses a plugin's function or field type validates as it will run
     settings = settings_from_env(secret_key="unused")  # reads nothing else from disk
     pm = make_plugin_manager(settings.plugins)
     base = [p.resolve() for p in package_paths(pm, settings)] if with_installed else []
     wanted = [p.resolve() for p in paths]
     try:
         model = load_and_compile(
-            [*[b for b in base if b not in wanted], *wanted], registry=expression_registry(pm)
+            [*[b for b in base if b not in wanted], *wanted],
+            registry=expression_registry(pm),
+            field_types=field_types(pm),
         )
     except MetadataInvalid as exc:
         for error in exc.errors:

@@ -34,13 +34,14 @@ def key_column(rule: DuplicateRule) -> str:
     return f"_dup_{rule.name}"
 
 
-def normalize(field_type: str, value) -> str | None:
+def normalize(match_as: str, value) -> str | None:
+    """The key a value is compared by: `match_as` is its field type's (email, phone, name)."""
     if value is None:
         return None
     text = str(value)
-    if field_type == "email":
+    if match_as == "email":
         text = text.strip().lower()
-    elif field_type == "phone":
+    elif match_as == "phone":
         text = re.sub(r"\D", "", text)
     else:
         text = unicodedata.normalize("NFKD", text.casefold())
@@ -54,7 +55,7 @@ def normalize(field_type: str, value) -> str | None:
 def rule_key(entity: Entity, rule: DuplicateRule, record: dict) -> str | None:
     parts = []
     for name in rule.fields:
-        part = normalize(entity.fields[name].type, record.get(name))
+        part = normalize(entity.fields[name].kind.match_as, record.get(name))
         if part is None:
             return None
         parts.append(part)

@@ -10,31 +10,26 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
-    Date,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
+from metacrm.metadata.field_types.base import JSON_TYPE
+from metacrm.metadata.field_types.temporal import TZ_DATETIME
 from metacrm.metadata.model import Entity, Field, Model
 from metacrm.platform.db.patches import patches_table
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
-JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
-TZ_DATETIME = DateTime(timezone=True)
 MAX_IDENT = 63
 
 
@@ -47,41 +42,8 @@ def ident(name: str) -> str:
 
 
 def column_type(f: Field):
-    t = f.type
-    if t == "formula":
-        t = f.spec.result_type
-    if t == "text":
-        return String(f.spec.max_length if hasattr(f.spec, "max_length") else 255)
-    if t == "long_text":
-        return Text()
-    if t == "integer":
-        return BigInteger()
-    if t in ("decimal", "currency", "percent"):
-        spec = f.spec
-        precision = getattr(spec, "precision", 18)
-        scale = getattr(spec, "scale", None)
-        if scale is None:
-            scale = 4
-        return Numeric(precision, scale, asdecimal=True)
-    if t == "boolean":
-        return Boolean()
-    if t == "date":
-        return Date()
-    if t == "datetime":
-        return TZ_DATETIME
-    if t == "email":
-        return String(254)
-    if t == "phone":
-        return String(40)
-    if t == "url":
-        return String(2048)
-    if t == "select":
-        return String(100)
-    if t == "auto_number":
-        return String(64)
-    if t in ("reference", "user"):
-        return BigInteger()
-    return JSON_TYPE  # multi_select, tags, json, attachment
+    """The column of a stored field, as its values' type declares it."""
+    return f.value_kind.column_type(f)
 
 
 def system_columns() -> list[Column]:
@@ -121,7 +83,7 @@ def entity_table(entity: Entity, metadata: MetaData) -> Table:
                 unique=True,
                 **_live_only(table),
             )
-        elif f.indexed or f.type in ("reference", "user"):
+        elif f.indexed or f.kind.always_indexed:
             Index(ident(f"ix_{table.name}_{f.name}"), table.c[f.name])
     for rule in entity.duplicate_rules:  # normalized keys, kept by the record service
         column = Column(f"_dup_{rule.name}", String(255), nullable=True)

@@ -10,15 +10,13 @@ from typing import Any
 
 from sqlalchemy import Integer, String, cast, func, literal, select
 
+from metacrm.metadata.field_types import FieldType, builtin_field_types
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.query.lists import build_filters, compile_filter
 from metacrm.platform.records.service import RecordService
 
 BUCKETS = ("day", "week", "month", "quarter", "year")
-NUMERIC = {"integer", "decimal", "currency", "percent"}
-ORDERED = NUMERIC | {"date", "datetime"}
-UNGROUPABLE = {"json", "tags", "multi_select", "attachment", "long_text", "many_to_many"}
 MAX_GROUPS = 1000
 
 
@@ -50,29 +48,32 @@ def _bucket(dialect: str, column, bucket: str):
     )
 
 
-def _field_type(entity, name: str) -> str | None:
+SYSTEM_KINDS = {"created_at": "datetime", "updated_at": "datetime", "owner_id": "user"}
+
+
+def _kind(entity, name: str) -> FieldType | None:
+    """The type of a column's values (None: no column to group or measure)."""
     f = entity.fields.get(name)
     if f is None:
-        return {"created_at": "datetime", "updated_at": "datetime", "owner_id": "user"}.get(name)
-    if not f.stored:
-        return None
-    return f.spec.result_type if f.type == "formula" else f.type
+        system = SYSTEM_KINDS.get(name)
+        return builtin_field_types()[system] if system else None
+    return f.value_kind if f.stored else None
 
 
 def groupable(entity) -> tuple[list[str], list[str]]:
     """(fields to group by, date fields that also take a :bucket), as aggregate() accepts."""
     names = ["created_at", "updated_at", "owner_id", *entity.fields]
-    types = {n: _field_type(entity, n) for n in names}
-    plain = [n for n, t in types.items() if t is not None and t not in UNGROUPABLE]
-    return plain, [n for n in plain if types[n] in ("date", "datetime")]
+    kinds = {n: _kind(entity, n) for n in names}
+    plain = [n for n, k in kinds.items() if k is not None and k.groupable]
+    return plain, [n for n in plain if kinds[n].dated]  # type: ignore[union-attr]
 
 
 def measurable(entity) -> tuple[list[str], list[str]]:
     """(fields sum/avg take, fields min/max take), as aggregate() accepts."""
     names = ["created_at", "updated_at", *entity.fields]
-    types = {n: _field_type(entity, n) for n in names}
-    return [n for n, t in types.items() if t in NUMERIC], [
-        n for n, t in types.items() if t in ORDERED
+    kinds = {n: _kind(entity, n) for n in names}
+    return [n for n, k in kinds.items() if k is not None and k.summable], [
+        n for n, k in kinds.items() if k is not None and k.ordered
     ]
 
 
@@ -87,19 +88,19 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
     groups = []
     for raw in [g for g in (single.get("group_by") or "").split(",") if g.strip()]:
         name, _, bucket = raw.strip().partition(":")
-        ftype = None if name in hidden else _field_type(entity, name)
-        if ftype is None or ftype in UNGROUPABLE:
+        kind = None if name in hidden else _kind(entity, name)
+        if kind is None or not kind.groupable:
             errors.append(
                 {"field": name, "message": f"cannot group by '{name}'", "param": "group_by"}
             )
             continue
         column = table.c[name]
         if bucket:
-            if bucket not in BUCKETS or ftype not in ("date", "datetime"):
+            if bucket not in BUCKETS or not kind.dated:
                 errors.append(
                     {
                         "field": name,
-                        "message": f"'{bucket}' is not a bucket of a {ftype} field (use {', '.join(BUCKETS)} on dates)",
+                        "message": f"'{bucket}' is not a bucket of a {kind.name} field (use {', '.join(BUCKETS)} on dates)",
                         "param": "group_by",
                     }
                 )
@@ -112,15 +113,9 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
         if func_name == "count" and not name:
             measures.append(("count", func.count()))
             continue
-        ftype = None if name in hidden else _field_type(entity, name)
-        allowed = (
-            NUMERIC
-            if func_name in ("sum", "avg")
-            else ORDERED
-            if func_name in ("min", "max")
-            else set()
-        )
-        if not allowed:
+        kind = None if name in hidden else _kind(entity, name)
+        allowed = {"sum": "summable", "avg": "summable", "min": "ordered", "max": "ordered"}
+        if func_name not in allowed:
             errors.append(
                 {
                     "field": name or None,
@@ -128,7 +123,7 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
                     "param": "measures",
                 }
             )
-        elif ftype not in allowed:
+        elif kind is None or not getattr(kind, allowed[func_name]):
             errors.append(
                 {"field": name, "message": f"cannot {func_name} '{name}'", "param": "measures"}
             )

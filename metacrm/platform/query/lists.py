@@ -50,7 +50,7 @@ def parse_sort(entity: Entity, raw: str | None, hidden: frozenset = frozenset())
             and (
                 f is None
                 or not f.stored
-                or f.type in ("json", "tags", "multi_select", "attachment")
+                or not f.value_kind.sortable
             )
         ):
             raise BadQuery(

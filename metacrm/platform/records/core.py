@@ -93,7 +93,7 @@ class RecordCore:
         return [
             f.name
             for f in entity.fields.values()
-            if not f.stored and f.type in ("formula", "rollup") and f.name not in hidden
+            if not f.stored and f.kind.computed and f.name not in hidden
         ]
 
     def readable(self, entity: Entity) -> list[str]:

@@ -9,12 +9,12 @@ Conditions (visible_if, required_if) hold only when true.
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import functools
 from typing import Any
 
 from metacrm.expressions import EvalContext, Registry
+from metacrm.metadata.field_types import CoerceError
 from metacrm.metadata.model import Entity, Field
 from metacrm.platform.records.computed import (
     WritePlan,
@@ -26,42 +26,11 @@ from metacrm.platform.records.computed import (
 EMPTY: tuple = (None, "", [])
 
 
-class CoerceError(ValueError):
-    pass
-
-
 def coerce(f: Field, value: Any):
     """An expression's value -> what the field's column holds (or CoerceError)."""
     if value is None:
         return None
-    t = f.spec.result_type if f.type == "formula" else f.type
-    if t in ("decimal", "currency", "percent"):
-        scale = getattr(f.spec, "scale", None)
-        scale = 2 if scale is None else scale
-        result = decimal.Decimal(value).quantize(
-            decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP
-        )
-        precision = getattr(f.spec, "precision", 18)
-        if abs(result) >= decimal.Decimal(10) ** (precision - scale):
-            raise CoerceError(
-                f"the computed value {result} does not fit ({precision - scale} digits before the point)"
-            )
-        return result
-    if t == "integer":
-        return int(decimal.Decimal(value).to_integral_value(rounding=decimal.ROUND_HALF_UP))
-    if t in ("text", "long_text", "email", "phone", "url", "select"):
-        text = str(value)
-        max_length = getattr(f.spec, "max_length", None)
-        if max_length and len(text) > max_length:
-            raise CoerceError(f"the computed text is longer than {max_length} characters")
-        if t == "select" and text not in f.spec.values:
-            raise CoerceError(f"the computed value {text!r} is not one of the options")
-        return text
-    if t == "date" and isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).date()
-    if t == "datetime" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    return value
+    return f.value_kind.coerce(f, value)
 
 
 def write_plan(state, entity: Entity, registry: Registry, locale: str) -> WritePlan:

@@ -25,12 +25,12 @@ from pathlib import Path
 from marshmallow import ValidationError
 from sqlalchemy import Connection, select
 
+from metacrm.metadata.field_types import FieldType
 from metacrm.metadata.model import label_text
 from metacrm.platform.errors import BadQuery, ServiceError
 from metacrm.platform.query.lists import list_records
 from metacrm.platform.records.service import RecordService
 from metacrm.platform.transfer.mapping import (
-    LIST_TYPES,
     ColumnMapping,
     convert,
     map_columns,
@@ -132,7 +132,7 @@ def import_rows(
     if key is not None:
         service.require(entity, "update")
         f = entity.fields.get(key)
-        if f is None or not f.stored or f.type in LIST_TYPES:
+        if f is None or not f.stored or f.kind.is_list:
             raise BadQuery(
                 f"cannot upsert by '{key}'",
                 [{"field": key, "message": "not a stored scalar field", "param": "key"}],
@@ -140,9 +140,9 @@ def import_rows(
     report = ImportReport(dry_run=dry_run)
     writable = set(service.schema(entity).writable_keys)
     targets = {
-        f.spec.entity: service.entity(f.spec.entity)
+        target: service.entity(target)
         for f in entity.fields.values()
-        if f.type in ("reference", "many_to_many")
+        if (target := f.kind.target(f)) is not None
     }
     table = service.state.tables[entity.name]
     one_transaction = not skip_bad_rows  # all-or-nothing (and every dry run) share one transaction
@@ -324,6 +324,12 @@ def export_rows(
         k: v for k, v in params.items() if k not in ("cursor", "limit", "fields", "with_total")
     }
     columns = service.readable(entity)
+    formatted = [  # only the types that write cells their own way cost a call per cell
+        (name, f)
+        for name in columns
+        if (f := entity.fields.get(name)) is not None
+        and type(f.value_kind).export_value is not FieldType.export_value
+    ]
 
     def pages():
         cursor = None
@@ -333,7 +339,11 @@ def export_rows(
                 entity.name,
                 {**params, "limit": ["500"], **({"cursor": [cursor]} if cursor else {})},
             )
-            yield from page["data"]
+            for row in page["data"]:
+                for name, f in formatted:
+                    if row.get(name) is not None:
+                        row[name] = f.value_kind.export_value(f, row[name])
+                yield row
             cursor = page["next_cursor"]
             if not cursor:
                 return

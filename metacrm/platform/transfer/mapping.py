@@ -11,27 +11,15 @@ chosen with `FIELD=TARGET_FIELD`), resolved per batch in one query per field.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import String, cast, func, select
 
-from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
+from metacrm.metadata.field_types import fold_key
+from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field, SelectSpec
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.errors import BadQuery
-
-LIST_TYPES = ("multi_select", "tags", "many_to_many")
-MATCHED_TYPES = ("reference", "many_to_many")
-_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def fold_key(text: str) -> str:
-    """`Account Name`, `account_name`, `ＡＣＣＯＵＮＴ-NAME` -> `accountname`."""
-    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", str(text)).casefold())
 
 
 @dataclass(frozen=True)
@@ -119,8 +107,8 @@ def _match_fields(
 ) -> dict[str, str]:
     out = {}
     for name, f in entity.fields.items():
-        if f.type not in MATCHED_TYPES:
-            continue
+        if f.kind.target(f) is None:
+            continue  # user ids are matched as ids only
         target = targets[f.spec.entity]
         chosen = match.get(name)
         if chosen is None:
@@ -148,7 +136,7 @@ def _match_fields(
 def _option_lookups(entity: Entity) -> dict[str, dict[str, str]]:
     lookups = {}
     for name, f in entity.fields.items():
-        if f.type in ("select", "multi_select"):
+        if isinstance(f.spec, SelectSpec):
             table: dict[str, str] = {}
             for option in f.spec.options:
                 for text in (option.value, *option.label.values()):
@@ -160,45 +148,14 @@ def _option_lookups(entity: Entity) -> dict[str, dict[str, str]]:
 def convert(f: Field, value, options: Mapping[str, str] | None = None):
     """A cell -> the JSON-ish value the API would accept for this field (None = empty).
 
-    Reference names stay strings here: `resolve_references` turns them into ids.
+    The field's type converts it; reference names stay strings here:
+    `resolve_references` turns them into ids.
     """
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
-    t = f.type
     if isinstance(value, str):
         value = value.strip()
-    if t in ("integer", "reference", "user"):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return value if isinstance(value, str) else str(value)  # a name, or a bad number
-    if t in ("decimal", "currency", "percent"):
-        return str(value)
-    if t == "boolean":
-        if isinstance(value, bool):
-            return value
-        lowered = str(value).lower()
-        return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(
-            lowered, value
-        )
-    if t == "date" and isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if t in ("date", "datetime") and isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if t == "select" and options is not None:
-        return options.get(fold_key(value), value)  # unknown: marshmallow names the options
-    if t in LIST_TYPES:
-        parts = [p.strip() for p in str(value).split(";") if p.strip()]
-        if t == "many_to_many":
-            return [int(p) if p.isdigit() else p for p in parts]
-        if options is not None:
-            return [options.get(fold_key(p), p) for p in parts]
-        return parts
-    if isinstance(value, decimal.Decimal | float | int):
-        return str(value)
-    return value if isinstance(value, str) else str(value)
+    return f.kind.import_value(f, value, options)
 
 
 def resolve_references(

@@ -1,0 +1,221 @@
+"""Numbers and yes/no: integer, decimal, currency, percent, boolean."""
+
+from __future__ import annotations
+
+import decimal
+
+from marshmallow import ValidationError, fields, validate
+from sqlalchemy import BigInteger, Boolean, Numeric
+
+from metacrm.expressions import types as T
+from metacrm.metadata import model as m
+from metacrm.metadata.field_types.base import MAX_ID, CoerceError, FieldType, JsonInteger
+
+TRUTHY = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+class DigitsLimit(validate.Validator):
+    """Reject decimals that do not fit the column's precision and scale."""
+
+    def __init__(self, precision: int, scale: int):
+        self.limit = decimal.Decimal(10) ** (precision - scale)
+        self.precision, self.scale = precision, scale
+
+    def __call__(self, value):
+        if value is not None and abs(value) >= self.limit:
+            raise ValidationError(
+                f"too large: at most {self.precision - self.scale} digits before the decimal point"
+            )
+        return value
+
+
+def _range(spec) -> list:
+    low, high = getattr(spec, "min", None), getattr(spec, "max", None)
+    if low is None and high is None:
+        return []
+    return [validate.Range(min=low, max=high)]
+
+
+def number(value: decimal.Decimal) -> int | float:
+    """JSON numbers: integral values as int, others as float (15 significant digits are exact)."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def decimal_output(value) -> int | float:
+    return number(value if isinstance(value, decimal.Decimal) else decimal.Decimal(value))
+
+
+def parse_integer(raw: str, low: int = -MAX_ID - 1) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError("not an integer") from None
+    if not -MAX_ID - 1 <= value <= MAX_ID:
+        raise ValidationError("out of range (64-bit integers)")
+    if value < low:
+        raise ValidationError("not an id (ids start at 1)")
+    return value
+
+
+def integer_cell(value):
+    """A cell -> an int when it is one (`7`, `7.0`), else the text (a name, or a bad number)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value if isinstance(value, str) else str(value)
+
+
+def _bounds(field, s: dict) -> dict:
+    low, high = getattr(field.spec, "min", None), getattr(field.spec, "max", None)
+    if low is not None:
+        s["minimum"] = low
+    if high is not None:
+        s["maximum"] = high
+    return s
+
+
+class IntegerType(FieldType):
+    name = "integer"
+    value_type = T.INTEGER
+    summable = ordered = True
+
+    def spec(self, data):
+        return m.IntegerSpec(min=data.get("min"), max=data.get("max"))
+
+    def column_type(self, field):
+        return BigInteger()
+
+    def marshmallow_field(self, field, **kw):
+        column = validate.Range(min=-(2**63), max=MAX_ID)
+        return JsonInteger(validate=_range(field.spec) + [column], **kw)
+
+    def coerce(self, field, value):
+        return int(decimal.Decimal(value).to_integral_value(rounding=decimal.ROUND_HALF_UP))
+
+    def json_schema(self, field):
+        s = _bounds(field, {"type": "integer"})
+        s.setdefault("minimum", -(2**63))  # the column's range, as the server enforces it
+        s.setdefault("maximum", MAX_ID)
+        return s
+
+    def filter_schema(self, field):
+        return {"type": "integer", "minimum": -(2**63), "maximum": MAX_ID}
+
+    def parse_query(self, field, raw):
+        return parse_integer(raw)
+
+    def import_value(self, field, value, options):
+        return integer_cell(value)
+
+
+class DecimalType(FieldType):
+    """Fixed-point numbers: `precision` digits, `scale` of them after the point."""
+
+    name = "decimal"
+    value_type = T.DECIMAL
+    summable = ordered = True
+    default_scale = 2
+
+    def spec(self, data):
+        return m.DecimalSpec(
+            precision=data.get("precision", 18),
+            scale=data.get("scale", self.default_scale),
+            min=data.get("min"),
+            max=data.get("max"),
+            currency=data.get("currency"),
+        )
+
+    def column_type(self, field):
+        scale = getattr(field.spec, "scale", None)
+        precision = getattr(field.spec, "precision", 18)
+        return Numeric(precision, 4 if scale is None else scale, asdecimal=True)
+
+    def marshmallow_field(self, field, **kw):
+        spec = field.spec
+        return fields.Decimal(
+            places=spec.scale,
+            rounding=decimal.ROUND_HALF_UP,
+            allow_nan=False,
+            validate=_range(spec) + [DigitsLimit(spec.precision, spec.scale)],
+            **kw,
+        )
+
+    def coerce(self, field, value):
+        scale = getattr(field.spec, "scale", None)
+        scale = 2 if scale is None else scale
+        result = decimal.Decimal(value).quantize(
+            decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP
+        )
+        precision = getattr(field.spec, "precision", 18)
+        if abs(result) >= decimal.Decimal(10) ** (precision - scale):
+            raise CoerceError(
+                f"the computed value {result} does not fit ({precision - scale} digits before the point)"
+            )
+        return result
+
+    def output(self, field):
+        return decimal_output
+
+    def json_schema(self, field):
+        s = _bounds(field, {"type": "number"})
+        spec = field.spec
+        if isinstance(spec, m.DecimalSpec):
+            bound = 10 ** (spec.precision - spec.scale)  # digits before the point
+            if "maximum" not in s:
+                s["exclusiveMaximum"] = bound
+            if "minimum" not in s:
+                s["exclusiveMinimum"] = -bound
+        return s
+
+    def filter_schema(self, field):
+        return {"type": "number"}
+
+    def parse_query(self, field, raw):
+        try:
+            value = decimal.Decimal(raw)
+        except decimal.InvalidOperation:
+            raise ValidationError("not a number") from None
+        if not value.is_finite():
+            raise ValidationError("not a number")
+        return value
+
+
+class CurrencyType(DecimalType):
+    name = "currency"
+
+
+class PercentType(DecimalType):
+    name = "percent"
+    default_scale = 4
+
+
+class BooleanType(FieldType):
+    name = "boolean"
+    value_type = T.BOOLEAN
+
+    def column_type(self, field):
+        return Boolean()
+
+    def marshmallow_field(self, field, **kw):
+        return fields.Boolean(truthy={True}, falsy={False}, **kw)
+
+    def json_schema(self, field):
+        return {"type": "boolean"}
+
+    def filter_schema(self, field):
+        return {"type": "boolean"}
+
+    def parse_query(self, field, raw):
+        value = {"true": True, "1": True, "false": False, "0": False}.get(raw.lower())
+        if value is None:
+            raise ValidationError("use true or false")
+        return value
+
+    def import_value(self, field, value, options):
+        if isinstance(value, bool):
+            return value
+        return TRUTHY.get(str(value).lower(), value)

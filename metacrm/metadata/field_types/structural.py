@@ -1,0 +1,149 @@
+"""Types whose values point elsewhere or are computed: reference, user, many-to-many,
+formula, rollup, attachment, json."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+from sqlalchemy import BigInteger
+
+from metacrm.expressions import types as T
+from metacrm.metadata import model as m
+from metacrm.metadata.field_types.base import MAX_ID, FieldType, JsonInteger
+from metacrm.metadata.field_types.numbers import decimal_output, integer_cell, parse_integer
+from metacrm.metadata.field_types.text import split_cell
+
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+class UserType(FieldType):
+    """A user's id: owners, assignees, approvers."""
+
+    name = "user"
+    value_type = T.INTEGER
+    references = True
+    always_indexed = True  # joins, on_delete and record scopes read it
+
+    def column_type(self, field):
+        return BigInteger()
+
+    def marshmallow_field(self, field, **kw):
+        return JsonInteger(validate=validate.Range(min=1, max=MAX_ID), **kw)
+
+    def json_schema(self, field):
+        return dict(ID_SCHEMA)
+
+    def filter_schema(self, field):
+        return dict(ID_SCHEMA)
+
+    def parse_query(self, field, raw):
+        return parse_integer(raw, low=1)
+
+    def import_value(self, field, value, options):
+        return integer_cell(value)  # a name stays text: resolved per batch
+
+
+class ReferenceType(UserType):
+    """A record of another entity (`entity:`), by id; cells may name it by title."""
+
+    name = "reference"
+
+    def spec(self, data):
+        return m.ReferenceSpec(entity=data["entity"], on_delete=data.get("on_delete", "restrict"))
+
+    def target(self, field):
+        return field.spec.entity
+
+
+class ManyToManyType(FieldType):
+    """Records of another entity, kept in a link table."""
+
+    name = "many_to_many"
+    sortable = filterable = groupable = unique_capable = False
+    is_list = references = True
+
+    def spec(self, data):
+        return m.ManyToManySpec(entity=data["entity"])
+
+    def target(self, field):
+        return field.spec.entity
+
+    def is_stored(self, field):
+        return False
+
+    def marshmallow_field(self, field, **kw):
+        return fields.List(JsonInteger(validate=validate.Range(min=1, max=MAX_ID)), **kw)
+
+    def json_schema(self, field):
+        return {"type": "array", "items": dict(ID_SCHEMA)}
+
+    def import_value(self, field, value, options):
+        return [int(p) if p.isdigit() else p for p in split_cell(value)]
+
+
+class FormulaType(FieldType):
+    """An expression over the record; its values behave as `result_type`
+    (`Field.value_kind`), stored in a column when `stored: true`."""
+
+    name = "formula"
+    computed = True
+    unique_capable = False
+
+    def spec(self, data):
+        return m.FormulaSpec(
+            expression=data["expression"],
+            result_type=data["result_type"],
+            stored=data.get("stored", False),
+            scale=data.get("scale"),
+        )
+
+    def is_stored(self, field):
+        return bool(field.spec.stored)
+
+
+class RollupType(FieldType):
+    """count/sum/avg/min/max of related records, computed when read."""
+
+    name = "rollup"
+    value_type = T.DECIMAL
+    computed = True
+    sortable = filterable = groupable = unique_capable = False
+
+    def spec(self, data):
+        return m.RollupSpec(
+            entity=data["entity"],
+            via=data["via"],
+            function=data["function"],
+            field=data.get("field"),
+            filter=data.get("filter"),
+        )
+
+    def is_stored(self, field):
+        return False
+
+    def output(self, field):
+        return decimal_output
+
+    def json_schema(self, field):
+        return {"type": "number"}
+
+    def filter_schema(self, field):
+        return {"type": "number"}
+
+
+class AttachmentType(FieldType):
+    name = "attachment"
+    sortable = filterable = groupable = unique_capable = False
+
+    def spec(self, data):
+        return m.AttachmentSpec(
+            multiple=data.get("multiple", False),
+            max_size_mb=data.get("max_size_mb", 25),
+            accept=tuple(data.get("accept", ())),
+        )
+
+
+class JsonType(FieldType):
+    """Any JSON value, for integrations; not filtered, sorted or grouped."""
+
+    name = "json"
+    sortable = filterable = groupable = unique_capable = False
