@@ -16,7 +16,6 @@ NUMERIC = frozenset({INTEGER, DECIMAL})
 ALL = frozenset({INTEGER, DECIMAL, TEXT, BOOLEAN, DATE, DATETIME, LIST})
 
 
-
 def comparable(a: str, b: str) -> bool:
     """Whether values of types a and b may be compared (null compares with anything)."""
     if NULL in (a, b):

@@ -14,7 +14,6 @@ from metacrm.metadata.model import humanize, label_of
 __all__ = ["build_entity", "build_field", "humanize", "label_of", "plural_of"]
 
 
-
 def plural_of(value: Any, label: m.Label) -> m.Label:
     """The declared plural, else the label's: English by the Rails rules (`opportunity` ->
     `opportunities`, `person` -> `people`); other languages (Chinese) keep the label."""
@@ -28,9 +27,7 @@ def plural_of(value: Any, label: m.Label) -> m.Label:
     )
 
 
-def build_field(
-    name: str, data: dict, origin: str, types: FieldTypes | None = None
-) -> m.Field:
+def build_field(name: str, data: dict, origin: str, types: FieldTypes | None = None) -> m.Field:
     types = types or builtin_field_types()
     kind = types[data["type"]]
     return m.Field(

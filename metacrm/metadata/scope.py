@@ -15,6 +15,8 @@ SYSTEM_TYPES = {
     "created_at": T.DATETIME,
     "updated_at": T.DATETIME,
 }
+
+
 def field_expression_type(f: Field) -> str | None:
     """The expression type of the field's values (a formula's: its result type's)."""
     return f.value_kind.value_type

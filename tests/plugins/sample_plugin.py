@@ -1,9 +1,14 @@
 """A plugin as an integrator would write one (loaded by dotted name in tests)."""
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, jsonify
+from marshmallow import ValidationError, validate
+from sqlalchemy import SmallInteger
 
+from metacrm.metadata.field_types import CoerceError, IntegerType, JsonInteger
 from metacrm.platform.errors import RecordInvalid
 from metacrm.plugins.hookspecs import hookimpl
 
@@ -147,3 +152,64 @@ def metacrm_patches():
             lambda conn: add_column_if_missing(conn, "_sample_ticks", Column("note", String(40))),
         )
     ]
+
+
+@hookimpl
+def metacrm_field_types():
+    return [RatingType()]
+
+
+@dataclass(frozen=True)
+class RatingSpec:
+    stars: int = 5
+
+
+class RatingType(IntegerType):
+    """1 to `stars` (5 unless declared) stars. Stored in a small integer; a spreadsheet
+    cell may say 4, ★★★★ or 4/5, and an export writes ★★★★☆."""
+
+    name = "rating"
+    options = {"stars": {"type": "integer", "minimum": 3, "maximum": 10}}
+    default_schema = {"type": "integer", "minimum": 1, "maximum": 10}
+
+    def spec(self, data):
+        return RatingSpec(stars=data.get("stars", 5))
+
+    def column_type(self, field):
+        return SmallInteger()
+
+    def marshmallow_field(self, field, **kw):
+        stars = field.spec.stars
+        return JsonInteger(
+            validate=validate.Range(1, stars, error=f"a rating is 1 to {stars} stars"), **kw
+        )
+
+    def coerce(self, field, value):
+        stars = super().coerce(field, value)
+        if not 1 <= stars <= field.spec.stars:
+            raise CoerceError(f"{stars} is not a rating of 1 to {field.spec.stars} stars")
+        return stars
+
+    def json_schema(self, field):
+        return {"type": "integer", "minimum": 1, "maximum": field.spec.stars}
+
+    def filter_schema(self, field):
+        return self.json_schema(field)
+
+    def parse_query(self, field, raw):
+        stars = super().parse_query(field, raw)
+        if not 1 <= stars <= field.spec.stars:
+            raise ValidationError(f"a rating is 1 to {field.spec.stars} stars")
+        return stars
+
+    def import_value(self, field, value, options):
+        if isinstance(value, str):
+            if value.replace("☆", "") and not value.replace("☆", "").strip("★"):
+                return value.count("★")
+            out_of = re.fullmatch(r"(\d+)\s*/\s*(\d+)", value)
+            if out_of:
+                return int(out_of.group(1))
+        return super().import_value(field, value, options)
+
+    def export_value(self, field, value):
+        return "★" * value + "☆" * (field.spec.stars - value)

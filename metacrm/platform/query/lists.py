@@ -47,11 +47,7 @@ def parse_sort(entity: Entity, raw: str | None, hidden: frozenset = frozenset())
         if (
             name in hidden
             or name not in SORTABLE_SYSTEM
-            and (
-                f is None
-                or not f.stored
-                or not f.value_kind.sortable
-            )
+            and (f is None or not f.stored or not f.value_kind.sortable)
         ):
             raise BadQuery(
                 f"cannot sort by '{name}'",

@@ -7,6 +7,7 @@ is refused: unknown (with the known names), read-only, or a system column.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
@@ -16,7 +17,6 @@ from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
 from metacrm.platform.timestamps import rfc3339
 
 __all__ = ["JsonInteger", "RecordSchema", "json_integer", "marshmallow_field", "row_serializer"]
-
 
 
 def marshmallow_field(f: Field) -> fields.Field:
@@ -122,6 +122,7 @@ def row_serializer(entity: Entity, columns: list[str]):
     names = tuple(columns)
     converters = []
     for name in columns:
+        conv: Callable[[Any], Any] | None
         if name in ("created_at", "updated_at", "deleted_at"):
             conv = rfc3339
         elif name in entity.fields:
