@@ -256,7 +256,8 @@ def parse_fields(entity: Entity, raw: str | None, default: list[str]) -> list[st
             f"unknown fields {bad}",
             [{"field": n, "message": "unknown or not listable", "param": "fields"} for n in bad],
         )
-    return ["id", "version", *[n for n in names if n not in ("id", "version")]]
+    # each column once: a name asked for twice would misalign the row and its names
+    return list(dict.fromkeys(["id", "version", *names]))
 
 
 def compile_filter(service: RecordService, entity: Entity, resolver, source: str):
