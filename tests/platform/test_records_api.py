@@ -366,6 +366,17 @@ def test_bad_list_queries_are_400(env, query, param):
     assert response.json["errors"][0]["param"] == param
 
 
+def test_each_field_type_says_which_filter_operators_it_takes(env):
+    """A boolean is equal or not; it is not greater than anything."""
+    api = env.api
+    assert api.get("/api/v1/records/contact?do_not_call__ne=true").status_code == 200
+    response = api.get("/api/v1/records/contact?do_not_call__gt=false")
+    assert response.status_code == 400
+    error = response.json["errors"][0]
+    assert error["param"] == "do_not_call__gt"
+    assert error["message"] == "a do_not_call filter has no operator 'gt' (use eq, in, isnull, ne)"
+
+
 def test_keyset_pagination_is_complete_and_stable_under_inserts(env, account):
     api = env.api
     bodies = [

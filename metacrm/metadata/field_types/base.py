@@ -71,6 +71,9 @@ class UtcDateTime(fields.AwareDateTime):
         return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
 
+OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"})
+
+
 class FieldType:
     """A field type. Subclass the built-in type closest to yours; instances are shared."""
 
@@ -86,6 +89,7 @@ class FieldType:
     computed: ClassVar[bool] = False  # formula, rollup, auto number: never written
     sortable: ClassVar[bool] = True  # ?sort= and views
     filterable: ClassVar[bool] = True  # ?field=value
+    operators: ClassVar[frozenset[str]] = OPERATORS  # ?field__op=value (eq is field=value)
     groupable: ClassVar[bool] = True  # aggregate group_by
     dated: ClassVar[bool] = False  # group_by takes a :bucket (day, week, ...)
     summable: ClassVar[bool] = False  # sum and avg; rollups may sum it

@@ -196,6 +196,7 @@ class PercentType(DecimalType):
 class BooleanType(FieldType):
     name = "boolean"
     value_type = T.BOOLEAN
+    operators = frozenset({"eq", "ne", "in", "isnull"})  # true is not "greater" than false
 
     def column_type(self, field):
         return Boolean()

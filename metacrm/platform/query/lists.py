@@ -9,6 +9,7 @@ stable while rows are inserted.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,10 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import and_, bindparam, false, func, or_, select, true
 
-from metacrm.metadata.model import SYSTEM_COLUMNS, Entity
+from metacrm.metadata.build import build_field
+from metacrm.metadata.field_types import FieldType
+from metacrm.metadata.field_types.base import OPERATORS
+from metacrm.metadata.model import SYSTEM_COLUMNS, Entity, Field
 from metacrm.platform.access.permissions import AccessScope, scope_binds
 from metacrm.platform.db.search import search_condition
 from metacrm.platform.errors import BadQuery
@@ -24,7 +28,6 @@ from metacrm.platform.records.schemas import parse_value
 from metacrm.platform.records.service import RecordService
 
 RESERVED_PARAMS = {"filter", "sort", "limit", "cursor", "fields", "q", "with_total"}
-OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"}
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 SORTABLE_SYSTEM = {"id", "created_at", "updated_at", "owner_id", "version"}
@@ -59,17 +62,22 @@ def parse_sort(entity: Entity, raw: str | None, hidden: frozenset = frozenset())
     return keys
 
 
-def _system_type(name: str) -> str:
-    return "datetime" if name.endswith("_at") else "integer"
+@functools.cache
+def _system_field(name: str) -> Field:
+    """A stand-in field for a system column: `*_at` are datetimes, the rest integers."""
+    return build_field(name, {"type": "datetime" if name.endswith("_at") else "integer"}, "system")
+
+
+def _field(entity: Entity, name: str) -> Field:
+    return entity.fields.get(name) or _system_field(name)
+
+
+def _kind(entity: Entity, name: str) -> FieldType:
+    return _field(entity, name).value_kind
 
 
 def _coerce(entity: Entity, name: str, raw: str):
-    f = entity.fields.get(name)
-    if f is None:
-        from metacrm.metadata.build import build_field
-
-        f = build_field(name, {"type": _system_type(name)}, "system")
-    return parse_value(f, raw)
+    return parse_value(_field(entity, name), raw)
 
 
 @dataclass(frozen=True)
@@ -105,11 +113,13 @@ def parse_filters(
                 }
             )
             continue
-        if op not in OPERATORS:
+        allowed = _kind(entity, name).operators
+        if op not in allowed:
+            what = "unknown operator" if op not in OPERATORS else f"a {name} filter has no operator"
             errors.append(
                 {
                     "field": name,
-                    "message": f"unknown operator '{op}' (use {', '.join(sorted(OPERATORS))})",
+                    "message": f"{what} '{op}' (use {', '.join(sorted(allowed))})",
                     "param": key,
                 }
             )
