@@ -6,6 +6,7 @@ so it can be shared between requests and threads and identified by its hash.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -173,12 +174,12 @@ class Field:
     kind: FieldType = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     value_kind: FieldType = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
-    @property
+    @functools.cached_property  # (writes __dict__ directly: fine on a frozen dataclass)
     def stored(self) -> bool:
         """True when the field has a column in the entity's table."""
         return self.kind.is_stored(self)
 
-    @property
+    @functools.cached_property
     def writable(self) -> bool:
         return not self.read_only and not self.kind.computed
 
