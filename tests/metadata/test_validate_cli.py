@@ -63,7 +63,8 @@ def test_validate_type_checks_expressions(tmp_path):
 
 
 def test_validate_uses_the_runtime_plugins_and_packages(tmp_path):
-    """A pack that calls a plugin's function, on top of a pack from METACRM_PACKAGES."""
+    """A pack that calls a plugin's function and uses its field type, on top of a pack
+    from METACRM_PACKAGES."""
     lower = write_package(
         tmp_path / "lower",
         "lower",
@@ -75,6 +76,7 @@ def test_validate_uses_the_runtime_plugins_and_packages(tmp_path):
         files={
             "entities/gizmo.yaml": "extend: gizmo\nfields:\n"
             "  gross: {type: formula, result_type: decimal, stored: true, expression: 'vat(price)'}\n"
+            "  fit: {type: rating, stars: 4}\n"  # the plugin's field type
         },
         depends_on=("crm", "lower"),
     )
@@ -82,6 +84,7 @@ def test_validate_uses_the_runtime_plugins_and_packages(tmp_path):
         main, ["metadata", "validate", str(upper)], env={"METACRM_PACKAGES": ""}
     )
     assert alone.exit_code == 1
+    assert "fields.fit.type: 'rating' is not one of" in alone.output
     env = {"METACRM_PLUGINS": "tests.plugins.sample_plugin", "METACRM_PACKAGES": str(lower)}
     result = CliRunner().invoke(main, ["metadata", "validate", str(upper)], env=env)
     assert result.exit_code == 0, result.output
