@@ -7,5 +7,6 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e .
+npm ci --no-audit --no-fund --loglevel=error  # htmx, SortableJS, ECharts (package-lock.json)
 .venv/bin/metacrm init --demo
 exec .venv/bin/metacrm serve --host 127.0.0.1 --port 5000

@@ -31,6 +31,18 @@ if ! command -v redis-server >/dev/null; then
   fi
 fi
 
+# Chromium (and CJK fonts, so zh-CN screenshots are legible) for the browser tests.
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "installing chromium and CJK fonts..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq chromium fonts-noto-cjk >&2
+  else
+    echo "chromium is not installed and cannot be installed here; browser tests will skip" >&2
+  fi
+fi
+
 if command -v pg_lsclusters >/dev/null; then
   read -r ver cluster _ < <(pg_lsclusters -h | head -n1) || true
   if [ -z "${ver:-}" ]; then

@@ -16,6 +16,7 @@ DEFAULT_PLUGINS = (
     "metacrm.platform.transfer.background",  # background imports: an event handler
     "metacrm.default_app",
     "metacrm.workflow_engine",
+    "metacrm.form_engine",  # the screens
 )
 ENTRY_POINT_GROUP = "metacrm.plugins"
 T = TypeVar("T")

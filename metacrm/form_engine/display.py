@@ -1,0 +1,118 @@
+"""Values as people read them: option labels, the titles of referenced records, user
+names, numbers and dates in the user's locale. Lookups are batched per page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from typing import Any
+
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
+from sqlalchemy import select
+
+from metacrm.metadata.model import Entity, Field, SelectSpec, label_text
+from metacrm.platform.records.service import RecordService
+
+
+def lang() -> str:
+    """The metadata label locale of the current UI language (`zh-CN` for zh_CN)."""
+    locale = str(get_locale() or "en")
+    return "zh-CN" if locale.startswith("zh") else "en"
+
+
+def label(value) -> str:
+    return label_text(value, lang()) if value else ""
+
+
+def _values(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+class Lookups:
+    """Titles of referenced records and names of users, fetched once for a page."""
+
+    def __init__(self, service: RecordService):
+        self.service = service
+        self.titles: dict[tuple[str, int], str] = {}
+        self.users: dict[int, str] = {}
+
+    def load(self, entity: Entity, rows: list[dict], names: list[str]) -> None:
+        wanted_users: set[int] = set()
+        for name in names:
+            f = entity.fields.get(name)
+            ids = {v for r in rows for v in _values(r.get(name)) if isinstance(v, int)}
+            if f is None:
+                if name in ("owner_id", "created_by", "updated_by"):
+                    wanted_users |= ids
+                continue
+            target = f.kind.target(f)
+            if f.kind.references and target is None:
+                wanted_users |= ids
+            elif target is not None and ids:
+                self._titles(target, ids)
+        if wanted_users:
+            users = self.service.state.system["users"]
+            with self.service.state.engine.connect() as conn:
+                for uid, username in conn.execute(
+                    select(users.c.id, users.c.username).where(users.c.id.in_(wanted_users))
+                ):
+                    self.users[uid] = username
+
+    def _titles(self, target: str, ids: set[int]) -> None:
+        entity = self.service.entity(target)
+        try:
+            found = self.service.get_many(target, sorted(ids))
+        except Exception:  # noqa: BLE001 - a target the user may not read shows ids
+            return
+        for rid, record in found.items():
+            self.titles[(target, rid)] = str(record.get(entity.title_field) or f"#{rid}")
+
+    def title(self, target: str, rid: int) -> str:
+        return self.titles.get((target, rid), f"#{rid}")
+
+
+def show(f: Field | None, value: Any, lookups: Lookups | None = None, name: str = "") -> str:
+    """A value as text for a person (the template escapes it)."""
+    if value is None or value == [] or value == "":
+        return ""
+    if f is None:  # a system column
+        if name in ("created_at", "updated_at") and isinstance(value, str):
+            return format_datetime(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+        if lookups is not None and name in ("owner_id", "created_by", "updated_by"):
+            return lookups.users.get(value, f"#{value}")
+        return str(value)
+    kind = f.value_kind
+    if isinstance(f.spec, SelectSpec):
+        labels = {o.value: label(o.label) for o in f.spec.options}
+        values = value if isinstance(value, list) else [value]
+        return ", ".join(labels.get(v, str(v)) for v in values)
+    target = f.kind.target(f)
+    if lookups is not None and f.kind.references:
+        values = value if isinstance(value, list) else [value]
+        if target is None:
+            return ", ".join(lookups.users.get(v, f"#{v}") for v in values)
+        return ", ".join(lookups.title(target, v) for v in values)
+    if kind.name == "boolean":
+        return gettext("Yes") if value else gettext("No")
+    if kind.name in ("decimal", "currency", "percent", "rollup", "integer"):
+        number = decimal.Decimal(str(value))
+        text = format_decimal(number)
+        if kind.name == "percent":
+            return f"{text}%"
+        currency = getattr(f.spec, "currency", None)
+        return f"{currency} {text}" if kind.name == "currency" and currency else text
+    if kind.name == "date" and isinstance(value, str):
+        return format_date(dt.date.fromisoformat(value), format="medium")
+    if kind.name == "datetime" and isinstance(value, str):
+        return format_datetime(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def link_target(f: Field | None) -> str | None:
+    """The entity a value links to on screen (a reference), if any."""
+    return f.kind.target(f) if f is not None and f.kind.name == "reference" else None

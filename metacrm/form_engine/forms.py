@@ -1,0 +1,122 @@
+"""Forms: a widget per field type, and a posted form back to the API's values.
+
+The widget of a type a plugin adds is its nearest built-in ancestor's (a rating,
+an IntegerType, gets the number input) until form_engine learns its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from werkzeug.datastructures import MultiDict
+
+from metacrm.metadata.field_types import FieldType, fold_key
+from metacrm.metadata.model import Entity, Field, SelectSpec
+
+WIDGETS = {
+    "text": "text",
+    "long_text": "textarea",
+    "integer": "number",
+    "decimal": "decimal",
+    "currency": "decimal",
+    "percent": "decimal",
+    "boolean": "checkbox",
+    "date": "date",
+    "datetime": "datetime",
+    "email": "email",
+    "phone": "tel",
+    "url": "url",
+    "select": "select",
+    "multi_select": "multiselect",
+    "tags": "tags",
+    "reference": "reference",
+    "user": "user",
+    "many_to_many": "tags",
+    "json": "textarea",
+}
+
+
+def widget(kind: FieldType) -> str:
+    for cls in type(kind).__mro__:
+        name = getattr(cls, "name", "")
+        if name in WIDGETS:
+            return WIDGETS[name]
+    return "text"
+
+
+def sections(
+    entity: Entity, layout: tuple, allowed: set[str], hidden: frozenset
+) -> list[tuple[Any, list[Field]]]:
+    """(section label, fields) to show: the form view's sections (`layout`), then any
+    field it leaves out; fields the role hides, or `hidden:` ones, never appear."""
+    layout = layout or ((None, tuple(entity.fields)),)
+    out: list[tuple[Any, list[Field]]] = []
+    shown: set[str] = set()
+    for section_label, names in layout:
+        fields = [
+            entity.fields[n]
+            for n in names
+            if n in entity.fields
+            and n in allowed
+            and n not in hidden
+            and not entity.fields[n].hidden
+        ]
+        shown |= {f.name for f in fields}
+        if fields:
+            out.append((section_label, fields))
+    rest = [
+        f
+        for n, f in entity.fields.items()
+        if n in allowed and n not in hidden and n not in shown and not f.hidden
+    ]
+    if rest:
+        out.append((None, rest))
+    return out
+
+
+def _options(f: Field) -> dict[str, str] | None:
+    if not isinstance(f.spec, SelectSpec):
+        return None
+    table: dict[str, str] = {}
+    for option in f.spec.options:
+        for text in (option.value, *option.label.values()):
+            table.setdefault(fold_key(text), option.value)
+    return table
+
+
+def parse_form(form: MultiDict, fields: list[Field], timezone: str) -> dict:
+    """The posted values of `fields` as the API takes them ("" is empty: None)."""
+    body: dict[str, Any] = {}
+    for f in fields:
+        kind = widget(f.kind)
+        if kind == "checkbox":
+            values = form.getlist(f.name)
+            body[f.name] = bool(values) and values[-1] == "true"
+            continue
+        if kind == "multiselect":
+            body[f.name] = [v for v in form.getlist(f.name) if v]
+            continue
+        raw = form.get(f.name, "").strip()
+        if raw == "":
+            body[f.name] = [] if f.kind.is_list else None
+        elif kind == "datetime":
+            try:
+                moment = dt.datetime.fromisoformat(raw)
+            except ValueError:
+                body[f.name] = raw  # the service names the problem
+            else:
+                if moment.tzinfo is None:  # a datetime-local input: the tenant's time
+                    moment = moment.replace(tzinfo=ZoneInfo(timezone))
+                body[f.name] = moment.isoformat()
+        else:
+            body[f.name] = f.kind.import_value(f, raw, _options(f))
+    return body
+
+
+def errors_by_field(errors: list[dict] | None) -> dict[str | None, list[str]]:
+    out: dict[str | None, list[str]] = {}
+    for e in errors or ():
+        out.setdefault(e.get("field"), []).append(e.get("message", ""))
+    return out

@@ -1,0 +1,325 @@
+"""The screens: home, lists, record pages and forms (`/app/...`, DESIGN.md section 4).
+
+Each request signs in like an API call (the session cookie), gets a RecordService
+with the user's Context, and reads and writes only through it and the query engine.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from metacrm.form_engine import display, forms
+from metacrm.form_engine.i18n import LANGUAGES
+from metacrm.metadata.model import Entity
+from metacrm.platform.api.common import resolve_request, service
+from metacrm.platform.errors import Forbidden, NotFound, ServiceError, Unauthorized
+from metacrm.platform.query.lists import list_records
+
+bp = Blueprint("screens", __name__, url_prefix="/app", template_folder="templates")
+PAGE = 50
+LIST_PARAMS = ("q", "sort", "filter", "cursor")
+
+
+@bp.before_request
+def _sign_in():
+    try:
+        resolve_request()
+    except Unauthorized:
+        target = "/login?" + urlencode({"next": request.full_path.rstrip("?")})
+        if request.headers.get("HX-Request"):
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
+    return None
+
+
+@bp.errorhandler(ServiceError)
+def _refused(exc: ServiceError):
+    return render_template("screens/error.html", error=exc), exc.status
+
+
+def _readable_entities() -> list[Entity]:
+    svc = service()
+    out = []
+    for entity in svc.state.model.entities.values():
+        try:
+            svc.require(entity, "read")
+        except (Forbidden, NotFound):
+            continue
+        out.append(entity)
+    return sorted(out, key=lambda e: display.label(e.plural).casefold())
+
+
+@bp.context_processor
+def _shell():
+    if getattr(g, "metacrm_context", None) is None:
+        return {}
+    return {
+        "nav": _readable_entities(),
+        "me": g.metacrm_context,
+        "label": display.label,
+    }
+
+
+@bp.get("")
+def home():
+    return render_template("screens/home.html")
+
+
+@bp.post("/lang")
+def language():
+    chosen = request.form.get("lang", "")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+    back = request.referrer or ""
+    host = request.host_url.rstrip("/")
+    return redirect(back if back.startswith(host + "/app") else url_for("screens.home"))
+
+
+def _entity(name: str) -> Entity:
+    svc = service()
+    entity = svc.entity(name)
+    svc.require(entity, "read")
+    return entity
+
+
+def _list_view(entity: Entity):
+    views = [
+        v
+        for v in service().state.model.views.values()
+        if v.entity == entity.name and v.kind == "list"
+    ]
+    return next((v for v in views if v.default), views[0] if views else None)
+
+
+def _columns(entity: Entity, readable: list[str]) -> list[str]:
+    view = _list_view(entity)
+    wanted = (
+        list(view.columns)
+        if view and view.columns
+        else [
+            n
+            for n, f in entity.fields.items()
+            if f.stored and not f.hidden and f.value_kind.sortable
+        ][:6]
+    )
+    if entity.title_field and entity.title_field not in wanted:
+        wanted.insert(0, entity.title_field)
+    return [n for n in wanted if n in readable]
+
+
+@bp.get("/<entity_name>")
+def list_page(entity_name: str):
+    entity = _entity(entity_name)
+    svc = service()
+    readable = svc.readable(entity)
+    columns = _columns(entity, readable)
+    params = {k: request.args.getlist(k) for k in request.args if k != "q"}
+    params.update(search_params(entity, request.args.get("q", "").strip()))
+    view = _list_view(entity)
+    if "sort" not in params and view is not None and view.sort:
+        params["sort"] = [",".join(view.sort)]
+    params["limit"] = [str(PAGE)]
+    page = list_records(svc, entity.name, params)
+    lookups = display.Lookups(svc)
+    lookups.load(entity, page["data"], columns)
+    more = None
+    if page["next_cursor"]:
+        keep = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+        query = urlencode([*keep, ("cursor", page["next_cursor"])])
+        more = url_for("screens.list_page", entity_name=entity.name) + "?" + query
+    context = {
+        "entity": entity,
+        "columns": columns,
+        "rows": page["data"],
+        "lookups": lookups,
+        "more": more,
+        "show": display.show,
+        "sort": request.args.get("sort") or (",".join(view.sort) if view and view.sort else ""),
+        "q": request.args.get("q", ""),
+        "can_create": _may(entity, "create"),
+    }
+    if request.headers.get("HX-Request") and request.args.get("cursor"):
+        return render_template("screens/list_rows.html", **context)
+    return render_template("screens/list.html", **context)
+
+
+def search_params(entity: Entity, q: str) -> dict[str, list[str]]:
+    """`q` as the list API takes it: full-text over search_fields, else the title contains it."""
+    if not q:
+        return {}
+    if entity.search_fields or not entity.title_field:
+        return {"q": [q]}
+    text = q.replace("\\", "\\\\").replace("'", "\\'")
+    return {"filter": [f"contains(lower({entity.title_field}), lower('{text}'))"]}
+
+
+def _may(entity: Entity, action: str) -> bool:
+    try:
+        service().require(entity, action)
+    except (Forbidden, NotFound):
+        return False
+    return True
+
+
+def _layout(entity: Entity) -> tuple:
+    for v in service().state.model.views.values():
+        if v.entity == entity.name and v.kind == "form":
+            return v.sections
+    return ()
+
+
+@bp.get("/<entity_name>/<id:record_id>")
+def record_page(entity_name: str, record_id: int):
+    entity = _entity(entity_name)
+    svc = service()
+    record = svc.get(entity.name, record_id)
+    readable = set(svc.readable(entity))
+    hidden = svc.grant(entity).hidden
+    layout = forms.sections(entity, _layout(entity), readable, hidden)
+    lookups = display.Lookups(svc)
+    lookups.load(entity, [record], [*readable, "owner_id"])
+    related = _related(entity, record_id)
+    return render_template(
+        "screens/record.html",
+        entity=entity,
+        record=record,
+        sections=layout,
+        lookups=lookups,
+        show=display.show,
+        related=related,
+        can_edit=_may(entity, "update"),
+        title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",
+    )
+
+
+def _related(entity: Entity, record_id: int) -> list[dict]:
+    """Every entity with a reference to this one that the user may read, and its first rows."""
+    svc = service()
+    out = []
+    for other in _readable_entities():
+        hidden = svc.grant(other).hidden
+        for name, f in other.fields.items():
+            if f.kind.name != "reference" or f.spec.entity != entity.name or name in hidden:
+                continue
+            page = list_records(svc, other.name, {name: [str(record_id)], "limit": ["5"]})
+            columns = [c for c in _columns(other, svc.readable(other)) if c != name][:3]
+            lookups = display.Lookups(svc)
+            lookups.load(other, page["data"], columns)
+            out.append(
+                {
+                    "entity": other,
+                    "field": other.fields[name],
+                    "rows": page["data"],
+                    "columns": columns,
+                    "lookups": lookups,
+                    "more": bool(page["next_cursor"]),
+                    "new": url_for("screens.new_record", entity_name=other.name)
+                    + "?"
+                    + urlencode({name: record_id})
+                    if _may(other, "create")
+                    else None,
+                }
+            )
+    return out
+
+
+def _editable(entity: Entity) -> set[str]:
+    """The fields this user may write: writable ones their role does not make read-only."""
+    svc = service()
+    grant = svc.grant(entity)
+    return {n for n in svc.schema(entity).writable_keys if grant.level(n) == "write"}
+
+
+def _form(entity: Entity, record: dict | None, errors=None, status: int = 200, values=None):
+    svc = service()
+    layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
+    shown = values if values is not None else (record or {})
+    lookups = display.Lookups(svc)
+    lookups.load(entity, [shown], [f.name for _, fs in layout for f in fs])
+    by_field = forms.errors_by_field(errors)
+    return render_template(
+        "screens/form.html",
+        entity=entity,
+        record=record,
+        values=shown,
+        sections=layout,
+        widget=forms.widget,
+        errors=by_field,
+        error_list=errors or [],
+        show_value=lambda f, v: display.show(f, v, lookups),
+    ), status
+
+
+def _posted(entity: Entity) -> dict:
+    svc = service()
+    layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
+    fields = [f for _, fs in layout for f in fs]
+    return forms.parse_form(request.form, fields, svc.state.timezone)
+
+
+@bp.route("/<entity_name>/new", methods=["GET", "POST"])
+def new_record(entity_name: str):
+    entity = _entity(entity_name)
+    svc = service()
+    svc.require(entity, "create")
+    if request.method == "GET":
+        prefill = {k: v for k, v in request.args.items() if k in entity.fields}
+        values = forms.parse_form(
+            request.args, [entity.fields[k] for k in prefill], svc.state.timezone
+        )
+        return _form(entity, None, values=values)
+    body = _posted(entity)
+    try:
+        created = svc.create(entity.name, body)
+    except ServiceError as exc:
+        return _form(entity, None, _errors(exc), _status(exc), values=body)
+    return redirect(
+        url_for("screens.record_page", entity_name=entity.name, record_id=created["id"])
+    )
+
+
+@bp.route("/<entity_name>/<id:record_id>/edit", methods=["GET", "POST"])
+def edit_record(entity_name: str, record_id: int):
+    entity = _entity(entity_name)
+    svc = service()
+    record = svc.get(entity.name, record_id)
+    svc.require(entity, "update")
+    if request.method == "GET":
+        return _form(entity, record)
+    body = _posted(entity)
+    version = request.form.get("version", "")
+    if version.isdigit():
+        body["version"] = int(version)
+    try:
+        svc.update(entity.name, record_id, body)
+    except ServiceError as exc:
+        return _form(entity, record, _errors(exc), _status(exc), values={**record, **body})
+    return redirect(url_for("screens.record_page", entity_name=entity.name, record_id=record_id))
+
+
+def _errors(exc: ServiceError) -> list[dict]:
+    return exc.errors or [{"field": None, "message": exc.detail}]
+
+
+def _status(exc: ServiceError) -> int:
+    return exc.status if exc.status in (403, 409, 422) else 422
+
+
+@bp.get("/<entity_name>/options")
+def reference_options(entity_name: str):
+    """`<option>`s of records whose title matches `q`: the reference search box."""
+    entity = _entity(entity_name)
+    svc = service()
+    q = request.args.get("q", "").strip()
+    page = list_records(svc, entity.name, {"limit": ["20"], **search_params(entity, q)})
+    title = entity.title_field
+    return render_template(
+        "screens/options.html",
+        rows=page["data"],
+        title=lambda r: str(r.get(title) or f"#{r['id']}") if title else f"#{r['id']}",
+        selected=request.args.get("selected", ""),
+        empty=_("(none)"),
+    )
