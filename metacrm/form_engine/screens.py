@@ -140,6 +140,7 @@ def list_page(entity_name: str):
         "sort": request.args.get("sort") or (",".join(view.sort) if view and view.sort else ""),
         "q": request.args.get("q", ""),
         "can_create": _may(entity, "create"),
+        "has_board": any(p.entity == entity.name for p in svc.state.model.pipelines.values()),
     }
     if request.headers.get("HX-Request") and request.args.get("cursor"):
         return render_template("screens/list_rows.html", **context)

@@ -114,6 +114,7 @@ def install(app: Flask) -> None:
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    from metacrm.form_engine import board  # noqa: F401 - its routes join the blueprint
     from metacrm.form_engine.screens import bp
 
     app.register_blueprint(bp)

@@ -1,0 +1,103 @@
+"""The kanban of an entity's pipeline (`/app/{entity}/board`): a column per stage with
+its count and total, cards that move between stages through the record service. A move
+the pipeline refuses (requirements, entry rules, transitions) snaps back and says why."""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+
+from metacrm.form_engine import display
+from metacrm.form_engine.screens import _columns, _entity, bp, search_params
+from metacrm.metadata.model import Entity, Pipeline
+from metacrm.platform.api.common import service
+from metacrm.platform.errors import NotFound, ServiceError
+from metacrm.platform.query.aggregate import aggregate
+from metacrm.platform.query.lists import list_records
+
+CARDS_PER_STAGE = 50
+
+
+def _pipeline(entity: Entity) -> Pipeline:
+    for pipeline in service().state.model.pipelines.values():
+        if pipeline.entity == entity.name:
+            return pipeline
+    raise NotFound(f"{entity.name} has no pipeline, so no board")
+
+
+def _amount_field(entity: Entity, readable: list[str]) -> str | None:
+    """The field column totals add up: the first currency field, else the first number."""
+    summable = [n for n in readable if n in entity.fields and entity.fields[n].value_kind.summable]
+    currency = [n for n in summable if entity.fields[n].value_kind.name == "currency"]
+    return next(iter(currency or summable), None)
+
+
+@bp.get("/<entity_name>/board")
+def board(entity_name: str):
+    entity = _entity(entity_name)
+    svc = service()
+    pipeline = _pipeline(entity)
+    readable = svc.readable(entity)
+    amount = _amount_field(entity, readable)
+    q = request.args.get("q", "").strip()
+    where = search_params(entity, q)
+    measures = "count" + (f",sum:{amount}" if amount else "")
+    totals = {
+        row[pipeline.field]: row
+        for row in aggregate(
+            svc,
+            entity.name,
+            {"group_by": [pipeline.field], "measures": [measures], **where},
+        )["data"]
+    }
+    card_fields = [c for c in _columns(entity, readable) if c not in (pipeline.field,)][:4]
+    labels = {o.value: o.label for o in entity.fields[pipeline.field].spec.options}
+    columns = []
+    lookups = display.Lookups(svc)
+    for stage in pipeline.stages:
+        page = list_records(
+            svc,
+            entity.name,
+            {pipeline.field: [stage.name], "limit": [str(CARDS_PER_STAGE)], **where},
+        )
+        lookups.load(entity, page["data"], card_fields)
+        total = totals.get(stage.name, {})
+        columns.append(
+            {
+                "stage": stage,
+                "label": labels.get(stage.name, stage.label),
+                "cards": page["data"],
+                "count": total.get("count", 0),
+                "sum": total.get(f"sum_{amount}") if amount else None,
+                "more": bool(page["next_cursor"]),
+            }
+        )
+    return render_template(
+        "screens/board.html",
+        entity=entity,
+        pipeline=pipeline,
+        columns=columns,
+        card_fields=card_fields,
+        amount=entity.fields[amount] if amount else None,
+        lookups=lookups,
+        show=display.show,
+        q=q,
+    )
+
+
+@bp.post("/<entity_name>/<id:record_id>/move")
+def move(entity_name: str, record_id: int):
+    """Move a card: the record's stage field becomes `stage` (JSON answer for the board)."""
+    entity = _entity(entity_name)
+    pipeline = _pipeline(entity)
+    stage = request.form.get("stage", "")
+    try:
+        record = service().update(entity.name, record_id, {pipeline.field: stage})
+    except ServiceError as exc:
+        messages = [
+            f"{display.label(entity.fields[e['field']].label)} {e.get('message', '')}"
+            if e.get("field") in entity.fields
+            else e.get("message", "")
+            for e in exc.errors or ()
+        ] or [exc.detail]
+        return jsonify({"ok": False, "message": "; ".join(messages)}), exc.status
+    return jsonify({"ok": True, "stage": record[pipeline.field], "version": record["version"]})
