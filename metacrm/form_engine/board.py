@@ -4,10 +4,10 @@ the pipeline refuses (requirements, entry rules, transitions) snaps back and say
 
 from __future__ import annotations
 
-from flask import jsonify, render_template, request
+from flask import jsonify, redirect, render_template, request, url_for
 
 from metacrm.form_engine import display
-from metacrm.form_engine.screens import _columns, _entity, bp, search_params
+from metacrm.form_engine.screens import _columns, _entity, bp, render_record, search_params
 from metacrm.metadata.model import Entity, Pipeline
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import NotFound, ServiceError
@@ -93,11 +93,28 @@ def move(entity_name: str, record_id: int):
     try:
         record = service().update(entity.name, record_id, {pipeline.field: stage})
     except ServiceError as exc:
-        messages = [
-            f"{display.label(entity.fields[e['field']].label)} {e.get('message', '')}"
-            if e.get("field") in entity.fields
-            else e.get("message", "")
-            for e in exc.errors or ()
-        ] or [exc.detail]
-        return jsonify({"ok": False, "message": "; ".join(messages)}), exc.status
+        return jsonify({"ok": False, "message": move_error(entity, exc)}), exc.status
     return jsonify({"ok": True, "stage": record[pipeline.field], "version": record["version"]})
+
+
+def move_error(entity: Entity, exc: ServiceError) -> str:
+    """A refused move in one sentence, fields named by their labels."""
+    messages = [
+        f"{display.label(entity.fields[e['field']].label)} {e.get('message', '')}"
+        if e.get("field") in entity.fields
+        else e.get("message", "")
+        for e in exc.errors or ()
+    ]
+    return "; ".join(messages) or exc.detail
+
+
+@bp.post("/<entity_name>/<id:record_id>/stage")
+def set_stage(entity_name: str, record_id: int):
+    """The record page's stage path: click a stage to move there (or see why not)."""
+    entity = _entity(entity_name)
+    pipeline = _pipeline(entity)
+    try:
+        service().update(entity.name, record_id, {pipeline.field: request.form.get("stage", "")})
+    except ServiceError as exc:
+        return render_record(entity, record_id, stage_error=move_error(entity, exc)), exc.status
+    return redirect(url_for("screens.record_page", entity_name=entity.name, record_id=record_id))

@@ -174,7 +174,23 @@ def _layout(entity: Entity) -> tuple:
 
 @bp.get("/<entity_name>/<id:record_id>")
 def record_page(entity_name: str, record_id: int):
-    entity = _entity(entity_name)
+    return render_record(_entity(entity_name), record_id)
+
+
+def _path(entity: Entity, record: dict) -> dict | None:
+    """The stage path of the record's pipeline: its stages, the current one, labels."""
+    for pipeline in service().state.model.pipelines.values():
+        if pipeline.entity == entity.name:
+            labels = {o.value: o.label for o in entity.fields[pipeline.field].spec.options}
+            return {
+                "pipeline": pipeline,
+                "current": record.get(pipeline.field),
+                "stages": [(s.name, labels.get(s.name, s.label)) for s in pipeline.stages],
+            }
+    return None
+
+
+def render_record(entity: Entity, record_id: int, stage_error: str | None = None) -> str:
     svc = service()
     record = svc.get(entity.name, record_id)
     readable = set(svc.readable(entity))
@@ -192,6 +208,8 @@ def record_page(entity_name: str, record_id: int):
         show=display.show,
         related=related,
         can_edit=_may(entity, "update"),
+        path=_path(entity, record),
+        stage_error=stage_error,
         title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",
     )
 

@@ -58,3 +58,28 @@ def test_board_moves_cards_and_explains_a_refused_move(page, site):
     assert env.api.get(f"/api/v1/records/opportunity/{deal['id']}").json["stage"] == "qualification"
     script_errors = [e for e in page.console_errors if "Failed to load resource" not in e]
     assert script_errors == []  # the refused move's 422 is the only failed request
+
+
+def test_the_record_pages_stage_path_moves_or_says_why_not(page, site):
+    env, base = site
+    acme = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
+    deal = env.api.post(
+        "/api/v1/records/opportunity", json={"name": "Small deal", "account": acme}
+    ).json
+    sign_in(page, base)
+    page.goto(base + f"/app/opportunity/{deal['id']}")
+    current = page.locator(".stage-path [aria-current=step]")
+    assert current.inner_text() == "Prospecting"
+    with page.expect_response(lambda r: r.url.endswith("/stage")) as refused:
+        page.click(".stage-path button[value=qualification]")
+    assert refused.value.status == 422
+    assert "Primary contact is required" in page.inner_text(".stage-path [role=alert]")
+    assert current.inner_text() == "Prospecting"
+    env.api.post("/api/v1/records/contact", json={"last_name": "Li", "account": acme})
+    li = env.api.get("/api/v1/records/contact").json["data"][0]["id"]
+    env.api.patch(f"/api/v1/records/opportunity/{deal['id']}", json={"primary_contact": li})
+    page.goto(base + f"/app/opportunity/{deal['id']}")
+    page.click(".stage-path button[value=qualification]")
+    page.wait_for_url(base + f"/app/opportunity/{deal['id']}")
+    assert page.locator(".stage-path [aria-current=step]").inner_text() == "Qualification"
+    shot(page, "record-path-desktop-en")
