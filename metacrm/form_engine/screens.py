@@ -6,6 +6,7 @@ with the user's Context, and reads and writes only through it and the query engi
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
@@ -256,6 +257,8 @@ def _form(entity: Entity, record: dict | None, errors=None, status: int = 200, v
     svc = service()
     layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
     shown = values if values is not None else (record or {})
+    fields = [f for _, fs in layout for f in fs]
+    conditions = svc.field_conditions(entity.name, {f.name: shown.get(f.name) for f in fields})
     lookups = display.Lookups(svc)
     lookups.load(entity, [shown], [f.name for _, fs in layout for f in fs])
     by_field = forms.errors_by_field(errors)
@@ -269,6 +272,9 @@ def _form(entity: Entity, record: dict | None, errors=None, status: int = 200, v
         errors=by_field,
         error_list=errors or [],
         show_value=lambda f, v: display.show(f, v, lookups),
+        visible=conditions["visible"],
+        required=conditions["required"],
+        conditional=any(f.visible_if or f.required_if for f in fields),
     ), status
 
 
@@ -276,7 +282,26 @@ def _posted(entity: Entity) -> dict:
     svc = service()
     layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
     fields = [f for _, fs in layout for f in fs]
-    return forms.parse_form(request.form, fields, svc.state.timezone)
+    body = forms.parse_form(request.form, fields, svc.state.timezone)
+    if any(f.visible_if for f in fields):  # a field the form no longer shows is sent empty
+        visible = svc.field_conditions(entity.name, body)["visible"]
+        body = {k: (v if visible.get(k, True) else None) for k, v in body.items()}
+    return body
+
+
+@bp.post("/<entity_name>/conditions")
+def conditions(entity_name: str):
+    """The form's live round trip: which fields the typed values show and require now
+    (the server evaluates visible_if/required_if; the page only applies the answer)."""
+    entity = _entity(entity_name)
+    svc = service()
+    layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
+    fields = [f for _, fs in layout for f in fs]
+    body = forms.parse_form(request.form, fields, svc.state.timezone)
+    answer = svc.field_conditions(entity.name, body)
+    shown = {f.name for f in fields}
+    event = {k: {n: v for n, v in answer[k].items() if n in shown} for k in answer}
+    return "", 204, {"HX-Trigger": json.dumps({"metacrm:conditions": event})}
 
 
 @bp.route("/<entity_name>/new", methods=["GET", "POST"])

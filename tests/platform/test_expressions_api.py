@@ -211,3 +211,19 @@ def test_clock_calls_are_found_in_the_ast_through_other_formulas(tmp_path):
     assert clock_calls(model, entity, ["through"]) == {"today"}  # via the formula it reads
     assert clock_calls(model, entity, ["plain"]) == set()  # a field named today_count
     assert clock_calls(model, entity, ["stamp", "plain"]) == {"now"}
+
+
+def test_field_conditions_are_what_a_save_would_evaluate(rules_env):
+    """What the form's live round trip asks: visible_if and required_if for typed values,
+    half-typed ones counting as empty."""
+    from metacrm.platform.access.context import Context
+    from metacrm.platform.records.service import RecordService
+
+    rt = rules_env.runtime
+    svc = RecordService(rules_env.state(), Context.system("default", None), rt.pm, rt.registry)
+    start = svc.field_conditions("deal", {"name": "D"})
+    assert start["visible"]["discount_reason"] is False and start["required"]["name"] is True
+    assert start["required"]["loss_reason"] is False
+    typed = svc.field_conditions("deal", {"discount": "25", "stage": "lost"})
+    assert typed["visible"]["discount_reason"] is True and typed["required"]["loss_reason"]
+    assert svc.field_conditions("deal", {"discount": "2x"})["visible"]["discount_reason"] is False

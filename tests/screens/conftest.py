@@ -40,10 +40,8 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def site(tmp_path):
-    """(env, base URL): a tenant with admin (admin-password) served over HTTP."""
-    gen = _env_fixture(tmp_path, "sqlite")
+def serve(gen):
+    """(env, base URL) of an env generator's app served over HTTP, then closed."""
     env = next(gen)
     server = make_server("127.0.0.1", 0, env.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -54,7 +52,13 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def page(browser, site):
+def site(tmp_path):
+    """(env, base URL): a tenant with admin (admin-password) served over HTTP."""
+    yield from serve(_env_fixture(tmp_path, "sqlite"))
+
+
+@pytest.fixture
+def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
     page = context.new_page()
     errors: list[str] = []

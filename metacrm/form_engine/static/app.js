@@ -11,3 +11,17 @@ document.addEventListener("DOMContentLoaded", () => {
     select.addEventListener("change", () => select.form.submit());
   }
 });
+
+// The server's answer to the form's live round trip (screens.conditions): show, hide and
+// mark required exactly the fields it says; the page holds no rule of its own.
+document.body.addEventListener("metacrm:conditions", (event) => {
+  const { visible = {}, required = {} } = event.detail || {};
+  for (const [name, shown] of Object.entries(visible)) {
+    const wrapper = document.getElementById(`w-${name}`);
+    if (wrapper) wrapper.hidden = !shown;
+  }
+  for (const [name, needed] of Object.entries(required)) {
+    const mark = document.querySelector(`#w-${name} .req`);
+    if (mark) mark.hidden = !needed;
+  }
+});

@@ -108,6 +108,25 @@ def apply_rules(
             check_stage(plan.pipelines, values, previous, ctx, functools.partial(error, index))
 
 
+def field_conditions(
+    conn, state, entity: Entity, values: dict, ctx: EvalContext, registry: Registry, locale: str
+) -> dict[str, dict[str, bool]]:
+    """Which fields `values` (a record being edited) shows and requires: visible_if and
+    required_if evaluated as a save would, formulas and related records included."""
+    visible = {name: True for name in entity.fields}
+    required = {name: f.required for name, f in entity.fields.items()}
+    plan = write_plan(state, entity, registry, locale)
+    if plan.visible_if or plan.required_if:
+        values = {**values, **fetch_related(conn, state, entity, plan, [values], ctx, registry)[0]}
+        for name, compiled, _stored in plan.formulas:
+            values[name] = compiled(values, ctx)
+        for name, compiled in plan.visible_if:
+            visible[name] = compiled.holds(values, ctx)
+        for name, compiled in plan.required_if:
+            required[name] = required[name] or compiled.holds(values, ctx)
+    return {"visible": visible, "required": required}
+
+
 def check_stage(gates, values: dict, previous: dict | None, ctx: EvalContext, error) -> None:
     """A record entering a stage must meet its entry requirements and those of the open
     stages before it (computed.cumulative_stages), and may only come from a stage that

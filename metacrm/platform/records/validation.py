@@ -17,7 +17,7 @@ from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.db import duplicates
 from metacrm.platform.errors import Conflict, field_errors
 from metacrm.platform.records.core import RecordCore
-from metacrm.platform.records.rules import apply_rules
+from metacrm.platform.records.rules import apply_rules, field_conditions
 
 
 class RecordValidation(RecordCore):
@@ -53,6 +53,33 @@ class RecordValidation(RecordCore):
         for d in found:
             warnings.setdefault(d["index"], []).append({"rule": d["rule"], "duplicates": d["ids"]})
         return warnings
+
+    def field_conditions(self, entity_name: str, body: dict) -> dict[str, dict[str, bool]]:
+        """What a form showing `body` (a record being written) shows and requires now: the
+        same visible_if/required_if a save evaluates. Values that do not load yet (half
+        typed) count as empty."""
+        entity = self.entity(entity_name)
+        self.require(entity, "read")
+        fields = self.schema(entity).schema.load_fields
+        values: dict = {}
+        for name, value in body.items():
+            f = fields.get(name)
+            if f is None:
+                continue
+            try:
+                values[name] = f.deserialize(value, name, body)
+            except ValidationError:
+                values[name] = None
+        with self.state.engine.connect() as conn:
+            return field_conditions(
+                conn,
+                self.state,
+                entity,
+                values,
+                self.eval_ctx,
+                self.registry,
+                self.context.locale,
+            )
 
     def _rules(
         self, conn: Connection, entity: Entity, items: list[tuple], errors: list[dict]
