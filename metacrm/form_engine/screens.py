@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display, forms
@@ -22,18 +22,6 @@ from metacrm.platform.query.lists import list_records
 bp = Blueprint("screens", __name__, url_prefix="/app", template_folder="templates")
 PAGE = 50
 LIST_PARAMS = ("q", "sort", "filter", "cursor")
-
-
-@bp.before_request
-def _sign_in():
-    try:
-        resolve_request()
-    except Unauthorized:
-        target = "/login?" + urlencode({"next": request.full_path.rstrip("?")})
-        if request.headers.get("HX-Request"):
-            return "", 204, {"HX-Redirect": target}
-        return redirect(target)
-    return None
 
 
 @bp.errorhandler(ServiceError)
@@ -53,14 +41,30 @@ def _readable_entities() -> list[Entity]:
     return sorted(out, key=lambda e: display.label(e.plural).casefold())
 
 
-@bp.context_processor
-def _shell():
-    if getattr(g, "metacrm_context", None) is None:
+def sign_in():
+    """Before every /app request (screens of any engine): sign in like an API call, or go
+    to the login page (an htmx request is told to go there)."""
+    if not request.path.startswith("/app"):
+        return None
+    try:
+        resolve_request()
+    except Unauthorized:
+        target = "/login?" + urlencode({"next": request.full_path.rstrip("?")})
+        if request.headers.get("HX-Request"):
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
+    return None
+
+
+def shell() -> dict:
+    """What the shell template needs: navigation, the user, the label helper."""
+    if getattr(g, "metacrm_context", None) is None or not request.path.startswith("/app"):
         return {}
     return {
         "nav": _readable_entities(),
         "me": g.metacrm_context,
         "label": display.label,
+        "engine_nav": current_app.extensions.get("metacrm_nav", []),
     }
 
 

@@ -115,8 +115,11 @@ def install(app: Flask) -> None:
         return response
 
     from metacrm.form_engine import board  # noqa: F401 - its routes join the blueprint
-    from metacrm.form_engine.screens import bp
+    from metacrm.form_engine.screens import bp, shell, sign_in
 
+    app.before_request(sign_in)  # every /app screen, this engine's or another's
+    app.context_processor(shell)
+    app.extensions.setdefault("metacrm_nav", [])  # engines add {"endpoint", "label"}
     app.register_blueprint(bp)
     app.add_url_rule("/", "root", root)
 

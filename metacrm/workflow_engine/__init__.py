@@ -20,10 +20,12 @@ def metacrm_event_handlers():
 
 @hookimpl
 def metacrm_register_blueprints(app, runtime):
-    from metacrm.workflow_engine import approval_api, pool_api
+    from metacrm.workflow_engine import approval_api, approval_screens, pool_api
 
     app.register_blueprint(approval_api.blueprint())
     app.register_blueprint(pool_api.blueprint())
+    app.register_blueprint(approval_screens.blueprint())  # shown in form_engine's shell
+    app.extensions.setdefault("metacrm_nav", []).append(approval_screens.NAV)
 
 
 @hookimpl

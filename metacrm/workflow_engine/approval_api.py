@@ -144,19 +144,13 @@ def record_approvals_route(entity: str, record_id: int):
     return jsonify({"data": [_summary(engine, r, titles) for r in rows]})
 
 
-def list_route():
-    engine = Approvals(service())
+def inbox(
+    engine: Approvals, assigned: bool, submitted: bool, status: str | None = None
+) -> list[dict]:
+    """Requests waiting for this user (`assigned`), or the ones they submitted, or (admins)
+    everyone's; newest first, at most LIMIT."""
     t, ctx = engine.t, engine.ctx
     approvals, tasks = t["approvals"], t["approval_tasks"]
-    assigned, submitted = request.args.get("assigned"), request.args.get("submitted")
-    status = request.args.get("status")
-    for name, value in (("assigned", assigned), ("submitted", submitted)):
-        if value not in (None, "me"):
-            raise BadQuery(f"{name} takes only 'me'")
-    if status not in (None, "pending", "approved", "rejected", "recalled"):
-        raise BadQuery("status is one of pending, approved, rejected, recalled")
-    if submitted is None and assigned is None and not ctx.is_admin:
-        assigned = "me"  # only admins list everyone's requests
     with engine.state.engine.connect() as conn:
         if assigned:
             query = (
@@ -183,7 +177,21 @@ def list_route():
         if assigned:
             item["task"] = {"id": r.task_id, "due_at": _iso(r.task_due_at)}
         data.append(item)
-    return jsonify({"data": data})
+    return data
+
+
+def list_route():
+    engine = Approvals(service())
+    assigned, submitted = request.args.get("assigned"), request.args.get("submitted")
+    status = request.args.get("status")
+    for name, value in (("assigned", assigned), ("submitted", submitted)):
+        if value not in (None, "me"):
+            raise BadQuery(f"{name} takes only 'me'")
+    if status not in (None, "pending", "approved", "rejected", "recalled"):
+        raise BadQuery("status is one of pending, approved, rejected, recalled")
+    if submitted is None and assigned is None and not engine.ctx.is_admin:
+        assigned = "me"  # only admins list everyone's requests
+    return jsonify({"data": inbox(engine, bool(assigned), bool(submitted), status)})
 
 
 def detail_route(approval_id: int):

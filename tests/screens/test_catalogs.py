@@ -8,15 +8,23 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).parents[2]
 ENGINE = ROOT / "metacrm" / "form_engine"
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
+SOURCES = {  # as babel.cfg: every engine's screens
+    ENGINE: [("**.py", "python"), ("templates/**.html", "jinja2")],
+    ROOT / "metacrm" / "workflow_engine": [
+        ("*_screens.py", "python"),
+        ("templates/**.html", "jinja2"),
+    ],
+}
 
 
 def ui_strings() -> set[str]:
-    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ENGINE), method_map, keywords={"_": None, "gettext": None, "ngettext": (1, 2)}
-    ):
-        found.add(message if isinstance(message, str) else message[0])
+    for folder, method_map in SOURCES.items():
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(folder), method_map, keywords=KEYWORDS
+        ):
+            found.add(message if isinstance(message, str) else message[0])
     return found
 
 

@@ -1,0 +1,52 @@
+"""The approval inbox in a real browser: a manager approves a quote discount from
+/app/approvals, with a comment; the rep recalls another one from "Submitted by me"."""
+
+from tests.screens.conftest import shot, sign_in
+from tests.workflow_engine.test_approvals_http import new_quote
+from tests.workflow_engine.test_automations import user
+
+
+def test_approve_from_the_inbox_and_recall_what_i_submitted(browser, site):
+    env, base = site
+    mia_id, _ = user(env, "mia", ["sales_manager"])
+    _, rob = user(env, "rob", ["sales_rep"], mia_id)
+    quote = new_quote(rob, 30)
+    url = f"/api/v1/records/quote/{quote['id']}/approvals"
+    assert rob.post(url, json={"flow": "quote_discount"}).status_code == 201
+
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, "mia", "mia-password")
+    page.click("nav >> text=Approvals")
+    page.wait_for_url(base + "/app/approvals")
+    card = page.locator("[data-approval]")
+    assert card.count() == 1 and "Acme renewal" in card.inner_text()
+    assert "Quote discount approval" in card.inner_text()
+    shot(page, "approvals-desktop-en")
+    card.locator("textarea[name=comment]").fill("fine this once")
+    card.locator("button", has_text="Approve").click()
+    page.wait_for_url(base + "/app/approvals?tab=assigned")
+    assert page.inner_text("[role=status]") == "Approved."
+    assert page.locator("[data-approval]").count() == 0
+    assert "Nothing waiting for you." in page.inner_text("main")
+    assert env.api.get(f"/api/v1/records/quote/{quote['id']}").json["status"] == "approved"
+    approval_id = env.api.get(url).json["data"][0]["id"]
+    trail = env.api.get(f"/api/v1/approvals/{approval_id}").json
+    assert any(t.get("comment") == "fine this once" for t in trail["tasks"])
+    context.close()
+
+    second = new_quote(rob, 35)
+    second_url = f"/api/v1/records/quote/{second['id']}/approvals"
+    assert rob.post(second_url, json={"flow": "quote_discount"}).status_code == 201
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, "rob", "rob-password")
+    page.goto(base + "/app/approvals?tab=submitted")
+    pending = page.locator("[data-approval]", has_text="pending")
+    pending.locator("button", has_text="Recall").click()
+    page.wait_for_url(base + "/app/approvals?tab=submitted")
+    assert page.inner_text("[role=status]") == "Recalled."
+    assert env.api.get(f"/api/v1/records/quote/{second['id']}").json["status"] == "draft"
+    page.goto(base + "/app/approvals?tab=assigned")
+    assert page.locator("[data-approval]").count() == 0
+    context.close()
