@@ -20,12 +20,13 @@ def metacrm_event_handlers():
 
 @hookimpl
 def metacrm_register_blueprints(app, runtime):
-    from metacrm.workflow_engine import approval_api, approval_screens, pool_api
+    from metacrm.workflow_engine import approval_api, approval_screens, pool_api, pool_screens
 
     app.register_blueprint(approval_api.blueprint())
     app.register_blueprint(pool_api.blueprint())
     app.register_blueprint(approval_screens.blueprint())  # shown in form_engine's shell
-    app.extensions.setdefault("metacrm_nav", []).append(approval_screens.NAV)
+    app.register_blueprint(pool_screens.blueprint())
+    app.extensions.setdefault("metacrm_nav", []).extend([approval_screens.NAV, pool_screens.NAV])
 
 
 @hookimpl

@@ -151,54 +151,54 @@ class Pools:
         local = self.ctx.now.astimezone(ZoneInfo(self.state.timezone))
         return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
 
+    def usage(self, conn, pool: Pool, entity: Entity) -> tuple[int, int]:
+        """(live records of the pool's entity I own, claims I made from the pool today)."""
+        table, log, me = self.state.tables[entity.name], self.t["pool_log"], self.ctx.user_id
+        held = conn.execute(
+            select(func.count())
+            .select_from(table)
+            .where(table.c.owner_id == me, table.c.deleted_at.is_(None))
+        ).scalar_one()
+        today = conn.execute(
+            select(func.count())
+            .select_from(log)
+            .where(
+                log.c.user_id == me,
+                log.c.action == "claim",
+                log.c.pool == pool.name,
+                log.c.at >= self._start_of_day(),
+            )
+        ).scalar_one()
+        return held, today
+
     def claim(self, name: str, body) -> dict:
         pool, entity = self.pool(name)
         ids = _ids(body)
         if not self.service.grant(entity).can("read"):
             raise Forbidden(f"your roles do not grant {entity.name} records")
-        table, members, log = (
-            self.state.tables[entity.name],
-            self.t["pool_records"],
-            self.t["pool_log"],
-        )
+        table, members = self.state.tables[entity.name], self.t["pool_records"]
         users = self.t["users"]
         me = self.ctx.user_id
         max_held, daily = self.limits(pool)
         with self.state.write.begin() as conn:
             if conn.dialect.name == "postgresql":  # one claim at a time per member
                 conn.execute(select(users.c.id).where(users.c.id == me).with_for_update())
-            if max_held is not None:
-                held = conn.execute(
-                    select(func.count())
-                    .select_from(table)
-                    .where(table.c.owner_id == me, table.c.deleted_at.is_(None))
-                ).scalar_one()
-                if held + len(ids) > max_held:
-                    raise Conflict(
-                        f"claim limit: you hold {held} {entity.name} record(s) of at most "
-                        f"{max_held}; {len(ids)} more would exceed it",
-                        limit="max_held",
-                        held=held,
-                        max_held=max_held,
-                    )
-            if daily is not None:
-                today = conn.execute(
-                    select(func.count())
-                    .select_from(log)
-                    .where(
-                        log.c.user_id == me,
-                        log.c.action == "claim",
-                        log.c.pool == pool.name,
-                        log.c.at >= self._start_of_day(),
-                    )
-                ).scalar_one()
-                if today + len(ids) > daily:
-                    raise Conflict(
-                        f"daily claim cap: you claimed {today} of {daily} today from {pool.name}",
-                        limit="daily_claims",
-                        claimed_today=today,
-                        daily_claims=daily,
-                    )
+            held, today = self.usage(conn, pool, entity)
+            if max_held is not None and held + len(ids) > max_held:
+                raise Conflict(
+                    f"claim limit: you hold {held} {entity.name} record(s) of at most "
+                    f"{max_held}; {len(ids)} more would exceed it",
+                    limit="max_held",
+                    held=held,
+                    max_held=max_held,
+                )
+            if daily is not None and today + len(ids) > daily:
+                raise Conflict(
+                    f"daily claim cap: you claimed {today} of {daily} today from {pool.name}",
+                    limit="daily_claims",
+                    claimed_today=today,
+                    daily_claims=daily,
+                )
             in_pool = select(members.c.record_id).where(
                 members.c.entity == entity.name, members.c.pool == pool.name
             )
