@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from metacrm.form_engine import display, forms
 from metacrm.form_engine.i18n import LANGUAGES
 from metacrm.metadata.model import Entity
+from metacrm.platform.api import notifications
 from metacrm.platform.api.common import resolve_request, service
 from metacrm.platform.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from metacrm.platform.query.lists import list_records
@@ -65,6 +66,7 @@ def shell() -> dict:
         "me": g.metacrm_context,
         "label": display.label,
         "engine_nav": current_app.extensions.get("metacrm_nav", []),
+        "unread_count": notifications.unread_count(g.metacrm_state, g.metacrm_context.user_id),
     }
 
 

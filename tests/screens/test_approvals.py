@@ -50,3 +50,31 @@ def test_approve_from_the_inbox_and_recall_what_i_submitted(browser, site):
     page.goto(base + "/app/approvals?tab=assigned")
     assert page.locator("[data-approval]").count() == 0
     context.close()
+
+
+def test_notifications_count_in_the_shell_open_and_mark_read(browser, site):
+    env, base = site
+    mia_id, mia = user(env, "mia", ["sales_manager"])
+    _, rob = user(env, "rob", ["sales_rep"], mia_id)
+    quote = new_quote(rob, 30)
+    url = f"/api/v1/records/quote/{quote['id']}/approvals"
+    assert rob.post(url, json={"flow": "quote_discount"}).status_code == 201
+    waiting = mia.get("/api/v1/notifications?unread=true").json["data"]
+    assert waiting, "submitting notifies the approvers"
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, "mia", "mia-password")
+    assert page.inner_text(".notices .badge") == str(len(waiting))
+    page.click(".notices")
+    page.wait_for_url(base + "/app/notifications")
+    first = page.locator(f"[data-notification='{waiting[0]['id']}']")
+    assert waiting[0]["title"] in first.inner_text()
+    first.locator("button", has_text="Open").click()
+    page.wait_for_url(base + f"/app/quote/{quote['id']}")
+    assert mia.get("/api/v1/notifications?unread=true").json["data"][:1] != waiting[:1]
+    if len(waiting) > 1:
+        page.goto(base + "/app/notifications")
+        page.click("text=Mark all read")
+    page.goto(base + "/app")
+    assert page.locator(".notices .badge").count() == 0
+    context.close()

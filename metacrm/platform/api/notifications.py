@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, g, jsonify, request
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from metacrm.platform.errors import NotFound
 from metacrm.platform.query.lists import parse_flag
@@ -14,15 +14,15 @@ from metacrm.platform.timestamps import rfc3339
 LIMIT = 200
 
 
-def list_route():
-    state, ctx = g.metacrm_state, g.metacrm_context
+def inbox(state, user_id: int, unread_only: bool = False) -> list[dict]:
+    """The user's notifications, newest first (at most LIMIT)."""
     table = state.system["notifications"]
-    query = select(table).where(table.c.user_id == ctx.user_id)
-    if parse_flag(request.args, "unread"):
+    query = select(table).where(table.c.user_id == user_id)
+    if unread_only:
         query = query.where(table.c.read_at.is_(None))
     with state.engine.connect() as conn:
         rows = conn.execute(query.order_by(table.c.id.desc()).limit(LIMIT)).all()
-    data = [
+    return [
         {
             "id": r.id,
             "title": r.title,
@@ -35,19 +35,37 @@ def list_route():
         }
         for r in rows
     ]
-    return jsonify({"data": data})
+
+
+def unread_count(state, user_id: int) -> int:
+    table = state.system["notifications"]
+    with state.engine.connect() as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(table)
+            .where(table.c.user_id == user_id, table.c.read_at.is_(None))
+        ).scalar_one()
+
+
+def mark_read(state, user_id: int, notification_id: int | None = None) -> int:
+    """Mark one notification (or, with None, every unread one) of the user read."""
+    table = state.system["notifications"]
+    where = [table.c.user_id == user_id, table.c.read_at.is_(None)]
+    if notification_id is not None:
+        where = [table.c.user_id == user_id, table.c.id == notification_id]
+    with state.write.begin() as conn:
+        return conn.execute(
+            update(table).where(*where).values(read_at=dt.datetime.now(dt.UTC))
+        ).rowcount
+
+
+def list_route():
+    state, ctx = g.metacrm_state, g.metacrm_context
+    return jsonify({"data": inbox(state, ctx.user_id, parse_flag(request.args, "unread"))})
 
 
 def read_route(notification_id: int):
-    state, ctx = g.metacrm_state, g.metacrm_context
-    table = state.system["notifications"]
-    with state.write.begin() as conn:
-        changed = conn.execute(
-            update(table)
-            .where(table.c.id == notification_id, table.c.user_id == ctx.user_id)
-            .values(read_at=dt.datetime.now(dt.UTC))
-        ).rowcount
-    if not changed:
+    if not mark_read(g.metacrm_state, g.metacrm_context.user_id, notification_id):
         raise NotFound(f"no notification {notification_id}")
     return "", 204
 
