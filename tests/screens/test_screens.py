@@ -175,3 +175,18 @@ def test_chinese_and_a_phone_screen(browser, site):
         page.select_option("#lang", "en")  # the switch in the shell; remembered
     assert page.locator("text=Edit").count() == 1
     context.close()
+
+
+def test_global_search_finds_records_of_every_entity(page, site):
+    env, base = site
+    acme = env.api.post("/api/v1/records/account", json={"name": "Acme Trading"}).json["id"]
+    env.api.post("/api/v1/records/contact", json={"last_name": "Acme-Li", "account": acme})
+    env.api.post("/api/v1/records/account", json={"name": "Bolt Energy"})
+    sign_in(page, base)
+    page.fill("#global-q", "acme")
+    page.press("#global-q", "Enter")
+    page.wait_for_url(re.compile(r".*/app/search\?q=acme$"))
+    assert page.locator("[data-entity=account] li").all_inner_texts()[0].startswith("Acme Trading")
+    assert "Bolt" not in page.inner_text("main")
+    page.click("[data-entity=account] a:has-text('Acme Trading')")
+    page.wait_for_url(base + f"/app/account/{acme}")
