@@ -14,7 +14,7 @@ from metacrm.platform.errors import NotFound, ServiceError
 from metacrm.platform.query.aggregate import aggregate
 from metacrm.platform.query.lists import list_records
 
-CARDS_PER_STAGE = 50
+CARDS_PER_STAGE = 100
 
 
 def _pipeline(entity: Entity) -> Pipeline:
@@ -50,6 +50,7 @@ def board(entity_name: str):
         )["data"]
     }
     card_fields = [c for c in _columns(entity, readable) if c not in (pipeline.field,)][:4]
+    details = [(c, entity.fields.get(c)) for c in card_fields if c != entity.title_field]
     labels = {o.value: o.label for o in entity.fields[pipeline.field].spec.options}
     columns = []
     lookups = display.Lookups(svc)
@@ -65,7 +66,7 @@ def board(entity_name: str):
             {
                 "stage": stage,
                 "label": labels.get(stage.name, stage.label),
-                "cards": page["data"],
+                "cards": [_card(entity, r, details, lookups) for r in page["data"]],
                 "count": total.get("count", 0),
                 "sum": total.get(f"sum_{amount}") if amount else None,
                 "more": bool(page["next_cursor"]),
@@ -82,6 +83,17 @@ def board(entity_name: str):
         show=display.show,
         q=q,
     )
+
+
+def _card(entity: Entity, record: dict, details: list, lookups: display.Lookups) -> dict:
+    """What a card shows, as text (a board renders hundreds: no per-field template calls)."""
+    title = record.get(entity.title_field) if entity.title_field else None
+    texts = [display.show(f, record.get(c), lookups, c) for c, f in details]
+    return {
+        "id": record["id"],
+        "title": title or f"#{record['id']}",
+        "details": [t for t in texts if t],
+    }
 
 
 @bp.post("/<entity_name>/<id:record_id>/move")

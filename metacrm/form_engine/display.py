@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 from typing import Any
 
-from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
+from babel import Locale
+from flask import g
+from flask_babel import format_date, format_datetime, get_locale, gettext
 from sqlalchemy import select
 
 from metacrm.metadata.model import Entity, Field, SelectSpec, label_text
@@ -84,7 +87,7 @@ def show(f: Field | None, value: Any, lookups: Lookups | None = None, name: str 
         return str(value)
     kind = f.value_kind
     if isinstance(f.spec, SelectSpec):
-        labels = {o.value: label(o.label) for o in f.spec.options}
+        labels = _option_labels(f)
         values = value if isinstance(value, list) else [value]
         return ", ".join(labels.get(v, str(v)) for v in values)
     target = f.kind.target(f)
@@ -95,9 +98,8 @@ def show(f: Field | None, value: Any, lookups: Lookups | None = None, name: str 
         return ", ".join(lookups.title(target, v) for v in values)
     if kind.name == "boolean":
         return gettext("Yes") if value else gettext("No")
-    if kind.name in ("decimal", "currency", "percent", "rollup", "integer"):
-        number = decimal.Decimal(str(value))
-        text = format_decimal(number)
+    if kind.summable or kind.name == "rollup":
+        text = number_text(value, getattr(f.spec, "scale", None) if kind.name != "integer" else 0)
         if kind.name == "percent":
             return f"{text}%"
         currency = getattr(f.spec, "currency", None)
@@ -111,6 +113,34 @@ def show(f: Field | None, value: Any, lookups: Lookups | None = None, name: str 
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _option_labels(f: Field) -> dict[str, str]:
+    """value -> label of a select field's options in the UI language (once a request)."""
+    cache = g.setdefault("metacrm_option_labels", {})
+    key = (id(f), lang())
+    if key not in cache:
+        cache[key] = {o.value: label(o.label) for o in f.spec.options}
+    return cache[key]
+
+
+@functools.lru_cache(maxsize=8)
+def _symbols(locale: str) -> tuple[str, str]:
+    symbols = Locale.parse(locale).number_symbols
+    symbols = symbols.get("latn", symbols)  # Babel 2.14+: by numbering system
+    return symbols["group"], symbols["decimal"]
+
+
+def number_text(value: Any, scale: int | None = None) -> str:
+    """A number with the locale's grouping and decimal signs (Babel's locale data), to the
+    field's scale. Plain formatting: Babel's pattern engine cost 130 µs a number, and a
+    board shows thousands."""
+    number = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+    text = f"{number:,}" if scale is None else f"{number:,.{scale}f}"
+    group, point = _symbols(str(get_locale() or "en"))
+    if (group, point) == (",", "."):
+        return text
+    return text.replace(",", "\0").replace(".", point).replace("\0", group)
 
 
 def link_target(f: Field | None) -> str | None:
