@@ -114,7 +114,12 @@ def install(app: Flask) -> None:
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    from metacrm.form_engine import board, notices, search  # noqa: F401 - routes join the bp
+    from metacrm.form_engine import (  # noqa: F401 - their routes join the blueprint
+        board,
+        imports,
+        notices,
+        search,
+    )
     from metacrm.form_engine.screens import bp, shell, sign_in
 
     app.before_request(sign_in)  # every /app screen, this engine's or another's

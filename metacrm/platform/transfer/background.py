@@ -65,6 +65,19 @@ def submit(
     return status(service, import_id)
 
 
+def run_for_real(service: RecordService, import_id: int) -> dict:
+    """Queue the real import of a finished dry run's file, with its options (the import
+    screen's "Import" after the preview): the file is not uploaded twice."""
+    checked = status(service, import_id)  # 404 unless the submitter (or an admin) asks
+    if not checked["options"].get("dry_run") or checked["status"] != "done":
+        raise BadQuery(f"import {import_id} is not a finished dry run")
+    imports = service.state.system["imports"]
+    with service.state.engine.connect() as conn:
+        data = conn.execute(select(imports.c.data).where(imports.c.id == import_id)).scalar_one()
+    options = {**checked["options"], "dry_run": False}
+    return submit(service, checked["entity"], data, checked["filename"], options)
+
+
 def status(service: RecordService, import_id: int) -> dict:
     """The import as its submitter (or an admin) sees it."""
     state, ctx = service.state, service.context
