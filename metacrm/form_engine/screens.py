@@ -9,7 +9,17 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display, forms
@@ -19,6 +29,7 @@ from metacrm.platform.api import notifications
 from metacrm.platform.api.common import resolve_request, service
 from metacrm.platform.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from metacrm.platform.query.lists import list_records
+from metacrm.platform.records import lifecycle
 
 bp = Blueprint("screens", __name__, url_prefix="/app", template_folder="templates")
 PAGE = 50
@@ -148,10 +159,17 @@ def list_page(entity_name: str):
         "q": request.args.get("q", ""),
         "can_create": _may(entity, "create"),
         "has_board": any(p.entity == entity.name for p in svc.state.model.pipelines.values()),
+        "undo": _undo(entity),
     }
     if request.headers.get("HX-Request") and request.args.get("cursor"):
         return render_template("screens/list_rows.html", **context)
     return render_template("screens/list.html", **context)
+
+
+def _undo(entity: Entity) -> int | None:
+    """The record of this entity the user just deleted (the list offers to restore it)."""
+    undo = session.get("metacrm_undo") or {}
+    return undo.get("id") if undo.get("entity") == entity.name else None
 
 
 def search_params(entity: Entity, q: str) -> dict[str, list[str]]:
@@ -215,6 +233,7 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
         show=display.show,
         related=related,
         can_edit=_may(entity, "update"),
+        can_delete=_may(entity, "delete"),
         path=_path(entity, record),
         stage_error=stage_error,
         title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",
@@ -356,6 +375,25 @@ def _errors(exc: ServiceError) -> list[dict]:
 
 def _status(exc: ServiceError) -> int:
     return exc.status if exc.status in (403, 409, 422) else 422
+
+
+@bp.post("/<entity_name>/<id:record_id>/delete")
+def delete_record(entity_name: str, record_id: int):
+    """Delete (to the recycle bin): the list says so, with Undo (restore)."""
+    entity = _entity(entity_name)
+    service().delete(entity.name, record_id)
+    flash(_("Deleted. It stays in the recycle bin until someone empties it."), "success")
+    session["metacrm_undo"] = {"entity": entity.name, "id": record_id}
+    return redirect(url_for("screens.list_page", entity_name=entity.name))
+
+
+@bp.post("/<entity_name>/<id:record_id>/restore")
+def restore_record(entity_name: str, record_id: int):
+    entity = _entity(entity_name)
+    lifecycle.restore(service(), entity.name, record_id)
+    session.pop("metacrm_undo", None)
+    flash(_("Restored."), "success")
+    return redirect(url_for("screens.record_page", entity_name=entity.name, record_id=record_id))
 
 
 @bp.get("/<entity_name>/options")

@@ -190,3 +190,24 @@ def test_global_search_finds_records_of_every_entity(page, site):
     assert "Bolt" not in page.inner_text("main")
     page.click("[data-entity=account] a:has-text('Acme Trading')")
     page.wait_for_url(base + f"/app/account/{acme}")
+
+
+def test_delete_asks_once_and_can_be_undone(page, site):
+    env, base = site
+    acme = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
+    sign_in(page, base)
+    page.goto(base + f"/app/account/{acme}")
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.click("button:has-text('Delete')")
+    assert asked and "recycle bin" in asked[0]
+    assert env.api.get(f"/api/v1/records/account/{acme}").status_code == 200  # kept
+    page.once("dialog", lambda d: d.accept())
+    page.click("button:has-text('Delete')")
+    page.wait_for_url(base + "/app/account")
+    assert "recycle bin" in page.inner_text("[role=status]")
+    assert env.api.get(f"/api/v1/records/account/{acme}").status_code == 404
+    page.click("button:has-text('Undo delete')")
+    page.wait_for_url(base + f"/app/account/{acme}")
+    assert page.inner_text("[role=status]") == "Restored."
+    assert env.api.get(f"/api/v1/records/account/{acme}").status_code == 200

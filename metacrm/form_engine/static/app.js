@@ -25,3 +25,9 @@ document.body.addEventListener("metacrm:conditions", (event) => {
     if (mark) mark.hidden = !needed;
   }
 });
+
+// A destructive form asks once, saying what will happen (data-confirm).
+document.addEventListener("submit", (event) => {
+  const message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) event.preventDefault();
+});
