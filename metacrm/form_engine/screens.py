@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 
 from metacrm.form_engine import display, forms
 from metacrm.form_engine.i18n import LANGUAGES
+from metacrm.form_engine.timeline import timeline
 from metacrm.metadata.model import Entity
 from metacrm.platform.api import notifications
 from metacrm.platform.api.common import resolve_request, service
@@ -234,6 +235,7 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
         related=related,
         can_edit=_may(entity, "update"),
         can_delete=_may(entity, "delete"),
+        timeline=timeline(svc, entity, record_id),
         path=_path(entity, record),
         stage_error=stage_error,
         title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",

@@ -82,4 +82,8 @@ def test_the_record_pages_stage_path_moves_or_says_why_not(page, site):
     page.click(".stage-path button[value=qualification]")
     page.wait_for_url(base + f"/app/opportunity/{deal['id']}")
     assert page.locator(".stage-path [aria-current=step]").inner_text() == "Qualification"
+    assert any(
+        e.startswith("admin moved it to Qualification")
+        for e in page.locator(".timeline li").all_inner_texts()
+    )
     shot(page, "record-path-desktop-en")

@@ -57,6 +57,9 @@ def test_create_with_inline_errors_then_edit(page, site):
     page.click(SAVE)
     page.wait_for_url(re.compile(r".*/app/account/\d+$"))
     assert page.inner_text("[data-field=employees]") == "1,500"  # the locale's grouping
+    events = page.locator(".timeline li").all_inner_texts()
+    assert events[0].startswith("admin changed Employees from “120” to “1,500”")
+    assert events[-1].startswith("admin created it")
     shot(page, "record-desktop-en")
     page.goto(base + "/app/account")
     assert page.locator("table.records tbody tr").count() == 1
