@@ -84,8 +84,10 @@ def test_reference_search_fills_the_id_and_related_lists_link_back(page, site):
     assert page.inner_text("[data-field=account]") == "Acme Trading"
     page.click("[data-field=account] a")
     page.wait_for_url(base + f"/app/account/{acme}")
-    related = page.locator("section.related", has_text="Contacts")
+    related = page.locator("section[data-related=contact]")
     assert related.locator("a", has_text="Li").count() == 1
+    opportunities = page.locator(".related-empty [data-related=opportunity]")
+    assert opportunities.inner_text() == "New Opportunity"  # an empty list: one button
     related.locator("text=New").click()
     assert page.input_value("select[name=account]") == str(acme)  # pre-filled
 
