@@ -42,6 +42,11 @@ RESERVED_FIELD_NAMES = frozenset(SYSTEM_COLUMNS) | {
     "with_total",
 }
 
+# words of the screens' URLs (/app/search, /app/imports/7...): no entity may be named so
+RESERVED_ENTITY_NAMES = frozenset(
+    {"search", "notifications", "imports", "approvals", "pools", "lang", "setup", "new"}
+)
+
 Label = Mapping[str, str]
 
 

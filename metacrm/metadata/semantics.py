@@ -12,7 +12,7 @@ import re
 from metacrm.metadata.drafts import Drafts, EntityDraft
 from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.field_types import FieldTypes
-from metacrm.metadata.model import RESERVED_FIELD_NAMES, SYSTEM_COLUMNS
+from metacrm.metadata.model import RESERVED_ENTITY_NAMES, RESERVED_FIELD_NAMES, SYSTEM_COLUMNS
 from metacrm.metadata.process_checks import (
     check_approval,
     check_automation,
@@ -140,6 +140,11 @@ def _check_entity(
     ent: EntityDraft, drafts: Drafts, types: FieldTypes, out: list[MetadataError]
 ) -> None:
     doc, path = ent.doc, ent.path
+    if ent.name in RESERVED_ENTITY_NAMES:
+        where = path + (("name",) if "name" in ent.data else ())
+        out.append(
+            doc.error(where, f"'{ent.name}' is a reserved name (a word of the screens' URLs)")
+        )
     if not ent.fields:
         out.append(doc.error(path + ("fields",), "an entity needs at least one field"))
     renamed_seen: dict[str, str] = {}

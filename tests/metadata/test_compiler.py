@@ -351,3 +351,13 @@ def test_every_expression_is_type_checked_with_file_and_line(tmp_path):
     for want in expected:
         assert any(e.startswith(want) for e in errors), (want, errors)
     assert not any("validation_rules[1]" in e or "required_if" in e for e in errors)
+
+
+def test_words_of_the_screens_urls_are_not_entity_names(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={"entities/search.yaml": "name: search\nfields:\n  term: {type: text}\n"},
+    )
+    assert errors_of(BASE, pkg) == [
+        "pack/entities/search.yaml:1 name: 'search' is a reserved name (a word of the screens' URLs)"
+    ]
