@@ -161,6 +161,14 @@ def list_page(entity_name: str):
         "can_create": _may(entity, "create"),
         "has_board": any(p.entity == entity.name for p in svc.state.model.pipelines.values()),
         "undo": _undo(entity),
+        "can_export": _may(entity, "export"),
+        "can_delete": _may(entity, "delete"),
+        "export_query": urlencode(
+            [
+                ("headers", "labels"),
+                *((k, v) for k, v in request.args.items(multi=True) if k != "cursor"),
+            ]
+        ),
     }
     if request.headers.get("HX-Request") and request.args.get("cursor"):
         return render_template("screens/list_rows.html", **context)
@@ -386,6 +394,26 @@ def delete_record(entity_name: str, record_id: int):
     service().delete(entity.name, record_id)
     flash(_("Deleted. It stays in the recycle bin until someone empties it."), "success")
     session["metacrm_undo"] = {"entity": entity.name, "id": record_id}
+    return redirect(url_for("screens.list_page", entity_name=entity.name))
+
+
+@bp.post("/<entity_name>/bulk-delete")
+def bulk_delete(entity_name: str):
+    """Delete the ticked rows (each through the record service: its checks, its events)."""
+    entity = _entity(entity_name)
+    svc = service()
+    svc.require(entity, "delete")
+    ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
+    deleted, refused = 0, []
+    for record_id in ids:
+        try:
+            svc.delete(entity.name, record_id)
+            deleted += 1
+        except ServiceError as exc:
+            refused.append(f"#{record_id}: {exc.detail}")
+    flash(_("Deleted %(n)d to the recycle bin.", n=deleted), "success")
+    for message in refused:
+        flash(message, "error")
     return redirect(url_for("screens.list_page", entity_name=entity.name))
 
 

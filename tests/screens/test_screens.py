@@ -3,6 +3,7 @@ record page, a form with inline errors, a reference search, zh-CN, 375 px, XSS i
 permissions on pages and fragments."""
 
 import re
+from pathlib import Path
 
 from tests.conftest import user
 from tests.screens.conftest import shot, sign_in
@@ -216,3 +217,23 @@ def test_delete_asks_once_and_can_be_undone(page, site):
     page.wait_for_url(base + f"/app/account/{acme}")
     assert page.inner_text("[role=status]") == "Restored."
     assert env.api.get(f"/api/v1/records/account/{acme}").status_code == 200
+
+
+def test_bulk_delete_and_export_keep_the_lists_filters(page, site):
+    env, base = site
+    for name in ("Acme", "Bolt", "Coda"):
+        env.api.post("/api/v1/records/account", json={"name": name})
+    sign_in(page, base)
+    page.goto(base + "/app/account?sort=name")
+    with page.expect_download() as download:
+        page.click("text=Export CSV")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert "Account name" in text.splitlines()[0] and "Bolt" in text  # field labels as headers
+    rows = page.locator("table.records tbody tr")
+    rows.filter(has_text="Acme").locator("input[name=ids]").check()
+    rows.filter(has_text="Coda").locator("input[name=ids]").check()
+    page.once("dialog", lambda d: d.accept())
+    page.click("button:has-text('Delete selected')")
+    page.wait_for_url(base + "/app/account")
+    assert page.inner_text("[role=status]") == "Deleted 2 to the recycle bin."
+    assert [r["name"] for r in env.api.get("/api/v1/records/account").json["data"]] == ["Bolt"]
