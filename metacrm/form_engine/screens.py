@@ -288,7 +288,14 @@ def _editable(entity: Entity) -> set[str]:
     return {n for n in svc.schema(entity).writable_keys if grant.level(n) == "write"}
 
 
-def _form(entity: Entity, record: dict | None, errors=None, status: int = 200, values=None):
+def _form(
+    entity: Entity,
+    record: dict | None,
+    errors=None,
+    status: int = 200,
+    values=None,
+    conflict: list[dict] | None = None,
+):
     svc = service()
     layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
     shown = values if values is not None else (record or {})
@@ -310,6 +317,7 @@ def _form(entity: Entity, record: dict | None, errors=None, status: int = 200, v
         visible=conditions["visible"],
         required=conditions["required"],
         conditional=any(f.visible_if or f.required_if for f in fields),
+        conflict=conflict,
     ), status
 
 
@@ -375,8 +383,29 @@ def edit_record(entity_name: str, record_id: int):
     try:
         svc.update(entity.name, record_id, body)
     except ServiceError as exc:
-        return _form(entity, record, _errors(exc), _status(exc), values={**record, **body})
+        stale = exc.status == 409 and record["version"] != body.get("version")
+        conflict = _differences(entity, record, body) if stale else None
+        return _form(
+            entity, record, _errors(exc), _status(exc), values={**record, **body}, conflict=conflict
+        )
     return redirect(url_for("screens.record_page", entity_name=entity.name, record_id=record_id))
+
+
+def _differences(entity: Entity, current: dict, mine: dict) -> list[dict]:
+    """Someone saved first: the fields where their saved value and this form's differ."""
+    lookups = display.Lookups(service())
+    names = [n for n in mine if n in entity.fields]
+    lookups.load(entity, [current, mine], names)
+    out = []
+    for name in names:
+        f = entity.fields[name]
+        theirs, yours = (
+            display.show(f, current.get(name), lookups),
+            display.show(f, mine[name], lookups),
+        )
+        if theirs != yours:
+            out.append({"field": f, "theirs": theirs, "yours": yours})
+    return out
 
 
 def _errors(exc: ServiceError) -> list[dict]:

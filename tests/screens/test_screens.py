@@ -237,3 +237,23 @@ def test_bulk_delete_and_export_keep_the_lists_filters(page, site):
     page.wait_for_url(base + "/app/account")
     assert page.inner_text("[role=status]") == "Deleted 2 to the recycle bin."
     assert [r["name"] for r in env.api.get("/api/v1/records/account").json["data"]] == ["Bolt"]
+
+
+def test_a_stale_save_shows_both_versions_then_reload_or_overwrite(page, site):
+    env, base = site
+    acme = env.api.post("/api/v1/records/account", json={"name": "Acme", "employees": 10}).json
+    sign_in(page, base)
+    page.goto(base + f"/app/account/{acme['id']}/edit")
+    env.api.patch(  # a colleague saves first
+        f"/api/v1/records/account/{acme['id']}", json={"employees": 20, "version": acme["version"]}
+    )
+    page.fill("input[name=employees]", "30")
+    with page.expect_response(lambda r: r.request.method == "POST") as saved:
+        page.click(SAVE)
+    assert saved.value.status == 409
+    row = page.locator("[data-conflict=employees]").inner_text().split("\t")
+    assert row == ["Employees", "20", "30"]
+    assert page.input_value("input[name=employees]") == "30"  # nothing typed is lost
+    page.click(SAVE)  # again: overwrite, knowingly
+    page.wait_for_url(base + f"/app/account/{acme['id']}")
+    assert env.api.get(f"/api/v1/records/account/{acme['id']}").json["employees"] == 30
