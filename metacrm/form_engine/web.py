@@ -116,6 +116,7 @@ def install(app: Flask) -> None:
 
     from metacrm.form_engine import (  # noqa: F401 - their routes join the blueprint
         board,
+        editing,
         imports,
         notices,
         search,
