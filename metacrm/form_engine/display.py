@@ -141,8 +141,3 @@ def number_text(value: Any, scale: int | None = None) -> str:
     if (group, point) == (",", "."):
         return text
     return text.replace(",", "\0").replace(".", point).replace("\0", group)
-
-
-def link_target(f: Field | None) -> str | None:
-    """The entity a value links to on screen (a reference), if any."""
-    return f.kind.target(f) if f is not None and f.kind.name == "reference" else None
