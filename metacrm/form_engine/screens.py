@@ -22,6 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display, forms
+from metacrm.form_engine.facets import facets
 from metacrm.form_engine.i18n import LANGUAGES
 from metacrm.form_engine.timeline import timeline
 from metacrm.metadata.model import Entity
@@ -162,6 +163,8 @@ def list_page(entity_name: str):
         "undo": _undo(entity),
         "can_export": _may(entity, "export"),
         "can_delete": _may(entity, "delete"),
+        "facets": facets(svc, entity, columns),
+        "filtered": any(k not in ("sort", "cursor") for k in request.args),
         "export_query": urlencode(
             [
                 ("headers", "labels"),

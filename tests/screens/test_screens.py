@@ -257,3 +257,22 @@ def test_a_stale_save_shows_both_versions_then_reload_or_overwrite(page, site):
     page.click(SAVE)  # again: overwrite, knowingly
     page.wait_for_url(base + f"/app/account/{acme['id']}")
     assert env.api.get(f"/api/v1/records/account/{acme['id']}").json["employees"] == 30
+
+
+def test_the_filter_sidebar_counts_values_and_filters_by_a_click(page, site):
+    env, base = site
+    for name, industry in (("Acme", "retail"), ("Bolt", "energy"), ("Coda", "retail")):
+        env.api.post("/api/v1/records/account", json={"name": name, "industry": industry})
+    sign_in(page, base)
+    page.goto(base + "/app/account")
+    industry = page.locator("[data-facet=industry]")
+    shown = [" ".join(t.split()) for t in industry.locator("a").all_inner_texts()]
+    assert shown == ["Retail 2", "Energy 1"]  # the options' order, values with records only
+    industry.locator("a", has_text="Retail").click()
+    page.wait_for_url(base + "/app/account?industry=retail")
+    names = page.locator("table.records tbody tr td:nth-child(2)").all_inner_texts()
+    assert sorted(names) == ["Acme", "Coda"]
+    assert " ".join(industry.locator("a[aria-current]").inner_text().split()) == "Retail 2"
+    industry.locator("a", has_text="Retail").click()  # again: cleared
+    page.wait_for_url(base + "/app/account?")
+    assert page.locator("table.records tbody tr").count() == 3
