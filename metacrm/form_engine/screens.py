@@ -163,7 +163,9 @@ def list_page(entity_name: str):
         "undo": _undo(entity),
         "can_export": _may(entity, "export"),
         "can_delete": _may(entity, "delete"),
-        "facets": facets(svc, entity, columns),
+        "facets_url": url_for("screens.facets_fragment", entity_name=entity.name)
+        + "?"
+        + urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]),
         "filtered": any(k not in ("sort", "cursor") for k in request.args),
         "export_query": urlencode(
             [
@@ -175,6 +177,16 @@ def list_page(entity_name: str):
     if request.headers.get("HX-Request") and request.args.get("cursor"):
         return render_template("screens/list_rows.html", **context)
     return render_template("screens/list.html", **context)
+
+
+@bp.get("/<entity_name>/facets")
+def facets_fragment(entity_name: str):
+    """The filter sidebar, loaded after the list (its counts are aggregates over every
+    matching record: the list itself answers without waiting for them)."""
+    entity = _entity(entity_name)
+    svc = service()
+    groups = facets(svc, entity, _columns(entity, svc.readable(entity)))
+    return render_template("screens/facets.html", facets=groups)
 
 
 def _undo(entity: Entity) -> int | None:

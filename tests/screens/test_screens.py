@@ -266,10 +266,12 @@ def test_the_filter_sidebar_counts_values_and_filters_by_a_click(page, site):
     sign_in(page, base)
     page.goto(base + "/app/account")
     industry = page.locator("[data-facet=industry]")
+    industry.locator("a").first.wait_for()  # the sidebar loads after the list (htmx)
     shown = [" ".join(t.split()) for t in industry.locator("a").all_inner_texts()]
     assert shown == ["Retail 2", "Energy 1"]  # the options' order, values with records only
     industry.locator("a", has_text="Retail").click()
     page.wait_for_url(base + "/app/account?industry=retail")
+    industry.locator("a[aria-current]").wait_for()
     names = page.locator("table.records tbody tr td:nth-child(2)").all_inner_texts()
     assert sorted(names) == ["Acme", "Coda"]
     assert " ".join(industry.locator("a[aria-current]").inner_text().split()) == "Retail 2"
