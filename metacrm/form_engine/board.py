@@ -7,7 +7,14 @@ from __future__ import annotations
 from flask import jsonify, redirect, render_template, request, url_for
 
 from metacrm.form_engine import display
-from metacrm.form_engine.screens import _columns, _entity, bp, render_record, search_params
+from metacrm.form_engine.screens import (
+    _columns,
+    _entity,
+    bp,
+    render_record,
+    search_params,
+    stage_labels,
+)
 from metacrm.metadata.model import Entity, Pipeline
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import NotFound, ServiceError
@@ -18,10 +25,10 @@ CARDS_PER_STAGE = 100
 
 
 def _pipeline(entity: Entity) -> Pipeline:
-    for pipeline in service().state.model.pipelines.values():
-        if pipeline.entity == entity.name:
-            return pipeline
-    raise NotFound(f"{entity.name} has no pipeline, so no board")
+    pipeline = service().state.model.pipeline_of(entity.name)
+    if pipeline is None:
+        raise NotFound(f"{entity.name} has no pipeline, so no board")
+    return pipeline
 
 
 def _amount_field(entity: Entity, readable: list[str]) -> str | None:
@@ -51,10 +58,11 @@ def board(entity_name: str):
     }
     card_fields = [c for c in _columns(entity, readable) if c not in (pipeline.field,)][:4]
     details = [(c, entity.fields.get(c)) for c in card_fields if c != entity.title_field]
-    labels = {o.value: o.label for o in entity.fields[pipeline.field].spec.options}
     columns = []
     lookups = display.Lookups(svc)
-    for stage in pipeline.stages:
+    for stage, (_, stage_label) in zip(
+        pipeline.stages, stage_labels(entity, pipeline), strict=True
+    ):
         page = list_records(
             svc,
             entity.name,
@@ -65,7 +73,7 @@ def board(entity_name: str):
         columns.append(
             {
                 "stage": stage,
-                "label": labels.get(stage.name, stage.label),
+                "label": stage_label,
                 "cards": [_card(entity, r, details, lookups) for r in page["data"]],
                 "count": total.get("count", 0),
                 "sum": total.get(f"sum_{amount}") if amount else None,

@@ -15,6 +15,7 @@ from flask_babel import format_date, format_datetime, get_locale, gettext
 from sqlalchemy import select
 
 from metacrm.metadata.model import Entity, Field, SelectSpec, label_text
+from metacrm.platform.errors import Forbidden, NotFound
 from metacrm.platform.records.service import RecordService
 
 
@@ -66,7 +67,7 @@ class Lookups:
         entity = self.service.entity(target)
         try:
             found = self.service.get_many(target, sorted(ids))
-        except Exception:  # noqa: BLE001 - a target the user may not read shows ids
+        except (Forbidden, NotFound):  # a target the user may not read shows ids
             return
         for rid, record in found.items():
             self.titles[(target, rid)] = str(record.get(entity.title_field) or f"#{rid}")

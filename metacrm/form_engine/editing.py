@@ -15,11 +15,17 @@ from metacrm.platform.api.common import service
 from metacrm.platform.errors import ServiceError
 
 
-def _editable(entity: Entity) -> set[str]:
-    """The fields this user may write: writable ones their role does not make read-only."""
+def _layout_of_form(entity: Entity) -> list[tuple]:
+    """The form's sections: the fields this user may write (writable ones their role
+    neither hides nor makes read-only), as the entity's form view lays them out."""
     svc = service()
     grant = svc.grant(entity)
-    return {n for n in svc.schema(entity).writable_keys if grant.level(n) == "write"}
+    editable = {n for n in svc.schema(entity).writable_keys if grant.level(n) == "write"}
+    return forms.sections(entity, _layout(entity), editable, grant.hidden)
+
+
+def _form_fields(entity: Entity) -> list:
+    return [f for _, fs in _layout_of_form(entity) for f in fs]
 
 
 def _form(
@@ -31,12 +37,12 @@ def _form(
     conflict: list[dict] | None = None,
 ):
     svc = service()
-    layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
+    layout = _layout_of_form(entity)
     shown = values if values is not None else (record or {})
     fields = [f for _, fs in layout for f in fs]
     conditions = svc.field_conditions(entity.name, {f.name: shown.get(f.name) for f in fields})
     lookups = display.Lookups(svc)
-    lookups.load(entity, [shown], [f.name for _, fs in layout for f in fs])
+    lookups.load(entity, [shown], [f.name for f in fields])
     by_field = forms.errors_by_field(errors)
     return render_template(
         "screens/form.html",
@@ -57,8 +63,7 @@ def _form(
 
 def _posted(entity: Entity) -> dict:
     svc = service()
-    layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
-    fields = [f for _, fs in layout for f in fs]
+    fields = _form_fields(entity)
     body = forms.parse_form(request.form, fields, svc.state.timezone)
     if any(f.visible_if for f in fields):  # a field the form no longer shows is sent empty
         visible = svc.field_conditions(entity.name, body)["visible"]
@@ -72,8 +77,7 @@ def conditions(entity_name: str):
     (the server evaluates visible_if/required_if; the page only applies the answer)."""
     entity = _entity(entity_name)
     svc = service()
-    layout = forms.sections(entity, _layout(entity), _editable(entity), svc.grant(entity).hidden)
-    fields = [f for _, fs in layout for f in fs]
+    fields = _form_fields(entity)
     body = forms.parse_form(request.form, fields, svc.state.timezone)
     answer = svc.field_conditions(entity.name, body)
     shown = {f.name for f in fields}

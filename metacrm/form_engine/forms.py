@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.datastructures import MultiDict
 
-from metacrm.metadata.field_types import FieldType, fold_key
-from metacrm.metadata.model import Entity, Field, SelectSpec
+from metacrm.metadata.field_types import FieldType
+from metacrm.metadata.model import Entity, Field
+from metacrm.platform.transfer.mapping import option_lookup
 
 WIDGETS = {
     "text": "text",
@@ -76,16 +77,6 @@ def sections(
     return out
 
 
-def _options(f: Field) -> dict[str, str] | None:
-    if not isinstance(f.spec, SelectSpec):
-        return None
-    table: dict[str, str] = {}
-    for option in f.spec.options:
-        for text in (option.value, *option.label.values()):
-            table.setdefault(fold_key(text), option.value)
-    return table
-
-
 def parse_form(form: MultiDict, fields: list[Field], timezone: str) -> dict:
     """The posted values of `fields` as the API takes them ("" is empty: None)."""
     body: dict[str, Any] = {}
@@ -111,7 +102,7 @@ def parse_form(form: MultiDict, fields: list[Field], timezone: str) -> dict:
                     moment = moment.replace(tzinfo=ZoneInfo(timezone))
                 body[f.name] = moment.isoformat()
         else:
-            body[f.name] = f.kind.import_value(f, raw, _options(f))
+            body[f.name] = f.kind.import_value(f, raw, option_lookup(f))
     return body
 
 

@@ -8,10 +8,9 @@ from flask import redirect, render_template, request, url_for
 
 from metacrm.form_engine.screens import _entity, bp
 from metacrm.platform.api.common import service
+from metacrm.platform.api.transfer import MAX_UPLOAD  # the API's limit, for the same files
 from metacrm.platform.errors import BadQuery, ServiceError
 from metacrm.platform.transfer import background
-
-MAX_UPLOAD = 20 * 2**20
 
 
 @bp.route("/<entity_name>/import", methods=["GET", "POST"])

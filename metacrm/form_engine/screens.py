@@ -25,7 +25,7 @@ from metacrm.form_engine import display, forms
 from metacrm.form_engine.facets import facets
 from metacrm.form_engine.i18n import LANGUAGES
 from metacrm.form_engine.timeline import timeline
-from metacrm.metadata.model import Entity
+from metacrm.metadata.model import Entity, Label, Pipeline
 from metacrm.platform.api import notifications
 from metacrm.platform.api.common import resolve_request, service
 from metacrm.platform.errors import Forbidden, NotFound, ServiceError, Unauthorized
@@ -70,15 +70,19 @@ def sign_in():
 
 
 def shell() -> dict:
-    """What the shell template needs: navigation, the user, the label helper."""
+    """What the shell template needs: navigation, the user, the label helper. The
+    navigation and the unread count are functions the page's shell calls, so fragments
+    (a polled progress bar, a page of rows) do not query them."""
     if getattr(g, "metacrm_context", None) is None or not request.path.startswith("/app"):
         return {}
     return {
-        "nav": _readable_entities(),
+        "nav": _readable_entities,
         "me": g.metacrm_context,
         "label": display.label,
         "engine_nav": current_app.extensions.get("metacrm_nav", []),
-        "unread_count": notifications.unread_count(g.metacrm_state, g.metacrm_context.user_id),
+        "unread_count": lambda: notifications.unread_count(
+            g.metacrm_state, g.metacrm_context.user_id
+        ),
     }
 
 
@@ -159,7 +163,7 @@ def list_page(entity_name: str):
         "sort": request.args.get("sort") or (",".join(view.sort) if view and view.sort else ""),
         "q": request.args.get("q", ""),
         "can_create": _may(entity, "create"),
-        "has_board": any(p.entity == entity.name for p in svc.state.model.pipelines.values()),
+        "has_board": svc.state.model.pipeline_of(entity.name) is not None,
         "undo": _undo(entity),
         "can_export": _may(entity, "export"),
         "can_delete": _may(entity, "delete"),
@@ -225,17 +229,22 @@ def record_page(entity_name: str, record_id: int):
     return render_record(_entity(entity_name), record_id)
 
 
+def stage_labels(entity: Entity, pipeline: Pipeline) -> list[tuple[str, Label]]:
+    """(stage, label) in order: the stage field's option label, else the stage's own."""
+    labels = {o.value: o.label for o in entity.fields[pipeline.field].spec.options}
+    return [(s.name, labels.get(s.name, s.label)) for s in pipeline.stages]
+
+
 def _path(entity: Entity, record: dict) -> dict | None:
     """The stage path of the record's pipeline: its stages, the current one, labels."""
-    for pipeline in service().state.model.pipelines.values():
-        if pipeline.entity == entity.name:
-            labels = {o.value: o.label for o in entity.fields[pipeline.field].spec.options}
-            return {
-                "pipeline": pipeline,
-                "current": record.get(pipeline.field),
-                "stages": [(s.name, labels.get(s.name, s.label)) for s in pipeline.stages],
-            }
-    return None
+    pipeline = service().state.model.pipeline_of(entity.name)
+    if pipeline is None:
+        return None
+    return {
+        "pipeline": pipeline,
+        "current": record.get(pipeline.field),
+        "stages": stage_labels(entity, pipeline),
+    }
 
 
 def render_record(entity: Entity, record_id: int, stage_error: str | None = None) -> str:

@@ -28,7 +28,8 @@ def timeline(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
             continue
         users.add(row["by"])
         events.append({**row, "kind": row["operation"], "field": f})
-    if any(p.entity == entity.name for p in svc.state.model.pipelines.values()):
+    pipeline = svc.state.model.pipeline_of(entity.name)
+    if pipeline is not None:
         for move in stage_history.record_stages(svc, entity.name, record_id):
             users.add(move["entered_by"])
             events.append(
@@ -38,16 +39,14 @@ def timeline(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
     events = events[:LIMIT]
     lookups = display.Lookups(svc)
     lookups.load(entity, [{"owner_id": u} for u in users if u], ["owner_id"])
-    stage_field = next(
-        (p.field for p in svc.state.model.pipelines.values() if p.entity == entity.name), None
-    )
+    stage_field = entity.fields[pipeline.field] if pipeline is not None else None
     out = []
     for e in events:
         who = (
             lookups.users.get(e["by"], gettext("the system")) if e["by"] else gettext("the system")
         )
         if e["kind"] == "stage":
-            shown = display.show(entity.fields.get(stage_field or ""), e["stage"])
+            shown = display.show(stage_field, e["stage"])
             text = gettext("%(who)s moved it to %(stage)s", who=who, stage=shown)
         elif e["kind"] == "create":
             text = gettext("%(who)s created it", who=who)

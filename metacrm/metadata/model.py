@@ -421,3 +421,7 @@ class Model:
 
     def entity(self, name: str) -> Entity:
         return self.entities[name]
+
+    def pipeline_of(self, entity: str) -> Pipeline | None:
+        """The first pipeline declared for `entity` (its board, its stage path), if any."""
+        return next((p for p in self.pipelines.values() if p.entity == entity), None)

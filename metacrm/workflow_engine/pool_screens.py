@@ -41,20 +41,19 @@ def pool_page(pool: str, error: str | None = None, status: int = 200, tab: str |
     with engine.state.engine.connect() as conn:
         held, today = engine.usage(conn, spec, entity)
     max_held, daily = engine.limits(spec)
+    grant = svc.grant(entity)
+    columns = [  # the pool's columns the user may read (as Pools.records returns them)
+        c for c in (spec.columns or (entity.title_field,)) if c and grant.level(c) != "none"
+    ]
     if tab == "pool":
         after = request.args.get("after", "")
         page = engine.records(pool, PAGE, int(after) if after.isdigit() else None)
-        rows, columns = (
-            page["data"],
-            [c for c in page["data"][0] if c not in ("id",)] if page["data"] else [],
-        )
-        more = page["next_cursor"]
+        rows, more = page["data"], page["next_cursor"]
     else:
         mine = list_records(
             svc, entity.name, {"owner_id": [str(svc.context.user_id)], "limit": [str(PAGE)]}
         )
         rows, more = mine["data"], None
-        columns = [c for c in (spec.columns or (entity.title_field,)) if rows and c in rows[0]]
     return render_template(
         "screens/pool.html",
         pool=spec,

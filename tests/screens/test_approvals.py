@@ -6,13 +6,20 @@ from tests.workflow_engine.test_approvals_http import new_quote
 from tests.workflow_engine.test_automations import user
 
 
-def test_approve_from_the_inbox_and_recall_what_i_submitted(browser, site):
-    env, base = site
-    mia_id, _ = user(env, "mia", ["sales_manager"])
+def submitted_quote(env):
+    """Rob (a rep managed by Mia) submits a 30% discount quote: (mia's Api, rob's Api,
+    the quote, its approvals URL)."""
+    mia_id, mia = user(env, "mia", ["sales_manager"])
     _, rob = user(env, "rob", ["sales_rep"], mia_id)
     quote = new_quote(rob, 30)
     url = f"/api/v1/records/quote/{quote['id']}/approvals"
     assert rob.post(url, json={"flow": "quote_discount"}).status_code == 201
+    return mia, rob, quote, url
+
+
+def test_approve_from_the_inbox_and_recall_what_i_submitted(browser, site):
+    env, base = site
+    _, rob, quote, url = submitted_quote(env)
 
     context = browser.new_context()
     page = context.new_page()
@@ -54,11 +61,7 @@ def test_approve_from_the_inbox_and_recall_what_i_submitted(browser, site):
 
 def test_notifications_count_in_the_shell_open_and_mark_read(browser, site):
     env, base = site
-    mia_id, mia = user(env, "mia", ["sales_manager"])
-    _, rob = user(env, "rob", ["sales_rep"], mia_id)
-    quote = new_quote(rob, 30)
-    url = f"/api/v1/records/quote/{quote['id']}/approvals"
-    assert rob.post(url, json={"flow": "quote_discount"}).status_code == 201
+    mia, _, quote, _ = submitted_quote(env)
     waiting = mia.get("/api/v1/notifications?unread=true").json["data"]
     assert waiting, "submitting notifies the approvers"
     context = browser.new_context()

@@ -145,12 +145,6 @@ class FieldTypes(Mapping[str, FieldType]):
     def __len__(self) -> int:
         return len(self._types)
 
-    def __hash__(self) -> int:
-        return hash(tuple(self._types.values()))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FieldTypes) and list(self.values()) == list(other.values())
-
     def extended(self, extra: Iterable[FieldType]) -> FieldTypes:
         """These types plus `extra` (a name already taken is refused)."""
         return FieldTypes([*self.values(), *extra], self.builtin)

@@ -133,16 +133,22 @@ def _match_fields(
     return out
 
 
+def option_lookup(f: Field) -> dict[str, str] | None:
+    """A select field's options by folded value and label (any locale) -> the value, so
+    a cell or a form may name an option as people write it; None for other fields."""
+    if not isinstance(f.spec, SelectSpec):
+        return None
+    table: dict[str, str] = {}
+    for option in f.spec.options:
+        for text in (option.value, *option.label.values()):
+            table.setdefault(fold_key(text), option.value)
+    return table
+
+
 def _option_lookups(entity: Entity) -> dict[str, dict[str, str]]:
-    lookups = {}
-    for name, f in entity.fields.items():
-        if isinstance(f.spec, SelectSpec):
-            table: dict[str, str] = {}
-            for option in f.spec.options:
-                for text in (option.value, *option.label.values()):
-                    table.setdefault(fold_key(text), option.value)
-            lookups[name] = table
-    return lookups
+    return {
+        name: table for name, f in entity.fields.items() if (table := option_lookup(f)) is not None
+    }
 
 
 def convert(f: Field, value, options: Mapping[str, str] | None = None):
