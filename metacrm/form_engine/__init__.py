@@ -14,3 +14,10 @@ def metacrm_register_blueprints(app, runtime):
     from metacrm.form_engine.web import install
 
     install(app)
+
+
+@hookimpl
+def metacrm_system_tables(metadata):
+    from metacrm.form_engine.tables import saved_view_tables
+
+    return saved_view_tables(metadata)

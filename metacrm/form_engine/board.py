@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import jsonify, redirect, render_template, request, url_for
 
 from metacrm.form_engine import display
+from metacrm.form_engine.columns import default_columns
 from metacrm.form_engine.screens import (
-    _columns,
     _entity,
     bp,
     render_record,
@@ -56,7 +56,7 @@ def board(entity_name: str):
             {"group_by": [pipeline.field], "measures": [measures], **where},
         )["data"]
     }
-    card_fields = [c for c in _columns(entity, readable) if c not in (pipeline.field,)][:4]
+    card_fields = [c for c in default_columns(entity, readable) if c not in (pipeline.field,)][:4]
     details = [(c, entity.fields.get(c)) for c in card_fields if c != entity.title_field]
     columns = []
     lookups = display.Lookups(svc)

@@ -142,3 +142,19 @@ def number_text(value: Any, scale: int | None = None) -> str:
     if (group, point) == (",", "."):
         return text
     return text.replace(",", "\0").replace(".", point).replace("\0", group)
+
+
+def filter_widget(f: Field) -> str:
+    """The value control of the list's filter builder for `f`."""
+    kind = f.value_kind
+    if isinstance(f.spec, SelectSpec):
+        return "select"
+    if kind.name == "boolean":
+        return "boolean"
+    if f.kind.references:
+        return "reference" if f.kind.target(f) else "user"
+    if kind.dated:
+        return "date" if kind.name == "date" else "datetime-local"
+    if kind.summable:
+        return "number"
+    return "text"

@@ -16,8 +16,11 @@ from metacrm.platform.records.service import RecordService
 MAX_FACETS = 3
 
 
-def facets(svc: RecordService, entity: Entity, columns: list[str]) -> list[dict]:
-    """[{field, options: [{value, label, count, active, href}]}] (none while searching)."""
+def facets(
+    svc: RecordService, entity: Entity, columns: list[str], filters: dict[str, list[str]]
+) -> list[dict]:
+    """[{field, options: [{value, label, count, active, href}]}] (none while searching):
+    each select column's counts under the list's `filters` other than its own."""
     if request.args.get("q"):
         return []  # counts come from aggregates, which do not take full-text search
     hidden = svc.grant(entity).hidden
@@ -33,7 +36,7 @@ def facets(svc: RecordService, entity: Entity, columns: list[str]) -> list[dict]
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
     out = []
     for name in names:
-        others = {k: [v] for k, v in args if k != name and (k in entity.fields or k == "filter")}
+        others = {k: v for k, v in filters.items() if k != name}
         rows = aggregate(svc, entity.name, {"group_by": [name], "measures": ["count"], **others})
         counts = {r[name]: r["count"] for r in rows["data"]}
         chosen = request.args.get(name)

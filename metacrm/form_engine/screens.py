@@ -22,8 +22,8 @@ from flask import (
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display, forms
-from metacrm.form_engine.facets import facets
-from metacrm.form_engine.i18n import LANGUAGES
+from metacrm.form_engine.columns import default_columns
+from metacrm.form_engine.i18n import LANGUAGES, save_language
 from metacrm.form_engine.timeline import timeline
 from metacrm.metadata.model import Entity, Label, Pipeline
 from metacrm.platform.api import notifications
@@ -33,8 +33,6 @@ from metacrm.platform.query.lists import list_records
 from metacrm.platform.records import lifecycle
 
 bp = Blueprint("screens", __name__, url_prefix="/app", template_folder="templates")
-PAGE = 50
-LIST_PARAMS = ("q", "sort", "filter", "cursor")
 
 
 @bp.errorhandler(ServiceError)
@@ -94,8 +92,8 @@ def home():
 @bp.post("/lang")
 def language():
     chosen = request.form.get("lang", "")
-    if chosen in LANGUAGES:
-        session["lang"] = chosen
+    if chosen in LANGUAGES:  # saved in the profile: the next sign-in speaks it too
+        save_language(g.metacrm_state, g.metacrm_context.user_id, chosen)
     back = request.referrer or ""
     host = request.host_url.rstrip("/")
     return redirect(back if back.startswith(host + "/app") else url_for("screens.home"))
@@ -106,91 +104,6 @@ def _entity(name: str) -> Entity:
     entity = svc.entity(name)
     svc.require(entity, "read")
     return entity
-
-
-def _list_view(entity: Entity):
-    views = [
-        v
-        for v in service().state.model.views.values()
-        if v.entity == entity.name and v.kind == "list"
-    ]
-    return next((v for v in views if v.default), views[0] if views else None)
-
-
-def _columns(entity: Entity, readable: list[str]) -> list[str]:
-    view = _list_view(entity)
-    wanted = (
-        list(view.columns)
-        if view and view.columns
-        else [
-            n
-            for n, f in entity.fields.items()
-            if f.stored and not f.hidden and f.value_kind.sortable
-        ][:6]
-    )
-    if entity.title_field and entity.title_field not in wanted:
-        wanted.insert(0, entity.title_field)
-    return [n for n in wanted if n in readable]
-
-
-@bp.get("/<entity_name>")
-def list_page(entity_name: str):
-    entity = _entity(entity_name)
-    svc = service()
-    readable = svc.readable(entity)
-    columns = _columns(entity, readable)
-    params = {k: request.args.getlist(k) for k in request.args if k != "q"}
-    params.update(search_params(entity, request.args.get("q", "").strip()))
-    view = _list_view(entity)
-    if "sort" not in params and view is not None and view.sort:
-        params["sort"] = [",".join(view.sort)]
-    params["limit"] = [str(PAGE)]
-    page = list_records(svc, entity.name, params)
-    lookups = display.Lookups(svc)
-    lookups.load(entity, page["data"], columns)
-    more = None
-    if page["next_cursor"]:
-        keep = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
-        query = urlencode([*keep, ("cursor", page["next_cursor"])])
-        more = url_for("screens.list_page", entity_name=entity.name) + "?" + query
-    context = {
-        "entity": entity,
-        "columns": columns,
-        "rows": page["data"],
-        "lookups": lookups,
-        "more": more,
-        "show": display.show,
-        "sort": request.args.get("sort") or (",".join(view.sort) if view and view.sort else ""),
-        "q": request.args.get("q", ""),
-        "can_create": _may(entity, "create"),
-        "has_board": svc.state.model.pipeline_of(entity.name) is not None,
-        "undo": _undo(entity),
-        "can_export": _may(entity, "export"),
-        "can_delete": _may(entity, "delete"),
-        "facets_url": url_for("screens.facets_fragment", entity_name=entity.name)
-        + "?"
-        + urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]),
-        "filtered": any(k not in ("sort", "cursor") for k in request.args),
-        "export_query": urlencode(
-            [
-                ("headers", "labels"),
-                *((k, v) for k, v in request.args.items(multi=True) if k != "cursor"),
-            ]
-        ),
-    }
-    if request.headers.get("HX-Request") and request.args.get("cursor"):
-        return render_template("screens/list_rows.html", **context)
-    return render_template("screens/list.html", **context)
-
-
-@bp.get("/<entity_name>/facets")
-def facets_fragment(entity_name: str):
-    """The filter sidebar, loaded after the list (its counts are aggregates over every
-    matching record: the list itself answers without waiting for them)."""
-    entity = _entity(entity_name)
-    svc = service()
-    groups = facets(svc, entity, _columns(entity, svc.readable(entity)))
-    return render_template("screens/facets.html", facets=groups)
 
 
 def _undo(entity: Entity) -> int | None:
@@ -283,7 +196,7 @@ def _related(entity: Entity, record_id: int) -> list[dict]:
             if f.kind.name != "reference" or f.spec.entity != entity.name or name in hidden:
                 continue
             page = list_records(svc, other.name, {name: [str(record_id)], "limit": ["5"]})
-            columns = [c for c in _columns(other, svc.readable(other)) if c != name][:3]
+            columns = [c for c in default_columns(other, svc.readable(other)) if c != name][:3]
             lookups = display.Lookups(svc)
             lookups.load(other, page["data"], columns)
             out.append(

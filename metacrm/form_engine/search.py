@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import render_template, request
 
 from metacrm.form_engine import display
-from metacrm.form_engine.screens import _columns, _readable_entities, bp
+from metacrm.form_engine.columns import default_columns
+from metacrm.form_engine.screens import _readable_entities, bp
 from metacrm.platform.api.common import service
 from metacrm.platform.query.lists import list_records
 
@@ -25,7 +26,9 @@ def search_page():
             page = list_records(svc, entity.name, {"q": [q], "limit": [str(PER_ENTITY)]})
             if not page["data"]:
                 continue
-            columns = [c for c in _columns(entity, svc.readable(entity)) if c != entity.title_field]
+            columns = [
+                c for c in default_columns(entity, svc.readable(entity)) if c != entity.title_field
+            ]
             lookups = display.Lookups(svc)
             lookups.load(entity, page["data"], columns[:3])
             groups.append(

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, abort, redirect, render_template, request, send_file, url_for
+from flask import Flask, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import Babel
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
-from metacrm.form_engine.i18n import LANGUAGES, select_locale
+from metacrm.form_engine.i18n import LANGUAGES, remember_language, select_locale, select_timezone
 from metacrm.platform.api import sessions
 from metacrm.platform.errors import ServiceError
 
@@ -66,6 +66,8 @@ def login_page():
         except ServiceError as exc:
             error, status = exc.detail, exc.status
         else:
+            state = current_app.extensions["metacrm"].tenant(current_user.tenant)
+            remember_language(state, current_user.user.id)
             target = request.args.get("next") or ""
             safe = target.startswith("/app") and "//" not in target and "\\" not in target
             return redirect(target if safe else url_for("screens.home"))
@@ -97,6 +99,7 @@ def install(app: Flask) -> None:
     Babel(
         app,
         locale_selector=select_locale,
+        timezone_selector=select_timezone,
         default_translation_directories=str(TRANSLATIONS),
     )
     app.add_url_rule("/assets/<path:name>", "assets", asset)
@@ -118,7 +121,10 @@ def install(app: Flask) -> None:
         board,
         editing,
         imports,
+        lists,
         notices,
+        profile,
+        saved_views,
         search,
     )
     from metacrm.form_engine.screens import bp, shell, sign_in

@@ -32,6 +32,7 @@ class Settings:
     smtp_from: str = "metacrm@localhost"
     webhook_timeout: float = 10.0
     webhook_allow_private: bool = False  # let webhooks call loopback/private addresses
+    session_idle_minutes: int = 120  # a browser session unused this long signs out
     extra: dict = field(default_factory=dict)
 
     @property
@@ -84,5 +85,6 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides) -> Sett
         webhook_timeout=float(env.get("METACRM_WEBHOOK_TIMEOUT", "10")),
         webhook_allow_private=env.get("METACRM_WEBHOOK_ALLOW_PRIVATE", "").lower()
         in ("1", "true", "yes"),
+        session_idle_minutes=int(env.get("METACRM_SESSION_IDLE_MINUTES", "120")),
     )
     return settings.with_overrides(**overrides) if overrides else settings

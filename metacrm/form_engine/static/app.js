@@ -26,8 +26,9 @@ document.body.addEventListener("metacrm:conditions", (event) => {
   }
 });
 
-// A destructive form asks once, saying what will happen (data-confirm).
+// A destructive form (or button) asks once, saying what will happen (data-confirm).
 document.addEventListener("submit", (event) => {
-  const message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  const source = event.submitter && event.submitter.hasAttribute("data-confirm") ? event.submitter : event.target;
+  const message = source.getAttribute && source.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
 });

@@ -16,8 +16,9 @@ The session cookie is Secure whenever the request came over https.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect, generate_csrf
@@ -141,6 +142,7 @@ def login():
         raise Unauthorized("wrong tenant, username or password")
     record_attempt(state, username, ip, now, True, row.id)
     login_user(SessionUser(tenant, auth.User(row.id, row.username, row.is_admin, row.is_active)))
+    session["seen"] = int(time.time())
     return jsonify(
         {
             "tenant": tenant,
@@ -207,6 +209,22 @@ def init_sessions(app: Flask) -> None:
         if row is None or not row.is_active:
             return None
         return SessionUser(tenant, auth.User(row.id, row.username, row.is_admin, row.is_active))
+
+    @app.before_request
+    def _idle_timeout():
+        # a browser session left unused for session_idle_minutes signs out (the next
+        # screen goes to /login, the next API call is a 401); "seen" moves once a minute
+        if not current_user.is_authenticated:
+            return None
+        now = int(time.time())
+        seen = session.get("seen", now)
+        idle = app.extensions["metacrm"].settings.session_idle_minutes * 60
+        if now - seen > idle:
+            logout_user()
+            session.clear()
+        elif now - seen >= 60 or "seen" not in session:
+            session["seen"] = now
+        return None
 
     @app.before_request
     def _csrf_for_sessions():

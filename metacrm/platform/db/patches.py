@@ -91,4 +91,10 @@ def add_column_if_missing(conn: Connection, table: str, column: Column) -> None:
     Operations(MigrationContext.configure(connection=conn)).add_column(table, column)
 
 
-PLATFORM_PATCHES: tuple[Patch, ...] = ()  # none yet: the log starts with this release
+PLATFORM_PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "platform.users_language",
+        lambda conn: add_column_if_missing(conn, "_users", Column("language", String(16))),
+        "the language each user chose for the screens",
+    ),
+)

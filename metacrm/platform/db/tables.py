@@ -148,6 +148,7 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("is_active", Boolean, nullable=False, server_default=text("true")),
             Column("manager_id", BigInteger),
             Column("created_at", TZ_DATETIME, nullable=False),
+            Column("language", String(16)),  # the screens' language the user chose
         ),
         "api_tokens": Table(
             "_api_tokens",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from metacrm.platform.errors import RecordInvalid
+from metacrm.platform.db import locks
+from metacrm.platform.errors import Forbidden, RecordInvalid
 from metacrm.platform.records import lifecycle
 from metacrm.platform.records.core import MAX_BULK
 from metacrm.platform.records.updates import RecordUpdater
@@ -46,6 +47,33 @@ class RecordService(RecordWriter, RecordUpdater):
         if not items:
             return []
         return self._update_records(entity_name, items, conn, bulk=True)
+
+    def reassign(self, entity_name: str, ids: list[int], owner_id: int) -> list[int]:
+        """Give records to another user (a list's bulk "assign"; POST .../assign): every
+        one must be a record this user may change and not locked; all or nothing.
+        Returns the ids whose owner changed."""
+        entity = self.entity(entity_name)
+        self.require(entity, "update")
+        users = self.state.system["users"]
+        with self.state.write.begin() as conn:
+            active = conn.execute(
+                select(users.c.id).where(users.c.id == owner_id, users.c.is_active.is_(True))
+            ).first()
+            if active is None:
+                raise RecordInvalid(
+                    f"no active user with id {owner_id}",
+                    [{"field": "owner", "message": "no such active user"}],
+                )
+            found = self.writable_rows(conn, entity, ids)
+            refused = [i for i in ids if i not in found]
+            if refused:
+                raise Forbidden(
+                    f"you may not change {entity.name} {', '.join(map(str, refused))}"
+                )
+            locks.ensure_unlocked(conn, self.state, self.context, entity.name, ids)
+            changed = self.assign_owner(conn, entity.name, ids, owner_id)
+        self._dispatch(owned=True)
+        return sorted(changed)
 
     def delete(self, entity_name: str, record_id: int) -> None:
         entity = self.entity(entity_name)
