@@ -10,7 +10,6 @@ from sqlalchemy import select
 from tests.conftest import user
 from tests.screens.conftest import shot, sign_in
 
-
 NAME = "Opportunity name"
 
 
@@ -136,8 +135,7 @@ def test_bulk_assign_gives_the_ticked_records_to_a_user(page, site):
     page.click("text=Assign selected")
     assert "Assigned 2 records." in page.inner_text(".flash")
     owners = {
-        r["name"]: r["owner_id"]
-        for r in env.api.get("/api/v1/records/opportunity").json["data"]
+        r["name"]: r["owner_id"] for r in env.api.get("/api/v1/records/opportunity").json["data"]
     }
     assert owners["Huge"] == owners["Small"] == rita
     assert owners["Large"] != rita

@@ -125,7 +125,12 @@ def test_a_sales_rep_sees_only_their_records_and_never_a_hidden_field(browser, s
     page.wait_for_url(re.compile(r".*/app/account/\d+$"))
     rita_account = int(page.url.rsplit("/", 1)[1])
     page.goto(base + "/app/account")
-    assert page.locator("table.records tbody tr").all_inner_texts()[0].strip().startswith("Rita's account")
+    assert (
+        page.locator("table.records tbody tr")
+        .all_inner_texts()[0]
+        .strip()
+        .startswith("Rita's account")
+    )
     assert page.locator("table.records tbody tr").count() == 1
     assert page.goto(base + "/app/account/1").status == 404  # the admin's: not in her scope
     assert "Tickets" not in page.locator("nav").inner_text() or True

@@ -67,9 +67,7 @@ class RecordService(RecordWriter, RecordUpdater):
             found = self.writable_rows(conn, entity, ids)
             refused = [i for i in ids if i not in found]
             if refused:
-                raise Forbidden(
-                    f"you may not change {entity.name} {', '.join(map(str, refused))}"
-                )
+                raise Forbidden(f"you may not change {entity.name} {', '.join(map(str, refused))}")
             locks.ensure_unlocked(conn, self.state, self.context, entity.name, ids)
             changed = self.assign_owner(conn, entity.name, ids, owner_id)
         self._dispatch(owned=True)
