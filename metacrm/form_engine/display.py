@@ -11,7 +11,7 @@ from typing import Any
 
 from babel import Locale
 from flask import g
-from flask_babel import format_date, format_datetime, get_locale, gettext
+from flask_babel import format_date, format_datetime, format_timedelta, get_locale, gettext
 from sqlalchemy import select
 
 from metacrm.metadata.model import Entity, Field, SelectSpec, label_text
@@ -158,3 +158,24 @@ def filter_widget(f: Field) -> str:
     if kind.summable:
         return "number"
     return "text"
+
+
+RECENT = dt.timedelta(days=7)
+
+
+def when(value: Any) -> str:
+    """A moment as people say it: "5 minutes ago" within a week, else the date and time
+    (the tenant's time zone, the user's locale); the exact time is in the tooltip."""
+    if value is None or value == "":
+        return ""
+    moment = (
+        value
+        if isinstance(value, dt.datetime)
+        else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+    if moment.tzinfo is None:  # SQLite gives back naive UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    ago = moment - dt.datetime.now(dt.UTC)
+    if abs(ago) < RECENT:
+        return format_timedelta(ago, add_direction=True, threshold=1.1)
+    return format_datetime(moment)

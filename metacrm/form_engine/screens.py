@@ -77,6 +77,7 @@ def shell() -> dict:
         "nav": _readable_entities,
         "me": g.metacrm_context,
         "label": display.label,
+        "when": display.when,
         "engine_nav": current_app.extensions.get("metacrm_nav", []),
         "unread_count": lambda: notifications.unread_count(
             g.metacrm_state, g.metacrm_context.user_id
@@ -183,6 +184,11 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
         path=_path(entity, record),
         stage_error=stage_error,
         title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",
+        panels=[
+            html
+            for panel in current_app.extensions.get("metacrm_record_panels", [])
+            if (html := panel(entity, record))
+        ],
     )
 
 

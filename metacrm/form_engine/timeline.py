@@ -3,9 +3,7 @@ and stage moves, with who and when, values shown as the page shows them."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from flask_babel import format_datetime, gettext
+from flask_babel import gettext
 
 from metacrm.form_engine import display
 from metacrm.metadata.model import Entity
@@ -13,10 +11,6 @@ from metacrm.platform.records import lifecycle, stage_history
 from metacrm.platform.records.service import RecordService
 
 LIMIT = 50
-
-
-def _when(text: str | None) -> str:
-    return format_datetime(dt.datetime.fromisoformat(text.replace("Z", "+00:00"))) if text else ""
 
 
 def timeline(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
@@ -61,5 +55,5 @@ def timeline(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
                 old=display.show(f, e["old"], lookups),
                 new=display.show(f, e["new"], lookups),
             )
-        out.append({"text": text, "at": _when(e["at"])})
+        out.append({"text": text, "at": e["at"]})
     return out

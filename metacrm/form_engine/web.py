@@ -124,6 +124,7 @@ def install(app: Flask) -> None:
         lists,
         notices,
         profile,
+        record_actions,
         saved_views,
         search,
     )

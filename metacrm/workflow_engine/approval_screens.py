@@ -14,7 +14,7 @@ from metacrm.platform.errors import BadQuery, ServiceError
 from metacrm.workflow_engine.approval_api import inbox
 from metacrm.workflow_engine.approvals import Approvals
 
-SCREEN_ACTIONS = ("approve", "reject", "recall", "comment")
+SCREEN_ACTIONS = ("approve", "reject", "recall", "comment", "delegate")
 TABS = {"assigned": lazy_gettext("Waiting for me"), "submitted": lazy_gettext("Submitted by me")}
 NAV = {"endpoint": "approval_screens.inbox_page", "label": lazy_gettext("Approvals")}
 
@@ -35,23 +35,59 @@ def inbox_page(error: str | None = None, status: int = 200):
     ), status
 
 
+def _back() -> str | None:
+    """The record page an action came from (`?back=`), to return to; None: the inbox."""
+    back = request.args.get("back", "")
+    return back if back.startswith("/app/") and "//" not in back and "\\" not in back else None
+
+
+def _why(exc: ServiceError) -> str:
+    return "; ".join([e.get("message", "") for e in exc.errors or ()] or [exc.detail])
+
+
 def act(approval_id: int, action: str):
     if action not in SCREEN_ACTIONS:
         raise BadQuery(f"unknown action '{action}'")
     comment = request.form.get("comment", "").strip()
+    body: dict = {"comment": comment} if comment else {}
+    if action == "delegate":
+        to = request.form.get("to", "")
+        body["to"] = int(to) if to.isdigit() else to
     try:
-        Approvals(service()).act(approval_id, action, {"comment": comment} if comment else {})
+        Approvals(service()).act(approval_id, action, body)
     except ServiceError as exc:
-        messages = [e.get("message", "") for e in exc.errors or ()] or [exc.detail]
-        return inbox_page("; ".join(messages), exc.status)
+        if _back():
+            flash(_why(exc), "error")
+            return redirect(_back())
+        return inbox_page(_why(exc), exc.status)
     done = {
         "approve": _("Approved."),
         "reject": _("Rejected."),
         "recall": _("Recalled."),
         "comment": _("Comment added."),
+        "delegate": _("Delegated."),
     }
     flash(done[action], "success")
-    return redirect(url_for("approval_screens.inbox_page", tab=request.args.get("tab", "assigned")))
+    return redirect(
+        _back() or url_for("approval_screens.inbox_page", tab=request.args.get("tab", "assigned"))
+    )
+
+
+def submit(entity_name: str, record_id: int):
+    """Submit a record for approval from its page; a refusal (the flow's entry rule, a
+    request already pending) is said on the record page."""
+    back = f"/app/{entity_name}/{record_id}"
+    comment = request.form.get("comment", "").strip()
+    body = {"flow": request.form.get("flow", ""), **({"comment": comment} if comment else {})}
+    try:
+        Approvals(service()).submit(entity_name, record_id, body)
+    except ServiceError as exc:
+        if exc.status in (403, 404):
+            raise
+        flash(_why(exc), "error")
+        return redirect(back)
+    flash(_("Submitted for approval."), "success")
+    return redirect(back)
 
 
 def blueprint() -> Blueprint:
@@ -61,4 +97,5 @@ def blueprint() -> Blueprint:
     bp.before_request(_signed_in)
     bp.add_url_rule("", "inbox_page", inbox_page, methods=["GET"])
     bp.add_url_rule("/<id:approval_id>/<action>", "act", act, methods=["POST"])
+    bp.add_url_rule("/submit/<entity_name>/<id:record_id>", "submit", submit, methods=["POST"])
     return bp

@@ -81,3 +81,63 @@ def test_notifications_count_in_the_shell_open_and_mark_read(browser, site):
     page.goto(base + "/app")
     assert page.locator(".notices .badge").count() == 0
     context.close()
+
+
+def test_the_record_page_submits_delegates_and_approves(browser, site):
+    """The whole request from the quote's own page: a refused submit says the flow's
+    entry rule; the rep submits; the manager delegates to a colleague with a comment;
+    the colleague approves; the history on the card says who did what."""
+    env, base = site
+    mia_id, mia = user(env, "mia", ["sales_manager"])
+    _, rob = user(env, "rob", ["sales_rep"], mia_id)
+    user(env, "max", ["sales_manager"])
+    user(env, "dora", ["sales_director"])
+    small = new_quote(rob, 10)
+    quote = new_quote(rob, 30)
+
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, "rob", "rob-password")
+    page.goto(f"{base}/app/quote/{small['id']}")
+    page.click("text=Submit for approval")
+    assert "Only quotes with a discount over 20% need approval" in page.inner_text(".flash")
+    page.goto(f"{base}/app/quote/{quote['id']}")
+    page.fill("#submit-comment", "key account")
+    page.click("text=Submit for approval")
+    assert page.inner_text(".flash") == "Submitted for approval."
+    panel = page.locator("[data-approval-panel]")
+    assert panel.get_attribute("data-status") == "pending"
+    assert "Waiting for approval" in panel.inner_text()
+    assert "mia" in panel.locator(".muted").first.inner_text()
+    assert panel.locator("text=Approve").count() == 0  # not the rep's to decide
+    assert panel.locator("text=Recall").count() == 1
+    context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, "mia", "mia-password")
+    page.goto(f"{base}/app/quote/{quote['id']}")
+    panel = page.locator("[data-approval-panel]")
+    assert "max" not in panel.locator("select[name=to]").inner_text()  # approves already
+    panel.locator("textarea[name=comment]").fill("Dora knows this client")
+    panel.locator("select[name=to]").select_option(label="dora")
+    panel.locator("button", has_text="Delegate").click()
+    assert page.inner_text(".flash") == "Delegated."
+    assert page.locator("[data-approval-panel] button", has_text="Approve").count() == 0
+    shot(page, "record-approval-desktop-en")
+    context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, "dora", "dora-password")
+    page.goto(f"{base}/app/quote/{quote['id']}")
+    page.locator("[data-approval-panel] button", has_text="Approve").click()
+    assert page.inner_text(".flash") == "Approved."
+    panel = page.locator("[data-approval-panel]")
+    assert panel.get_attribute("data-status") == "approved"
+    history = panel.locator(".approval-history").inner_text()
+    assert "rob submitted it: “key account”" in history
+    assert "mia delegated it: “Dora knows this client”" in history
+    assert "dora approved it" in history
+    assert env.api.get(f"/api/v1/records/quote/{quote['id']}").json["status"] == "approved"
+    context.close()

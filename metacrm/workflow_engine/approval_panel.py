@@ -1,0 +1,118 @@
+"""The approval card of a record page: where the record stands (the latest request, its
+step, who must act, its history), and what this user may do from there: submit it to a
+flow, approve, reject, delegate, recall, comment. form_engine shows it through
+`app.extensions["metacrm_record_panels"]`; every action goes through Approvals, as the
+inbox and the REST API do."""
+
+from __future__ import annotations
+
+from flask import g, render_template
+from flask_babel import get_locale, lazy_gettext
+from markupsafe import Markup
+from sqlalchemy import select
+
+from metacrm.metadata.model import Entity, label_text
+from metacrm.platform.api.common import service
+from metacrm.workflow_engine.approvals import Approvals
+
+HISTORY = 20
+ACTION_LABELS = {
+    "submitted": lazy_gettext("submitted it"),
+    "step_started": lazy_gettext("started a step"),
+    "approved_step": lazy_gettext("approved a step"),
+    "approved": lazy_gettext("approved it"),
+    "rejected": lazy_gettext("rejected it"),
+    "recalled": lazy_gettext("recalled it"),
+    "delegated": lazy_gettext("delegated it"),
+    "commented": lazy_gettext("commented"),
+    "escalated": lazy_gettext("escalated it"),
+    "escalation_failed": lazy_gettext("could not escalate it"),
+}
+
+
+def record_panel(entity: Entity, record: dict) -> Markup | None:
+    svc = service()
+    flows = [f for f in svc.state.model.approvals.values() if f.entity == entity.name and f.enabled]
+    engine = Approvals(svc)
+    t = engine.t
+    approvals, tasks, log = t["approvals"], t["approval_tasks"], t["approval_log"]
+    with engine.state.engine.connect() as conn:
+        latest = conn.execute(
+            select(approvals)
+            .where(approvals.c.entity == entity.name, approvals.c.record_id == record["id"])
+            .order_by(approvals.c.id.desc())
+            .limit(1)
+        ).first()
+        if latest is None and not flows:
+            return None
+        waiting, history = [], []
+        if latest is not None:
+            waiting = (
+                conn.execute(
+                    select(tasks.c.user_id).where(
+                        tasks.c.approval_id == latest.id, tasks.c.status == "pending"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            history = conn.execute(
+                select(log)
+                .where(log.c.approval_id == latest.id)
+                .order_by(log.c.id.desc())
+                .limit(HISTORY)
+            ).all()
+        names = _usernames(conn, engine, {*waiting, *(h.user_id for h in history if h.user_id)})
+    me = g.metacrm_context.user_id
+    flow = engine.state.model.approvals.get(latest.flow) if latest is not None else None
+    step = (
+        flow.steps[latest.step]
+        if flow is not None and latest.step is not None and latest.step < len(flow.steps)
+        else None
+    )
+    pending = latest is not None and latest.status == "pending"
+    return Markup(
+        render_template(
+            "screens/approval_panel.html",
+            entity=entity,
+            record=record,
+            flows=flows if not pending else [],
+            latest=latest,
+            flow_label=label_text(flow.label, _lang()) if flow else "",
+            step_label=label_text(step.label, _lang()) if step else "",
+            waiting=[names.get(u, f"#{u}") for u in waiting],
+            history=history,
+            names=names,
+            actions=ACTION_LABELS,
+            my_turn=pending and me in waiting,
+            may_recall=pending and (latest.submitted_by == me or g.metacrm_context.is_admin),
+            users=_delegates(engine, {me, *waiting}) if pending and me in waiting else [],
+            back=f"/app/{entity.name}/{record['id']}",
+        )
+    )
+
+
+def _lang() -> str:
+    """The screens' language as metadata labels name it."""
+    return "zh-CN" if str(get_locale() or "en").startswith("zh") else "en"
+
+
+def _usernames(conn, engine: Approvals, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    users = engine.state.system["users"]
+    rows = conn.execute(select(users.c.id, users.c.username).where(users.c.id.in_(ids)))
+    return dict(rows.tuples().all())
+
+
+def _delegates(engine: Approvals, approvers: set[int]) -> list[tuple[int, str]]:
+    """Whom a request can be handed to: active users not already approving this step."""
+    users = engine.state.system["users"]
+    with engine.state.engine.connect() as conn:
+        rows = conn.execute(
+            select(users.c.id, users.c.username)
+            .where(users.c.is_active.is_(True), users.c.id.not_in(approvers))
+            .order_by(users.c.username)
+            .limit(500)
+        )
+        return list(rows.tuples().all())
