@@ -13,6 +13,7 @@ SOURCES = {  # as babel.cfg: every engine's screens
     ENGINE: [("**.py", "python"), ("templates/**.html", "jinja2")],
     ROOT / "metacrm" / "workflow_engine": [
         ("*_screens.py", "python"),
+        ("*_panel.py", "python"),
         ("templates/**.html", "jinja2"),
     ],
 }

@@ -175,7 +175,7 @@ def test_profile_language_is_kept_for_the_next_sign_in_and_password_changes(brow
     assert page.inner_text("h1") == "个人资料"
     page.click("form[action='/logout'] button")
     sign_in(page, base, "rita", "rita-password")  # the browser still says en-US
-    assert page.locator("nav a").first.inner_text() == "首页"
+    assert page.locator("nav a").first.inner_text() == "工作台"
 
     page.goto(base + "/app/profile")
     page.fill("#pw-current", "not my password")
@@ -213,3 +213,19 @@ def test_an_idle_session_signs_out(site):
     assert answer.status_code == 302
     assert parse_qs(urlparse(answer.location).query)["next"] == ["/app"]
     assert client.get("/api/v1/records/account").status_code == 401
+
+
+def test_the_list_tools_fit_a_phone_in_chinese(browser, site):
+    env, base = site
+    deals(env)
+    context = browser.new_context(viewport={"width": 375, "height": 780}, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base)
+    page.goto(base + "/app/opportunity?totals=1&amount__gte=1000")
+    assert page.inner_text("[data-tool=filter] summary") == "筛选"
+    assert page.inner_text("[data-chip=amount]").startswith("金额 ≥ 1,000")
+    page.click("[data-tool=columns] summary")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways ({width}px)"
+    shot(page, "list-tools-phone-zh")
+    context.close()
