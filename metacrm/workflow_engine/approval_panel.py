@@ -45,9 +45,10 @@ def record_panel(entity: Entity, record: dict) -> Markup | None:
         ).first()
         if latest is None and not flows:
             return None
-        waiting, history = [], []
+        waiting: list[int] = []
+        history: list = []
         if latest is not None:
-            waiting = (
+            waiting = list(
                 conn.execute(
                     select(tasks.c.user_id).where(
                         tasks.c.approval_id == latest.id, tasks.c.status == "pending"
@@ -56,21 +57,25 @@ def record_panel(entity: Entity, record: dict) -> Markup | None:
                 .scalars()
                 .all()
             )
-            history = conn.execute(
-                select(log)
-                .where(log.c.approval_id == latest.id)
-                .order_by(log.c.id.desc())
-                .limit(HISTORY)
-            ).all()
+            history = list(
+                conn.execute(
+                    select(log)
+                    .where(log.c.approval_id == latest.id)
+                    .order_by(log.c.id.desc())
+                    .limit(HISTORY)
+                ).all()
+            )
         names = _usernames(conn, engine, {*waiting, *(h.user_id for h in history if h.user_id)})
     me = g.metacrm_context.user_id
     flow = engine.state.model.approvals.get(latest.flow) if latest is not None else None
+    index = latest.step if latest is not None else None
     step = (
-        flow.steps[latest.step]
-        if flow is not None and latest.step is not None and latest.step < len(flow.steps)
+        flow.steps[index]
+        if flow is not None and index is not None and index < len(flow.steps)
         else None
     )
     pending = latest is not None and latest.status == "pending"
+    submitter = latest.submitted_by if latest is not None else None
     return Markup(
         render_template(
             "screens/approval_panel.html",
@@ -85,7 +90,7 @@ def record_panel(entity: Entity, record: dict) -> Markup | None:
             names=names,
             actions=ACTION_LABELS,
             my_turn=pending and me in waiting,
-            may_recall=pending and (latest.submitted_by == me or g.metacrm_context.is_admin),
+            may_recall=pending and (submitter == me or g.metacrm_context.is_admin),
             users=_delegates(engine, {me, *waiting}) if pending and me in waiting else [],
             back=f"/app/{entity.name}/{record['id']}",
         )

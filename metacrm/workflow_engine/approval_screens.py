@@ -56,9 +56,10 @@ def act(approval_id: int, action: str):
     try:
         Approvals(service()).act(approval_id, action, body)
     except ServiceError as exc:
-        if _back():
+        back = _back()
+        if back:
             flash(_why(exc), "error")
-            return redirect(_back())
+            return redirect(back)
         return inbox_page(_why(exc), exc.status)
     done = {
         "approve": _("Approved."),

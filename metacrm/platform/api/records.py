@@ -9,6 +9,7 @@ from metacrm.platform.errors import RecordInvalid
 from metacrm.platform.query.aggregate import aggregate
 from metacrm.platform.query.lists import list_records
 from metacrm.platform.records import lifecycle, stage_history
+from metacrm.platform.records.core import MAX_BULK
 
 
 def list_route(entity: str):
@@ -73,7 +74,29 @@ def merge_route(entity: str, record_id: int):
     return jsonify(lifecycle.merge(service(), entity, record_id, json_body()))
 
 
+def assign_route(entity: str):
+    """POST /records/{entity}/assign {"ids": [...], "owner": user id}: a new owner for
+    records the caller may change, all or nothing."""
+    body = json_body()
+    ids = body.get("ids") if isinstance(body, dict) else None
+    owner = body.get("owner") if isinstance(body, dict) else None
+    errors = []
+    if not (
+        isinstance(ids, list)
+        and 0 < len(ids) <= MAX_BULK
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    ):
+        errors.append({"field": "ids", "message": f"a list of 1 to {MAX_BULK} record ids"})
+    if not isinstance(owner, int) or isinstance(owner, bool):
+        errors.append({"field": "owner", "message": "a user id"})
+    if errors:
+        raise RecordInvalid('send {"ids": [record ids], "owner": user id}', errors)
+    changed = service().reassign(entity, ids, owner)
+    return jsonify({"owner": owner, "changed": changed})
+
+
 def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/records/<entity>/assign", "assign_records", assign_route, methods=["POST"])
     bp.add_url_rule(
         "/records/<entity>/<id:record_id>/merge",
         "merge_records",
