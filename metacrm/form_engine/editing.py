@@ -40,7 +40,11 @@ def _form(
     layout = _layout_of_form(entity)
     shown = values if values is not None else (record or {})
     fields = [f for _, fs in layout for f in fs]
-    conditions = svc.field_conditions(entity.name, {f.name: shown.get(f.name) for f in fields})
+    new = record is None
+    conditions = svc.field_conditions(
+        entity.name, {f.name: shown.get(f.name) for f in fields}, new=new
+    )
+    shown = {**shown, **conditions["defaults"]}  # a new record shows its defaults
     lookups = display.Lookups(svc)
     lookups.load(entity, [shown], [f.name for f in fields])
     by_field = forms.errors_by_field(errors)
@@ -56,7 +60,11 @@ def _form(
         show_value=lambda f, v: display.show(f, v, lookups),
         visible=conditions["visible"],
         required=conditions["required"],
-        conditional=any(f.visible_if or f.required_if for f in fields),
+        conditional=any(
+            f.visible_if or f.required_if or (new and f.default_expression) for f in fields
+        ),
+        new=new,
+        defaulted=set(conditions["defaults"]),
         conflict=conflict,
     ), status
 
@@ -79,8 +87,11 @@ def conditions(entity_name: str):
     svc = service()
     fields = _form_fields(entity)
     body = forms.parse_form(request.form, fields, svc.state.timezone)
-    answer = svc.field_conditions(entity.name, body)
+    answer = svc.field_conditions(entity.name, body, new=bool(request.args.get("new")))
     shown = {f.name for f in fields}
+    answer["defaults"] = {
+        n: forms.input_text(entity.fields[n], v) for n, v in answer["defaults"].items()
+    }
     event = {k: {n: v for n, v in answer[k].items() if n in shown} for k in answer}
     return "", 204, {"HX-Trigger": json.dumps({"metacrm:conditions": event})}
 

@@ -111,3 +111,16 @@ def errors_by_field(errors: list[dict] | None) -> dict[str | None, list[str]]:
     for e in errors or ():
         out.setdefault(e.get("field"), []).append(e.get("message", ""))
     return out
+
+
+def input_text(f: Field, value: Any) -> str:
+    """A value as its form control holds it (an ISO date, a plain decimal)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()[:16]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -109,22 +109,42 @@ def apply_rules(
 
 
 def field_conditions(
-    conn, state, entity: Entity, values: dict, ctx: EvalContext, registry: Registry, locale: str
-) -> dict[str, dict[str, bool]]:
+    conn,
+    state,
+    entity: Entity,
+    values: dict,
+    ctx: EvalContext,
+    registry: Registry,
+    locale: str,
+    new: bool = False,
+) -> dict[str, dict]:
     """Which fields `values` (a record being edited) shows and requires: visible_if and
-    required_if evaluated as a save would, formulas and related records included."""
+    required_if evaluated as a save would, formulas and related records included; for a
+    `new` record also the default expressions of the fields still empty, as the save
+    would fill them (so a form can show them as the user types)."""
     visible = {name: True for name in entity.fields}
     required = {name: f.required for name, f in entity.fields.items()}
+    defaults: dict[str, Any] = {}
     plan = write_plan(state, entity, registry, locale)
-    if plan.visible_if or plan.required_if:
+    if plan.visible_if or plan.required_if or (new and plan.defaults):
         values = {**values, **fetch_related(conn, state, entity, plan, [values], ctx, registry)[0]}
+        if new:
+            for name, compiled in plan.defaults:
+                if values.get(name) is not None:
+                    continue
+                try:
+                    value = coerce(entity.fields[name], compiled(values, ctx))
+                except (CoerceError, decimal.InvalidOperation):
+                    continue  # the save will say what is wrong with it
+                if value is not None:
+                    values[name] = defaults[name] = value
         for name, compiled, _stored in plan.formulas:
             values[name] = compiled(values, ctx)
         for name, compiled in plan.visible_if:
             visible[name] = compiled.holds(values, ctx)
         for name, compiled in plan.required_if:
             required[name] = required[name] or compiled.holds(values, ctx)
-    return {"visible": visible, "required": required}
+    return {"visible": visible, "required": required, "defaults": defaults}
 
 
 def check_stage(gates, values: dict, previous: dict | None, ctx: EvalContext, error) -> None:

@@ -54,7 +54,7 @@ class RecordValidation(RecordCore):
             warnings.setdefault(d["index"], []).append({"rule": d["rule"], "duplicates": d["ids"]})
         return warnings
 
-    def field_conditions(self, entity_name: str, body: dict) -> dict[str, dict[str, bool]]:
+    def field_conditions(self, entity_name: str, body: dict, new: bool = False) -> dict[str, dict]:
         """What a form showing `body` (a record being written) shows and requires now: the
         same visible_if/required_if a save evaluates. Values that do not load yet (half
         typed) count as empty."""
@@ -79,6 +79,7 @@ class RecordValidation(RecordCore):
                 self.eval_ctx,
                 self.registry,
                 self.context.locale,
+                new,
             )
 
     def _rules(
