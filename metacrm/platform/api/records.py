@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, jsonify, request
 
 from metacrm.platform.api.common import json_body, service
@@ -78,8 +80,8 @@ def assign_route(entity: str):
     """POST /records/{entity}/assign {"ids": [...], "owner": user id}: a new owner for
     records the caller may change, all or nothing."""
     body = json_body()
-    ids = body.get("ids") if isinstance(body, dict) else None
-    owner = body.get("owner") if isinstance(body, dict) else None
+    ids: Any = body.get("ids") if isinstance(body, dict) else None
+    owner: Any = body.get("owner") if isinstance(body, dict) else None
     errors = []
     if not (
         isinstance(ids, list)
