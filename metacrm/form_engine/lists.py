@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from metacrm.form_engine import display, saved_views
 from metacrm.form_engine.columns import (
@@ -132,13 +133,13 @@ def list_page(entity_name: str):
         totals = _totals(entity, columns, params) if request.args.get("totals") else None
     except BadQuery as exc:  # a filter typed wrong: say which, keep the chips to remove it
         page, totals = {"data": [], "next_cursor": None}, None
-        error = "; ".join(e.get("message", "") for e in exc.errors) or exc.detail
+        error = exc.messages()
     lookups = display.Lookups(svc)
     lookups.load(entity, page["data"], columns)
     chip_lookups = display.Lookups(svc)
     chip_lookups.load(entity, [_chip_row(entity)], [*entity.fields, "owner_id"])
-    can_assign = _may(entity, "update")
-    bulk = can_assign or _may(entity, "delete")
+    can_assign, can_delete = _may(entity, "update"), _may(entity, "delete")
+    bulk = can_assign or can_delete
     saved = saved_views.mine(entity.name)
     more = None
     if page["next_cursor"]:
@@ -166,15 +167,14 @@ def list_page(entity_name: str):
         "listable": listable(entity, readable),
         "filterable": _filterable(entity, svc),
         "can_create": _may(entity, "create"),
-        "can_update": _may(entity, "update"),
         "has_board": svc.state.model.pipeline_of(entity.name) is not None,
         "undo": _undo(entity),
         "can_export": _may(entity, "export"),
-        "can_delete": _may(entity, "delete"),
+        "can_delete": can_delete,
         "can_assign": can_assign,
         "field_of": field_of,
         "bulk": bulk,
-        "users": _users(svc) if can_assign else [],
+        "users": active_users(svc) if can_assign else [],
         "current": _current(view, saved),
         "hrefs": {
             "sort_base": "".join(f"{a}&" for a in [_args(drop=("sort", "cursor"))] if a),
@@ -258,7 +258,11 @@ def filter_input(entity_name: str):
     svc = service()
     fields = {f.name: f for f in _filterable(entity, svc)}
     f = fields.get(request.args.get("f_field", ""))
-    users = _users(svc) if f is not None and f.kind.references and f.kind.target(f) is None else []
+    users = (
+        active_users(svc)
+        if f is not None and f.kind.references and f.kind.target(f) is None
+        else []
+    )
     return render_template(
         "screens/filter_input.html",
         f=f,
@@ -274,10 +278,8 @@ def filter_input(entity_name: str):
     )
 
 
-def _users(svc) -> list[tuple[int, str]]:
+def active_users(svc) -> list[tuple[int, str]]:
     """Active users for a user filter, the signed-in user first."""
-    from sqlalchemy import select
-
     users = svc.state.system["users"]
     with svc.state.engine.connect() as conn:
         rows = conn.execute(

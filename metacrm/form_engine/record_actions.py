@@ -9,16 +9,12 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display
-from metacrm.form_engine.lists import _users
+from metacrm.form_engine.lists import active_users
 from metacrm.form_engine.screens import _entity, bp
 from metacrm.platform.access import shares
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import ServiceError
 from metacrm.platform.records import lifecycle
-
-
-def _why(exc: ServiceError) -> str:
-    return "; ".join([e.get("message", "") for e in exc.errors or ()] or [exc.detail])
 
 
 def _title(entity, record: dict) -> str:
@@ -35,7 +31,7 @@ def share_page(entity_name: str, record_id: int):
     svc = service()
     record = svc.get(entity.name, record_id)
     current = shares.list_shares(svc, entity.name, record_id)  # 403/404 unless may change
-    users = dict(_users(svc))
+    users = dict(active_users(svc))
     return render_template(
         "screens/share.html",
         entity=entity,
@@ -57,7 +53,7 @@ def share_record(entity_name: str, record_id: int):
     except ServiceError as exc:
         if exc.status in (403, 404):
             raise
-        flash(_why(exc), "error")
+        flash(exc.messages(), "error")
     else:
         flash(_("Shared."), "success")
     return redirect(url_for("screens.share_page", entity_name=entity.name, record_id=record_id))
@@ -128,7 +124,7 @@ def merge_records(entity_name: str, record_id: int):
     except ServiceError as exc:
         if exc.status in (403, 404):
             raise
-        flash(_why(exc), "error")
+        flash(exc.messages(), "error")
         return redirect(
             url_for("screens.merge_page", entity_name=entity.name, record_id=record_id, other=other)
         )

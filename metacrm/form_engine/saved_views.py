@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select
 from metacrm.form_engine.screens import _entity, bp
 from metacrm.form_engine.tables import MAX_VIEW_NAME as MAX_NAME
 
-KEPT = ("cursor", "view", "f_field", "f_op", "f_value")  # never part of a saved query
+NOT_SAVED = ("cursor", "view", "f_field", "f_op", "f_value")  # never part of a saved query
 
 
 def _table():
@@ -41,7 +41,7 @@ def save_view(entity_name: str):
     entity = _entity(entity_name)
     name = request.form.get("name", "").strip()
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(request.form.get("query", "")) if k not in KEPT]
+        [(k, v) for k, v in parse_qsl(request.form.get("query", "")) if k not in NOT_SAVED]
     )
     base = url_for("screens.list_page", entity_name=entity.name)
     if not name or len(name) > MAX_NAME:

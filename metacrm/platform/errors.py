@@ -24,6 +24,11 @@ class ServiceError(Exception):
         ]
         return f"{self.detail} ({'; '.join(parts)})" if parts else self.detail
 
+    def messages(self) -> str:
+        """What a screen says: the fields' messages (a person sees which field beside
+        it, or needs no field name), else the detail."""
+        return "; ".join(m for e in self.errors if (m := e.get("message"))) or self.detail
+
     def problem(self) -> dict:
         doc = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if self.errors:

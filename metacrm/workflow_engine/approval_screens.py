@@ -41,10 +41,6 @@ def _back() -> str | None:
     return back if back.startswith("/app/") and "//" not in back and "\\" not in back else None
 
 
-def _why(exc: ServiceError) -> str:
-    return "; ".join([e.get("message", "") for e in exc.errors or ()] or [exc.detail])
-
-
 def act(approval_id: int, action: str):
     if action not in SCREEN_ACTIONS:
         raise BadQuery(f"unknown action '{action}'")
@@ -58,9 +54,9 @@ def act(approval_id: int, action: str):
     except ServiceError as exc:
         back = _back()
         if back:
-            flash(_why(exc), "error")
+            flash(exc.messages(), "error")
             return redirect(back)
-        return inbox_page(_why(exc), exc.status)
+        return inbox_page(exc.messages(), exc.status)
     done = {
         "approve": _("Approved."),
         "reject": _("Rejected."),
@@ -85,7 +81,7 @@ def submit(entity_name: str, record_id: int):
     except ServiceError as exc:
         if exc.status in (403, 404):
             raise
-        flash(_why(exc), "error")
+        flash(exc.messages(), "error")
         return redirect(back)
     flash(_("Submitted for approval."), "success")
     return redirect(back)

@@ -96,8 +96,7 @@ def _move(pool: str, action: str):
             engine.transfer(pool, {"ids": ids, "to": request.form.get("to", "")})
             done = _("Moved %(n)d.", n=len(ids))
     except ServiceError as exc:
-        messages = [e.get("message", "") for e in exc.errors or ()] or [exc.detail]
-        return pool_page(pool, "; ".join(m for m in messages if m), exc.status, tab)
+        return pool_page(pool, exc.messages(), exc.status, tab)
     flash(done, "success")
     return redirect(url_for("pool_screens.pool_page", pool=pool, tab=tab))
 
