@@ -107,7 +107,7 @@ def _usernames(conn, engine: Approvals, ids: set[int]) -> dict[int, str]:
         return {}
     users = engine.state.system["users"]
     rows = conn.execute(select(users.c.id, users.c.username).where(users.c.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {row.id: row.username for row in rows}
 
 
 def _delegates(engine: Approvals, approvers: set[int]) -> list[tuple[int, str]]:
@@ -120,4 +120,4 @@ def _delegates(engine: Approvals, approvers: set[int]) -> list[tuple[int, str]]:
             .order_by(users.c.username)
             .limit(500)
         )
-        return list(rows.tuples().all())
+        return [(row.id, row.username) for row in rows]

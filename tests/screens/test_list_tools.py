@@ -5,6 +5,7 @@ profile: the language saved for the next sign-in, a password change."""
 
 from urllib.parse import parse_qs, urlparse
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.conftest import user
@@ -42,7 +43,7 @@ def test_filter_columns_totals_and_a_saved_view(page, site):
     page.click("[data-tool=filter] summary")
     with page.expect_response(lambda r: "/filter-input" in r.url):
         page.select_option("select[name=f_field]", "amount")
-    assert page.locator("#f-value").get_attribute("type") == "number"  # per field type
+    expect(page.locator("#f-value")).to_have_attribute("type", "number")  # per field type
     page.select_option("select[name=f_op]", "gte")
     page.fill("#f-value", "40000")
     page.click(".filter-builder button.primary")

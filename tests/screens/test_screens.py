@@ -5,6 +5,8 @@ permissions on pages and fragments."""
 import re
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from tests.conftest import user
 from tests.screens.conftest import shot, sign_in
 
@@ -77,6 +79,9 @@ def test_reference_search_fills_the_id_and_related_lists_link_back(page, site):
     page.fill("input[name=last_name]", "Li")
     with page.expect_response(lambda r: "/app/account/options" in r.url):
         page.fill("input.lookup", "acme")
+    account_options = page.locator("select[name=account] option")
+    expect(account_options.filter(has_text="Acme Trading")).to_have_count(1)
+    expect(account_options.filter(has_text="Bolt Energy")).to_have_count(0)
     options = page.locator("select[name=account] option").all_inner_texts()
     assert "Acme Trading" in options and "Bolt Energy" not in options
     page.select_option("select[name=account]", str(acme))
