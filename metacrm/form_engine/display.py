@@ -14,6 +14,7 @@ from flask import g
 from flask_babel import format_date, format_datetime, format_timedelta, get_locale, gettext
 from sqlalchemy import select
 
+from metacrm.metadata.field_types import AttachmentType
 from metacrm.metadata.model import Entity, Field, SelectSpec, label_text
 from metacrm.platform.errors import Forbidden, NotFound
 from metacrm.platform.records.service import RecordService
@@ -99,6 +100,9 @@ def show(f: Field | None, value: Any, lookups: Lookups | None = None, name: str 
         return ", ".join(lookups.title(target, v) for v in values)
     if kind.name == "boolean":
         return gettext("Yes") if value else gettext("No")
+    held = files(f, value)
+    if held is not None:
+        return ", ".join(str(d.get("name", "")) for d in held)
     if kind.summable or kind.name == "rollup":
         text = number_text(value, getattr(f.spec, "scale", None) if kind.name != "integer" else 0)
         if kind.name == "percent":
@@ -114,6 +118,22 @@ def show(f: Field | None, value: Any, lookups: Lookups | None = None, name: str 
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def files(f: Field | None, value: Any) -> list[dict] | None:
+    """The files (descriptors) an attachment field holds; None for any other field."""
+    if f is None or not isinstance(f.kind, AttachmentType):
+        return None
+    return [v for v in _values(value) if isinstance(v, dict)] if value else []
+
+
+MB = 1024 * 1024
+
+
+def file_size(size: int) -> str:
+    if size >= MB:
+        return gettext("%(n)s MB", n=number_text(round(size / MB, 1), 1))
+    return gettext("%(n)s KB", n=number_text(max(1, round(size / 1024)), 0))
 
 
 def _option_labels(f: Field) -> dict[str, str]:
@@ -163,11 +183,8 @@ def filter_widget(f: Field) -> str:
 RECENT = dt.timedelta(days=7)
 
 
-def when(value: Any) -> str:
-    """A moment as people say it: "5 minutes ago" within a week, else the date and time
-    (the tenant's time zone, the user's locale); the exact time is in the tooltip."""
-    if value is None or value == "":
-        return ""
+def aware(value: Any) -> dt.datetime:
+    """A stored moment (a datetime, or ISO text as the API gives it) as an aware datetime."""
     moment = (
         value
         if isinstance(value, dt.datetime)
@@ -175,6 +192,15 @@ def when(value: Any) -> str:
     )
     if moment.tzinfo is None:  # SQLite gives back naive UTC
         moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def when(value: Any) -> str:
+    """A moment as people say it: "5 minutes ago" within a week, else the date and time
+    (the tenant's time zone, the user's locale); the exact time is in the tooltip."""
+    if value is None or value == "":
+        return ""
+    moment = aware(value)
     ago = moment - dt.datetime.now(dt.UTC)
     if abs(ago) < RECENT:
         return format_timedelta(ago, add_direction=True, threshold=1.1)

@@ -41,6 +41,8 @@ def _form(
     shown = values if values is not None else (record or {})
     fields = [f for _, fs in layout for f in fs]
     new = record is None
+    if new and request.method == "GET":  # a blank form starts from the fields' defaults
+        shown = {**{f.name: f.default for f in fields if f.default is not None}, **shown}
     conditions = svc.field_conditions(
         entity.name, {f.name: shown.get(f.name) for f in fields}, new=new
     )
@@ -65,18 +67,42 @@ def _form(
         ),
         new=new,
         defaulted=set(conditions["defaults"]),
+        multipart=any(forms.widget(f.kind) == "file" for f in fields),
         conflict=conflict,
     ), status
 
 
-def _posted(entity: Entity) -> dict:
+def _posted(entity: Entity) -> tuple[dict, list[dict]]:
+    """The form's values as the API takes them, and what its uploads could not store."""
     svc = service()
     fields = _form_fields(entity)
     body = forms.parse_form(request.form, fields, svc.state.timezone)
+    refused = _store_uploads(entity, fields, body)
     if any(f.visible_if for f in fields):  # a field the form no longer shows is sent empty
         visible = svc.field_conditions(entity.name, body)["visible"]
         body = {k: (v if visible.get(k, True) else None) for k, v in body.items()}
-    return body
+    return body, refused
+
+
+def _store_uploads(entity: Entity, fields: list, body: dict) -> list[dict]:
+    """Files chosen in the form's file inputs, stored and added to their fields (a new
+    file replaces the one a single-file field held). One the field refuses is named, and
+    nothing is saved; the stored ones stay in the form, so they need not be chosen again."""
+    svc = service()
+    refused: list[dict] = []
+    for f in fields:
+        if forms.widget(f.kind) != "file":
+            continue
+        for upload in request.files.getlist(f.name):
+            if not upload.filename:
+                continue
+            try:
+                stored = svc.upload_file(upload.filename, upload.read(), entity.name, f.name)
+            except ServiceError as exc:
+                refused.append({"field": f.name, "message": exc.messages()})
+                continue
+            body[f.name] = [*(body[f.name] or []), stored] if f.spec.multiple else stored
+    return refused
 
 
 @bp.post("/<entity_name>/conditions")
@@ -107,7 +133,9 @@ def new_record(entity_name: str):
             request.args, [entity.fields[k] for k in prefill], svc.state.timezone
         )
         return _form(entity, None, values=values)
-    body = _posted(entity)
+    body, refused = _posted(entity)
+    if refused:
+        return _form(entity, None, refused, 422, values=body)
     try:
         created = svc.create(entity.name, body)
     except ServiceError as exc:
@@ -125,10 +153,12 @@ def edit_record(entity_name: str, record_id: int):
     svc.require(entity, "update")
     if request.method == "GET":
         return _form(entity, record)
-    body = _posted(entity)
+    body, refused = _posted(entity)
     version = request.form.get("version", "")
     if version.isdigit():
         body["version"] = int(version)
+    if refused:
+        return _form(entity, record, refused, 422, values={**record, **body})
     try:
         svc.update(entity.name, record_id, body)
     except ServiceError as exc:

@@ -7,6 +7,7 @@ an IntegerType, gets the number input) until form_engine learns its own.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ WIDGETS = {
     "user": "user",
     "many_to_many": "tags",
     "json": "textarea",
+    "attachment": "file",
 }
 
 
@@ -89,6 +91,11 @@ def parse_form(form: MultiDict, fields: list[Field], timezone: str) -> dict:
         if kind == "multiselect":
             body[f.name] = [v for v in form.getlist(f.name) if v]
             continue
+        if kind == "file":  # the files the form keeps (ticked); uploads are added by the caller
+            held = [held_file(v) for v in form.getlist(f.name)]
+            kept = [h for h in held if h is not None]
+            body[f.name] = kept if f.spec.multiple else (kept[-1] if kept else None)
+            continue
         raw = form.get(f.name, "").strip()
         if raw == "":
             body[f.name] = [] if f.kind.is_list else None
@@ -104,6 +111,18 @@ def parse_form(form: MultiDict, fields: list[Field], timezone: str) -> dict:
         else:
             body[f.name] = f.kind.import_value(f, raw, option_lookup(f))
     return body
+
+
+def held_file(raw: str) -> dict | int | None:
+    """A kept file's checkbox value: the descriptor the form showed (the service only
+    trusts its id), or a bare id."""
+    if raw.isdigit():
+        return int(raw)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and isinstance(value.get("id"), int) else None
 
 
 def errors_by_field(errors: list[dict] | None) -> dict[str | None, list[str]]:

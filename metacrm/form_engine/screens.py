@@ -78,6 +78,8 @@ def shell() -> dict:
         "me": g.metacrm_context,
         "label": display.label,
         "when": display.when,
+        "files": display.files,
+        "file_size": display.file_size,
         "engine_nav": current_app.extensions.get("metacrm_nav", []),
         "unread_count": lambda: notifications.unread_count(
             g.metacrm_state, g.metacrm_context.user_id
@@ -180,7 +182,9 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
         related=related,
         can_edit=_may(entity, "update"),
         can_delete=_may(entity, "delete"),
-        timeline=timeline(svc, entity, record_id),
+        timeline=timeline(
+            svc, entity, record_id, current_app.extensions.get("metacrm_timeline", [])
+        ),
         path=_path(entity, record),
         stage_error=stage_error,
         title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",

@@ -1,7 +1,11 @@
-"""The record page's timeline, newest first: field changes (entities with `audit: true`)
-and stage moves, with who and when, values shown as the page shows them."""
+"""The record page's timeline, newest first: field changes (entities with `audit: true`),
+owner changes and stage moves, with who and when, values shown as the page shows them;
+engines add their own events (approvals) through `app.extensions["metacrm_timeline"]`:
+callables (entity, record id) -> [{"at", "text"}]."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 from flask_babel import gettext
 
@@ -13,15 +17,20 @@ from metacrm.platform.records.service import RecordService
 LIMIT = 50
 
 
-def timeline(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
+def timeline(
+    svc: RecordService, entity: Entity, record_id: int, sources: Iterable[Callable] = ()
+) -> list[dict]:
     events: list[dict] = []
     users: set[int] = set()
     for row in lifecycle.history(svc, entity.name, record_id):
         f = entity.fields.get(row["field"] or "")
-        if row["operation"] == "update" and f is None:
+        owner = row["field"] == "owner_id"
+        if row["operation"] == "update" and f is None and not owner:
             continue
         users.add(row["by"])
-        events.append({**row, "kind": row["operation"], "field": f})
+        if owner:
+            users |= {v for v in (row["old"], row["new"]) if isinstance(v, int)}
+        events.append({**row, "kind": "owner" if owner else row["operation"], "field": f})
     pipeline = svc.state.model.pipeline_of(entity.name)
     if pipeline is not None:
         for move in stage_history.record_stages(svc, entity.name, record_id):
@@ -34,26 +43,38 @@ def timeline(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
     lookups = display.Lookups(svc)
     lookups.load(entity, [{"owner_id": u} for u in users if u], ["owner_id"])
     stage_field = entity.fields[pipeline.field] if pipeline is not None else None
-    out = []
-    for e in events:
-        who = (
-            lookups.users.get(e["by"], gettext("the system")) if e["by"] else gettext("the system")
-        )
-        if e["kind"] == "stage":
-            shown = display.show(stage_field, e["stage"])
-            text = gettext("%(who)s moved it to %(stage)s", who=who, stage=shown)
-        elif e["kind"] == "create":
-            text = gettext("%(who)s created it", who=who)
-        elif e["kind"] in ("delete", "restore", "merge"):
-            text = gettext("%(who)s: %(what)s", who=who, what=e["kind"])
-        else:
-            f = e["field"]
-            text = gettext(
-                "%(who)s changed %(field)s from “%(old)s” to “%(new)s”",
-                who=who,
-                field=display.label(f.label),
-                old=display.show(f, e["old"], lookups),
-                new=display.show(f, e["new"], lookups),
-            )
-        out.append({"text": text, "at": e["at"]})
-    return out
+    out = [{"text": _sentence(e, lookups, stage_field), "at": e["at"]} for e in events]
+    for source in sources:
+        out += source(entity, record_id)
+    out.sort(key=lambda e: display.aware(e["at"]), reverse=True)
+    return out[:LIMIT]
+
+
+def _sentence(e: dict, lookups: display.Lookups, stage_field) -> str:
+    """What happened, as the page says it."""
+    who = lookups.users.get(e["by"], gettext("the system")) if e["by"] else gettext("the system")
+    kind = e["kind"]
+    if kind == "stage":
+        shown = display.show(stage_field, e["stage"])
+        return gettext("%(who)s moved it to %(stage)s", who=who, stage=shown)
+    if kind == "create":
+        return gettext("%(who)s created it", who=who)
+    if kind == "delete":
+        return gettext("%(who)s deleted it", who=who)
+    if kind == "restore":
+        return gettext("%(who)s restored it", who=who)
+    if kind == "merged":
+        return gettext("%(who)s merged it into another record", who=who)
+    if kind == "owner":
+        owner = lookups.users.get(e["new"], f"#{e['new']}")
+        return gettext("%(who)s gave it to %(owner)s", who=who, owner=owner)
+    f = e["field"]
+    if f is None:  # a merge's own row (the fields it took follow as changes)
+        return gettext("%(who)s merged records into it", who=who)
+    return gettext(
+        "%(who)s changed %(field)s from “%(old)s” to “%(new)s”",
+        who=who,
+        field=display.label(f.label),
+        old=display.show(f, e["old"], lookups),
+        new=display.show(f, e["new"], lookups),
+    )

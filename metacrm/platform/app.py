@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
         METACRM_BASE_DOMAIN=settings.base_domain,
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.json = OrjsonProvider(app)
     app.url_map.converters["id"] = RecordIdConverter

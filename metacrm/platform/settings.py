@@ -33,6 +33,7 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_allow_private: bool = False  # let webhooks call loopback/private addresses
     session_idle_minutes: int = 120  # a browser session unused this long signs out
+    max_upload_mb: int = 100  # the largest request body (uploads, imports); fields may say less
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,5 +87,6 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides) -> Sett
         webhook_allow_private=env.get("METACRM_WEBHOOK_ALLOW_PRIVATE", "").lower()
         in ("1", "true", "yes"),
         session_idle_minutes=int(env.get("METACRM_SESSION_IDLE_MINUTES", "120")),
+        max_upload_mb=int(env.get("METACRM_MAX_UPLOAD_MB", "100")),
     )
     return settings.with_overrides(**overrides) if overrides else settings

@@ -27,9 +27,10 @@ def metacrm_register_blueprints(app, runtime):
     app.register_blueprint(approval_screens.blueprint())  # shown in form_engine's shell
     app.register_blueprint(pool_screens.blueprint())
     app.extensions.setdefault("metacrm_nav", []).extend([approval_screens.NAV, pool_screens.NAV])
-    from metacrm.workflow_engine.approval_panel import record_panel
+    from metacrm.workflow_engine.approval_panel import record_panel, record_timeline
 
     app.extensions.setdefault("metacrm_record_panels", []).append(record_panel)
+    app.extensions.setdefault("metacrm_timeline", []).append(record_timeline)
 
 
 @hookimpl

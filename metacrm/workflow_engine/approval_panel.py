@@ -7,7 +7,7 @@ inbox and the REST API do."""
 from __future__ import annotations
 
 from flask import g, render_template
-from flask_babel import get_locale, lazy_gettext
+from flask_babel import get_locale, gettext, lazy_gettext
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -95,6 +95,36 @@ def record_panel(entity: Entity, record: dict) -> Markup | None:
             back=f"/app/{entity.name}/{record['id']}",
         )
     )
+
+
+def record_timeline(entity: Entity, record_id: int) -> list[dict]:
+    """Every approval request's trail on the record's timeline (form_engine merges it
+    with the field changes): who submitted, approved, rejected, with their comments."""
+    engine = Approvals(service())
+    approvals, log = engine.t["approvals"], engine.t["approval_log"]
+    with engine.state.engine.connect() as conn:
+        rows = conn.execute(
+            select(log.c.at, log.c.user_id, log.c.action, log.c.comment, approvals.c.flow)
+            .join(approvals, approvals.c.id == log.c.approval_id)
+            .where(approvals.c.entity == entity.name, approvals.c.record_id == record_id)
+            .where(log.c.action.not_in(("step_started",)))
+            .order_by(log.c.id.desc())
+            .limit(HISTORY * 2)
+        ).all()
+        names = _usernames(conn, engine, {r.user_id for r in rows if r.user_id})
+    out = []
+    for r in rows:
+        flow = engine.state.model.approvals.get(r.flow)
+        text = gettext(
+            "%(who)s %(action)s (%(flow)s)",
+            who=names.get(r.user_id, f"#{r.user_id}") if r.user_id else gettext("the system"),
+            action=ACTION_LABELS.get(r.action, r.action),
+            flow=label_text(flow.label, _lang()) if flow else r.flow,
+        )
+        if r.comment:
+            text += f": “{r.comment}”"
+        out.append({"at": r.at, "text": text})
+    return out
 
 
 def _lang() -> str:

@@ -139,5 +139,14 @@ def test_the_record_page_submits_delegates_and_approves(browser, site):
     assert "rob submitted it: “key account”" in history
     assert "mia delegated it: “Dora knows this client”" in history
     assert "dora approved it" in history
+    # the record's timeline tells it too, among its field changes, newest first
+    timeline = page.locator(".timeline li").all_inner_texts()
+    approved = next(i for i, t in enumerate(timeline) if t.startswith("dora approved it ("))
+    submitted = next(
+        i
+        for i, t in enumerate(timeline)
+        if t.startswith("rob submitted it (") and "key account" in t
+    )
+    assert approved < submitted
     assert env.api.get(f"/api/v1/records/quote/{quote['id']}").json["status"] == "approved"
     context.close()

@@ -3,12 +3,12 @@ formula, rollup, attachment, json."""
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 from sqlalchemy import BigInteger
 
 from metacrm.expressions import types as T
 from metacrm.metadata import model as m
-from metacrm.metadata.field_types.base import MAX_ID, FieldType, JsonInteger
+from metacrm.metadata.field_types.base import MAX_ID, FieldType, JsonInteger, json_integer
 from metacrm.metadata.field_types.numbers import decimal_output, integer_cell, parse_integer
 from metacrm.metadata.field_types.text import split_cell
 
@@ -130,7 +130,50 @@ class RollupType(FieldType):
         return {"type": "number"}
 
 
+def file_schema() -> dict:
+    """A file as attachment fields hold it (a fresh dict: callers add `null` to types)."""
+    return {
+        "type": "object",
+        "properties": {
+            "id": dict(ID_SCHEMA),
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "content_type": {"type": "string"},
+        },
+        "required": ["id"],
+    }
+
+
+FILE_HINT = "give ids of uploaded files (POST /api/v1/files), or the file objects a read returns"
+
+
+class FileIds(fields.Field):
+    """What a write may say an attachment holds: a file id, a file object as a read
+    returns it ({"id": .., "name": ..}), or a list of those -> a list of ids. The record
+    service turns them into descriptors once it has checked each file (records.attachments)."""
+
+    def __init__(self, multiple: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = multiple
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list) else [value]
+        if not self.multiple and len(items) > 1:
+            raise ValidationError("holds one file; send one id")
+        ids: list[int] = []
+        for item in items:
+            number = json_integer(item.get("id") if isinstance(item, dict) else item)
+            if number is None or not 1 <= number <= MAX_ID:
+                raise ValidationError(FILE_HINT)
+            if number not in ids:
+                ids.append(number)
+        return ids
+
+
 class AttachmentType(FieldType):
+    """Files: the column holds descriptors ({id, name, size, content_type}); the bytes
+    are in the tenant's `_files` table, readable through GET /api/v1/files/{id}."""
+
     name = "attachment"
     sortable = filterable = groupable = unique_capable = False
 
@@ -140,6 +183,18 @@ class AttachmentType(FieldType):
             max_size_mb=data.get("max_size_mb", 25),
             accept=tuple(data.get("accept", ())),
         )
+
+    def marshmallow_field(self, field, **kw):
+        return FileIds(field.spec.multiple, **kw)
+
+    def json_schema(self, field):
+        if field.spec.multiple:
+            return {"type": "array", "items": file_schema()}
+        return file_schema()
+
+    def export_value(self, field, value):
+        files = value if isinstance(value, list) else [value]
+        return "; ".join(str(f.get("name", f.get("id"))) for f in files if isinstance(f, dict))
 
 
 class JsonType(FieldType):

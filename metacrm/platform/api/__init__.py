@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from metacrm.platform.api import admin, jobs, meta, notifications, openapi, records, transfer
+from metacrm.platform.api import (
+    admin,
+    files,
+    jobs,
+    meta,
+    notifications,
+    openapi,
+    records,
+    transfer,
+)
 from metacrm.platform.api.common import install_error_handlers, resolve_request
 
 
@@ -14,6 +23,7 @@ def register_api(app: Flask) -> None:
     records.register(bp)
     admin.register(bp)
     transfer.register(bp)
+    files.register(bp)
     jobs.register(bp)
     notifications.register(bp)
     meta.register(bp)

@@ -360,9 +360,78 @@ def build_openapi(model: Model, tenant: str) -> dict:
             },
         },
     )
+    file_paths(spec, id_param)
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
     return doc
+
+
+def file_paths(spec, id_param: dict) -> None:
+    """Uploads and downloads (api.files): what attachment fields hold."""
+    descriptor = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "content_type": {"type": "string"},
+        },
+        "required": ["id", "name", "size", "content_type"],
+    }
+    spec.path(
+        path="/files",
+        operations={
+            "post": {
+                "operationId": "upload_file",
+                "tags": ["Files"],
+                "description": "Store a file; give `entity` and `field` to check it against "
+                "that attachment field (its size limit and accepted types) now.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "entity": {"type": "string"},
+                                    "field": {"type": "string"},
+                                },
+                                "required": ["file"],
+                            }
+                        }
+                    },
+                },
+                "responses": responses(
+                    {"201": json_content(descriptor, "Created")}, 400, 401, 404, 413, 422
+                ),
+            }
+        },
+    )
+    spec.path(
+        path="/files/{id}",
+        parameters=[id_param],
+        operations={
+            "get": {
+                "operationId": "get_file",
+                "tags": ["Files"],
+                "description": "The file, if you uploaded it or may read a record field "
+                "that holds it.",
+                "responses": responses(
+                    {
+                        "200": {
+                            "description": "The file",
+                            "content": {  # the file's own type
+                                "*/*": {"schema": {"type": "string", "format": "binary"}}
+                            },
+                        }
+                    },
+                    401,
+                    404,
+                ),
+            }
+        },
+    )
 
 
 def readable_model(model: Model, access) -> Model:

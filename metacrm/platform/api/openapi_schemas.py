@@ -95,6 +95,7 @@ def responses(ok: dict, *codes: int) -> dict:
         403: "Forbidden",
         404: "Not found",
         409: "Conflict",
+        413: "The request body is over the upload limit (METACRM_MAX_UPLOAD_MB)",
         414: "The request line is over 8190 bytes (the URL-encoded query counts): "
         "filter in fewer words",
         422: "Validation failed",

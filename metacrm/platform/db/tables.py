@@ -331,6 +331,27 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("value", String(200), nullable=False),
             Column("created_at", TZ_DATETIME, nullable=False),
         ),
+        "files": Table(  # uploaded files: attachment fields hold their descriptors
+            "_files",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("name", String(255), nullable=False),
+            Column("content_type", String(127), nullable=False),
+            Column("size", BigInteger, nullable=False),
+            Column("sha256", String(64), nullable=False),
+            Column("content", LargeBinary, nullable=False),
+            Column("uploaded_by", BigInteger),
+            Column("uploaded_at", TZ_DATETIME, nullable=False),
+        ),
+        "file_links": Table(  # which record field holds which file (who may read it)
+            "_file_links",
+            metadata,
+            Column("file_id", BigInteger, primary_key=True),
+            Column("entity", String(63), primary_key=True),
+            Column("record_id", BigInteger, primary_key=True),
+            Column("field", String(63), primary_key=True),
+            Index("ix__file_links_record", "entity", "record_id"),
+        ),
         "patches": patches_table(metadata),  # the patch log (db.patches)
         "sequences": Table(
             "_sequences",

@@ -236,6 +236,7 @@ def merge(service: RecordService, entity_name: str, winner_id: int, body) -> dic
         changes = audit.changed_fields(entity, winner, values)
         if values:
             conn.execute(update(table).where(table.c.id == winner_id).values(values))
+            service._link_files(conn, entity, [winner_id], [values])  # files taken over
         for other in service.model.entities.values():
             for f in other.fields.values():
                 if f.type == "reference" and f.spec.entity == entity.name:

@@ -17,11 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from metacrm.platform.db import audit, locks
 from metacrm.platform.db.tables import link_table_name
 from metacrm.platform.errors import Conflict, RecordInvalid
+from metacrm.platform.records.attachments import RecordAttachments
 from metacrm.platform.records.schemas import json_integer
-from metacrm.platform.records.validation import RecordValidation
 
 
-class RecordUpdater(RecordValidation):
+class RecordUpdater(RecordAttachments):
     """The update path of the record service."""
 
     def _update_records(
@@ -79,6 +79,7 @@ class RecordUpdater(RecordValidation):
                 errors,
             )
             self._check_references(conn, entity, checked, errors)
+            self._check_attachments(conn, entity, checked, errors)
             self._check_unique(conn, entity, checked, errors, own_ids=ids)
             if errors:
                 raise RecordInvalid(self._summary(entity, errors), errors)
@@ -101,6 +102,7 @@ class RecordUpdater(RecordValidation):
                     context=context,
                 )
             _write(conn, entity.name, state.tables[entity.name], ids, rows, previous, context)
+            self._link_files(conn, entity, ids, datas)
             changes = {
                 rid: audit.changed_fields(entity, raws[rid], d)
                 for rid, d in zip(ids, datas, strict=True)

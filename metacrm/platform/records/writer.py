@@ -12,10 +12,10 @@ from metacrm.metadata.model import Entity
 from metacrm.platform.db import audit, search
 from metacrm.platform.db.tables import link_table_name
 from metacrm.platform.errors import Conflict, RecordInvalid, field_errors
-from metacrm.platform.records.validation import RecordValidation
+from metacrm.platform.records.attachments import RecordAttachments
 
 
-class RecordWriter(RecordValidation):
+class RecordWriter(RecordAttachments):
     def _insert_rows(self, conn: Connection, entity: Entity, rows: list[dict]) -> list[int]:
         """Insert `rows`; return their ids in order.
 
@@ -127,6 +127,7 @@ class RecordWriter(RecordValidation):
                 errors,
             )
             self._check_references(conn, entity, items, errors)
+            self._check_attachments(conn, entity, items, errors)
             self._check_unique(conn, entity, items, errors)
             if errors:
                 raise RecordInvalid(self._summary(entity, errors), errors)
@@ -172,6 +173,7 @@ class RecordWriter(RecordValidation):
                 ]
                 if links:
                     conn.execute(self.state.tables[link_table_name(entity, f)].insert(), links)
+            self._link_files(conn, entity, ids, [data for _, data in items])
             audit.record_histories(conn, self.state, entity, ids, "create", actor, now)
             self._stage_moves(
                 conn, entity, [(rid, None, row) for rid, row in zip(ids, full, strict=True)]
