@@ -1,6 +1,6 @@
-"""A record's less frequent actions, each on its own page: share it with a user or a
-team (read or write), and merge a duplicate into it (pick the other record, then which
-values to keep). Both go through the platform's shares and lifecycle.merge, the same
+"""A record's less frequent actions: comments (added and deleted from its timeline);
+share it with a user or a team (read or write), and merge a duplicate into it (pick
+the other record, then which values to keep), each on its own page. Both go through the platform's shares and lifecycle.merge, the same
 checks as the API: only who may change the record shares it; merging also needs delete."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from metacrm.form_engine.screens import _entity, bp
 from metacrm.platform.access import shares
 from metacrm.platform.api.common import service
 from metacrm.platform.errors import ServiceError
-from metacrm.platform.records import lifecycle
+from metacrm.platform.records import comments, lifecycle
 
 
 def _title(entity, record: dict) -> str:
@@ -129,4 +129,25 @@ def merge_records(entity_name: str, record_id: int):
             url_for("screens.merge_page", entity_name=entity.name, record_id=record_id, other=other)
         )
     flash(_("Merged. The other record is in the recycle bin."), "success")
+    return redirect(url_for("screens.record_page", entity_name=entity.name, record_id=record_id))
+
+
+@bp.post("/<entity_name>/<id:record_id>/comments")
+def add_comment(entity_name: str, record_id: int):
+    entity = _entity(entity_name)
+    try:
+        comments.add(service(), entity.name, record_id, request.form.get("body", ""))
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        flash(exc.messages(), "error")
+    back = url_for("screens.record_page", entity_name=entity.name, record_id=record_id)
+    return redirect(back + "#comment-body")
+
+
+@bp.post("/<entity_name>/<id:record_id>/comments/<id:comment_id>/delete")
+def delete_comment(entity_name: str, record_id: int, comment_id: int):
+    entity = _entity(entity_name)
+    comments.remove(service(), entity.name, record_id, comment_id)
+    flash(_("Comment deleted."), "success")
     return redirect(url_for("screens.record_page", entity_name=entity.name, record_id=record_id))

@@ -1,5 +1,5 @@
 """The record page's timeline, newest first: field changes (entities with `audit: true`),
-owner changes and stage moves, with who and when, values shown as the page shows them;
+owner changes, stage moves, comments and what automations did, with who and when, values shown as the page shows them;
 engines add their own events (approvals) through `app.extensions["metacrm_timeline"]`:
 callables (entity, record id) -> [{"at", "text"}]."""
 
@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from flask_babel import gettext
+from sqlalchemy import select
 
 from metacrm.form_engine import display
 from metacrm.metadata.model import Entity
-from metacrm.platform.records import lifecycle, stage_history
+from metacrm.platform.records import comments, lifecycle, stage_history
 from metacrm.platform.records.service import RecordService
 
 LIMIT = 50
@@ -38,16 +39,81 @@ def timeline(
             events.append(
                 {**move, "at": move["entered_at"], "by": move["entered_by"], "kind": "stage"}
             )
-    events.sort(key=lambda e: e["at"] or "", reverse=True)
+    # newest first; what happened at one moment reads in order (created, then its stage)
+    events.sort(key=lambda e: (e["at"] or "", e["kind"] != "create"), reverse=True)
     events = events[:LIMIT]
     lookups = display.Lookups(svc)
     lookups.load(entity, [{"owner_id": u} for u in users if u], ["owner_id"])
     stage_field = entity.fields[pipeline.field] if pipeline is not None else None
     out = [{"text": _sentence(e, lookups, stage_field), "at": e["at"]} for e in events]
+    out += _comments(svc, entity, record_id)
+    out += _automation_notes(svc, entity, record_id)
     for source in sources:
         out += source(entity, record_id)
     out.sort(key=lambda e: display.aware(e["at"]), reverse=True)
     return out[:LIMIT]
+
+
+def _comments(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
+    me, admin = svc.context.user_id, svc.context.is_admin
+    return [
+        {
+            "at": c["created_at"],
+            "text": gettext("%(who)s commented", who=c["author"] or gettext("the system")),
+            "comment": {**c, "mine": c["author_id"] == me or admin},
+        }
+        for c in comments.listed(svc, entity.name, record_id)
+    ]
+
+
+def _automation_notes(svc: RecordService, entity: Entity, record_id: int) -> list[dict]:
+    """What automations did to the record (the runs that did something, and failures:
+    the latest attempt of each event)."""
+    log = svc.state.system["job_log"]
+    with svc.state.engine.connect() as conn:
+        rows = conn.execute(
+            select(log.c.event_id, log.c.status, log.c.detail, log.c.at)
+            .where(
+                log.c.entity == entity.name,
+                log.c.record_id == record_id,
+                log.c.handler == "automations",
+                log.c.status.in_(("ok", "error")),
+            )
+            .order_by(log.c.id.desc())
+            .limit(LIMIT)
+        ).all()
+    automations = svc.state.model.automations
+    out, seen = [], set()
+    for r in rows:
+        if r.event_id in seen or not r.detail:
+            continue
+        seen.add(r.event_id)
+        if r.status == "error":
+            out.append({"at": r.at, "text": gettext("An automation failed: %(why)s", why=r.detail)})
+            continue
+        for name, what in _runs(r.detail):
+            automation = automations.get(name)
+            shown = display.label(automation.label) if automation else name
+            out.append(
+                {
+                    "at": r.at,
+                    "text": gettext("Automation “%(name)s”: %(what)s", name=shown, what=what),
+                }
+            )
+    return out
+
+
+def _runs(detail: str) -> list[tuple[str, str]]:
+    """A job log's notes ("name: what it did; what else; other: condition not met") ->
+    (automation name, what it did), leaving out the ones that did nothing."""
+    runs: list[tuple[str, list[str]]] = []
+    for part in detail.split("; "):
+        name, sep, what = part.partition(": ")
+        if sep and name.isidentifier():
+            runs.append((name, [what]))
+        elif runs:
+            runs[-1][1].append(part)
+    return [(name, "; ".join(parts)) for name, parts in runs if parts != ["condition not met"]]
 
 
 def _sentence(e: dict, lookups: display.Lookups, stage_field) -> str:

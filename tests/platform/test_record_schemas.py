@@ -78,3 +78,9 @@ def test_load_many_reports_by_index_and_returns_nothing_on_error(schema):
     loaded, errors = schema.load_many([good, {"title": "x!"}, {}])
     assert loaded == [] and sorted(errors) == [1, 2]
     assert errors[2] == {"title": ["Missing data for required field."]}
+
+
+def test_a_moment_past_the_last_utc_day_is_a_field_error(schema):
+    with pytest.raises(ValidationError) as refused:
+        schema.load({"title": "Edge", "seen_at": "9999-12-31T23:00:00-05:00"}, partial=True)
+    assert refused.value.messages == {"seen_at": ["is outside the years 1 to 9999 in UTC"]}

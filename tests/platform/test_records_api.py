@@ -1,5 +1,7 @@
 """The record API on SQLite and PostgreSQL: validation, locking, deletes, listing."""
 
+import io
+
 import pytest
 
 from tests.conftest import contact
@@ -171,6 +173,11 @@ def test_every_field_type_round_trips(types_env):
     contacts = [
         api.post("/api/v1/records/contact", json={"last_name": n}).json["id"] for n in ("A", "B")
     ]
+    manual = api.post(
+        "/api/v1/files",
+        data={"file": (io.BytesIO(b"%PDF-1.4 manual"), "manual.pdf")},
+        content_type="multipart/form-data",
+    ).json
     body = {
         "title": "Widget 1",
         "notes": "long\ntext",
@@ -187,7 +194,7 @@ def test_every_field_type_round_trips(types_env):
         "maker": acct,
         "related": contacts,
         "handler": 1,
-        "manual": {"file_id": "abc", "name": "manual.pdf"},
+        "manual": manual,
         "extra": {"nested": [1, 2, {"k": "v"}]},
         "labels": ["new", "hot"],
     }

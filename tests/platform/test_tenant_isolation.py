@@ -2,6 +2,7 @@
 records, answers 401/403/404 and never shows B's data."""
 
 import datetime as dt
+import io
 import re
 
 from metacrm.platform.access import auth
@@ -66,6 +67,14 @@ def test_every_route_refuses_other_tenants_data(env):
         "/api/v1/meta/entities/account/fields", json={"name": "b_only_field", "type": "text"}
     )
 
+    b_file = api_b.post(  # B's file and comment: A must not read them by id
+        "/api/v1/files",
+        data={"file": (io.BytesIO(f"{SECRET} file".encode()), "b.txt")},
+        content_type="multipart/form-data",
+    ).json["id"]
+    b_comment = api_b.post(
+        f"/api/v1/records/account/{b_account}/comments", json={"body": f"{SECRET} comment"}
+    ).json["id"]
     app.config["METACRM_BASE_DOMAIN"] = "crm.test"  # tenants as subdomains
     a = env.api  # admin of tenant "default"
     a.post("/api/v1/records/account", json={"name": "A account"})
@@ -82,6 +91,8 @@ def test_every_route_refuses_other_tenants_data(env):
         "event_id": "00000000-0000-4000-8000-000000000000",
         "token_id": b_token,
         "field": "b_only_field",
+        "file_id": b_file,
+        "comment_id": b_comment,
     }
     checked = 0
     for rule in app.url_map.iter_rules():
@@ -113,7 +124,8 @@ def test_every_route_refuses_other_tenants_data(env):
                 if expected:
                     assert response.status_code in expected, (method, path, response.status_code)
                 elif any(
-                    k in rule.rule for k in ("record_id", "user_id", "token_id", "approval_id")
+                    k in rule.rule
+                    for k in ("record_id", "user_id", "token_id", "approval_id", "file_id")
                 ):
                     assert response.status_code in (401, 403, 404, 422), (
                         method,

@@ -75,3 +75,25 @@ def test_a_rep_cannot_open_the_share_page_of_a_record_they_cannot_change(browser
         answer = page.goto(f"{base}/app/account/{acme}/{path}")
         assert answer.status in (403, 404)
     context.close()
+
+
+def test_comment_on_a_record_and_delete_it(page, site):
+    env, base = site
+    acme = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
+    sign_in(page, base)
+    page.goto(f"{base}/app/account/{acme}")
+    page.fill("#comment-body", "Met the buyer.\n<img src=x onerror=alert(1)>")
+    page.click(".comment-form button")
+    comment = page.locator(".timeline li.comment")
+    assert comment.count() == 1
+    assert comment.locator("span").inner_text() == "admin commented"
+    body = comment.locator(".comment-body").inner_text()
+    assert body == "Met the buyer.\n<img src=x onerror=alert(1)>"  # text, not markup
+    assert page.locator(".timeline img").count() == 0
+    shot(page, "record-comment-desktop-en")
+    page.on("dialog", lambda d: d.accept())
+    comment.locator("button", has_text="Delete").click()
+    assert page.inner_text(".flash") == "Comment deleted."
+    assert page.locator(".timeline li.comment").count() == 0
+    assert env.api.get(f"/api/v1/records/account/{acme}/comments").json["data"] == []
+    assert page.console_errors == []

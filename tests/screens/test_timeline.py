@@ -50,3 +50,14 @@ def test_owner_changes_deletes_restores_and_merges_read_as_sentences(site):
         "admin gave it to rita",
         "admin created it",
     ]
+
+
+def test_what_an_automation_did_is_on_the_timeline(site):
+    env, _ = site
+    user(env, "ada", ["service_agent"])
+    ticket = env.api.post("/api/v1/records/ticket", json={"subject": "No power"}).json
+    assert ticket["status"] == "new"  # the automation runs after the commit (jobs inline)
+    said = timeline(signed_in(env), f"/app/ticket/{ticket['id']}")
+    [note] = [t for t in said if t.startswith("Automation")]
+    assert note.startswith("Automation “Ticket auto-dispatch”: ")
+    assert "assigned to user" in note and "set status" in note

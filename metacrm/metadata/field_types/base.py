@@ -68,7 +68,11 @@ class UtcDateTime(fields.AwareDateTime):
     """Aware datetimes, stored in UTC (SQLite keeps no offset, so convert before writing)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00-05:00 is past the last moment in UTC
+            raise ValidationError("is outside the years 1 to 9999 in UTC") from None
 
 
 OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "isnull"})

@@ -10,7 +10,7 @@ from metacrm.platform.api.common import json_body, service
 from metacrm.platform.errors import RecordInvalid
 from metacrm.platform.query.aggregate import aggregate
 from metacrm.platform.query.lists import list_records
-from metacrm.platform.records import lifecycle, stage_history
+from metacrm.platform.records import comments, lifecycle, stage_history
 from metacrm.platform.records.core import MAX_BULK
 
 
@@ -97,7 +97,32 @@ def assign_route(entity: str):
     return jsonify({"owner": owner, "changed": changed})
 
 
+def comments_route(entity: str, record_id: int):
+    if request.method == "POST":
+        body = json_body()
+        text = body.get("body") if isinstance(body, dict) else None
+        return jsonify(comments.add(service(), entity, record_id, text)), 201
+    return jsonify({"data": comments.listed(service(), entity, record_id)})
+
+
+def delete_comment_route(entity: str, record_id: int, comment_id: int):
+    comments.remove(service(), entity, record_id, comment_id)
+    return "", 204
+
+
 def register(bp: Blueprint) -> None:
+    bp.add_url_rule(
+        "/records/<entity>/<id:record_id>/comments",
+        "record_comments",
+        comments_route,
+        methods=["GET", "POST"],
+    )
+    bp.add_url_rule(
+        "/records/<entity>/<id:record_id>/comments/<id:comment_id>",
+        "delete_comment",
+        delete_comment_route,
+        methods=["DELETE"],
+    )
     bp.add_url_rule("/records/<entity>/assign", "assign_records", assign_route, methods=["POST"])
     bp.add_url_rule(
         "/records/<entity>/<id:record_id>/merge",

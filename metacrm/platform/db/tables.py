@@ -352,6 +352,17 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("field", String(63), primary_key=True),
             Index("ix__file_links_record", "entity", "record_id"),
         ),
+        "comments": Table(  # what people write on a record (its timeline shows them)
+            "_comments",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("entity", String(63), nullable=False),
+            Column("record_id", BigInteger, nullable=False),
+            Column("body", Text, nullable=False),
+            Column("author_id", BigInteger),
+            Column("created_at", TZ_DATETIME, nullable=False),
+            Index("ix__comments_record", "entity", "record_id"),
+        ),
         "patches": patches_table(metadata),  # the patch log (db.patches)
         "sequences": Table(
             "_sequences",
