@@ -4,7 +4,10 @@ stage, 600 in all). In-process (Flask test client, signed in with a session), so
 figures are the server's: routing, permissions, queries, lookups, Jinja rendering.
 Prints JSON with p50/p95 per page and the issue's p50 targets (30, 40, 80 ms).
 
-SQLite by default; PostgreSQL with --database-url (or METACRM_BENCH_DATABASE_URL).
+SQLite by default; PostgreSQL with --database-url (or METACRM_BENCH_DATABASE_URL), where
+the fresh rows are ANALYZEd first, as autovacuum does on a live database (without it the
+planner guesses 14 rows and scans the wrong index). Each page also reports its SQL
+statements and their time (BENCH_SHOW_SQL=1 prints the slowest).
 Usage: .venv/bin/python bench/screens.py [--opportunities 24000] [--runs 40] [--database-url URL]
 """
 
@@ -64,9 +67,38 @@ def fill(service, opportunities: int) -> int:
     return ids[0]
 
 
+class QueryCounter:
+    """SQL statements and their time, for every engine (what a page costs the database)."""
+
+    def __init__(self):
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        self.statements: list[tuple[float, str]] = []
+        self._started: list[float] = []
+        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, *args):
+        self._started.append(time.perf_counter())
+
+    def _after(self, conn, cursor, statement, *args):
+        self.statements.append(((time.perf_counter() - self._started.pop()) * 1000, statement))
+
+
+COUNTER: QueryCounter | None = None
+
+
 def timed(client, url: str, runs: int) -> dict:
     for _ in range(3):
         assert client.get(url).status_code == 200, url
+    assert COUNTER is not None
+    COUNTER.statements.clear()
+    client.get(url, headers={"Accept": "text/html"})
+    statements = list(COUNTER.statements)
+    if os.environ.get("BENCH_SHOW_SQL"):
+        for ms, sql in sorted(statements, reverse=True)[:8]:
+            print(f"{ms:7.2f} ms  {' '.join(sql.split())[:160]}")
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -78,6 +110,8 @@ def timed(client, url: str, runs: int) -> dict:
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
         "bytes": len(response.data),
+        "queries": len(statements),
+        "query_ms": round(sum(ms for ms, _ in statements), 1),
     }
 
 
@@ -92,6 +126,8 @@ def main() -> None:
     from metacrm.platform.access.context import Context
     from metacrm.platform.records.service import RecordService
 
+    global COUNTER
+    COUNTER = QueryCounter()
     with bench_app(args.database_url, "screens") as app:
         runtime = app.extensions["metacrm"]
         state = runtime.tenants.create("default")
@@ -100,6 +136,9 @@ def main() -> None:
         started = time.perf_counter()
         big = fill(service, args.opportunities)
         filled = time.perf_counter() - started
+        if args.database_url:  # a live tenant's statistics: autovacuum analyzes after loads
+            with state.write.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
         client = app.test_client()
         page = client.get("/login", headers={"Accept": "text/html"}).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

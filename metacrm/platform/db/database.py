@@ -4,7 +4,11 @@ SQLite (embedded default): one file per tenant, WAL, and the documented recipe
 for transactional DDL (the sqlite3 module's legacy transaction control would
 otherwise commit DDL on its own; see FACTS.md). Write transactions start with
 BEGIN IMMEDIATE so two writers never deadlock on a lock upgrade.
-PostgreSQL: one schema per tenant, selected by the connection's search_path.
+PostgreSQL: one schema per tenant, selected by the connection's search_path. Reads
+run in autocommit: a statement is one round trip, not BEGIN + statement + ROLLBACK on
+the pool's return (a record page reads some 20 times). Under READ COMMITTED a
+transaction gave each statement its own snapshot anyway. Every write goes through
+`write_engine`, which is transactional (READ COMMITTED) on both back ends.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ def _postgres_engine(url: str, schema: str) -> Engine:
         pool_size=5,
         max_overflow=10,
         pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",  # reads; write_engine() makes transactions
     )
 
 
@@ -98,7 +103,10 @@ def tenant_engine(settings: Settings, tenant: str, create: bool = False) -> Engi
 
 
 def write_engine(engine: Engine) -> Engine:
-    """The same pool, marked so SQLite write transactions BEGIN IMMEDIATE."""
+    """The same pool, for writes: real transactions on PostgreSQL (its reads autocommit),
+    BEGIN IMMEDIATE on SQLite."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(write=True, isolation_level="READ COMMITTED")
     return engine.execution_options(write=True)
 
 
