@@ -52,6 +52,27 @@ def _readable_entities() -> list[Entity]:
     return sorted(out, key=lambda e: display.label(e.plural).casefold())
 
 
+def _nav_groups() -> list[tuple[str | None, list[Entity]]]:
+    """The navigation: the packages' sections (package.yaml `navigation`), each with the
+    entities of it this user may read; the rest (custom entities too) under "More". An
+    app without sections gets one list, by label."""
+    readable = {e.name: e for e in _readable_entities()}
+    sections = g.metacrm_state.model.navigation
+    if not sections:
+        return [(None, list(readable.values()))]
+    groups: list[tuple[str | None, list[Entity]]] = []
+    placed: set[str] = set()
+    for section in sections:
+        shown = [readable[n] for n in section.entities if n in readable]
+        placed.update(section.entities)
+        if shown:
+            groups.append((display.label(section.label), shown))
+    rest = [e for n, e in readable.items() if n not in placed]
+    if rest:
+        groups.append((_("More"), rest))
+    return groups
+
+
 def sign_in():
     """Before every /app request (screens of any engine): sign in like an API call, or go
     to the login page (an htmx request is told to go there)."""
@@ -75,6 +96,7 @@ def shell() -> dict:
         return {}
     return {
         "nav": _readable_entities,
+        "nav_groups": _nav_groups,
         "me": g.metacrm_context,
         "label": display.label,
         "when": display.when,
@@ -163,6 +185,21 @@ def _path(entity: Entity, record: dict) -> dict | None:
     }
 
 
+HIGHLIGHTS = 4
+
+
+def _highlights(entity: Entity, record: dict, readable: list[str], path) -> list:
+    """The key fields under the title: the list view's first columns with a value, less
+    the title and the stage (the path shows it)."""
+    skip = {entity.title_field, path["pipeline"].field if path else None}
+    names = [c for c in default_columns(entity, readable) if c not in skip]
+    return [
+        entity.fields[n]
+        for n in names
+        if n in entity.fields and record.get(n) not in (None, "", [])
+    ][:HIGHLIGHTS]
+
+
 def render_record(entity: Entity, record_id: int, stage_error: str | None = None) -> str:
     svc = service()
     record = svc.get(entity.name, record_id)
@@ -172,10 +209,12 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
     lookups = display.Lookups(svc)
     lookups.load(entity, [record], [*readable, "owner_id"])
     related = _related(entity, record_id)
+    path = _path(entity, record)
     return render_template(
         "screens/record.html",
         entity=entity,
         record=record,
+        highlights=_highlights(entity, record, sorted(readable), path),
         sections=layout,
         lookups=lookups,
         show=display.show,
@@ -185,7 +224,7 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
         timeline=timeline(
             svc, entity, record_id, current_app.extensions.get("metacrm_timeline", [])
         ),
-        path=_path(entity, record),
+        path=path,
         stage_error=stage_error,
         title=record.get(entity.title_field) if entity.title_field else f"#{record_id}",
         panels=[

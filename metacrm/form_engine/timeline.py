@@ -23,16 +23,19 @@ def timeline(
 ) -> list[dict]:
     events: list[dict] = []
     users: set[int] = set()
+    pipeline = svc.state.model.pipeline_of(entity.name)
+    moves_shown = pipeline.field if pipeline is not None else None  # as stage moves
     for row in lifecycle.history(svc, entity.name, record_id):
         f = entity.fields.get(row["field"] or "")
         owner = row["field"] == "owner_id"
-        if row["operation"] == "update" and f is None and not owner:
+        if row["operation"] == "update" and (
+            f is None and not owner or row["field"] == moves_shown
+        ):
             continue
         users.add(row["by"])
         if owner:
             users |= {v for v in (row["old"], row["new"]) if isinstance(v, int)}
         events.append({**row, "kind": "owner" if owner else row["operation"], "field": f})
-    pipeline = svc.state.model.pipeline_of(entity.name)
     if pipeline is not None:
         for move in stage_history.record_stages(svc, entity.name, record_id):
             users.add(move["entered_by"])
@@ -44,6 +47,10 @@ def timeline(
     events = events[:LIMIT]
     lookups = display.Lookups(svc)
     lookups.load(entity, [{"owner_id": u} for u in users if u], ["owner_id"])
+    linked = [e for e in events if e.get("field") is not None and e["field"].kind.references]
+    if linked:  # the records and users changes point at, by their titles
+        values = [{e["field"].name: e[side]} for e in linked for side in ("old", "new")]
+        lookups.load(entity, values, sorted({e["field"].name for e in linked}))
     stage_field = entity.fields[pipeline.field] if pipeline is not None else None
     out = [{"text": _sentence(e, lookups, stage_field), "at": e["at"]} for e in events]
     out += _comments(svc, entity, record_id)

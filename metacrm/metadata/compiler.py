@@ -21,7 +21,7 @@ from metacrm.metadata.errors import MetadataError, MetadataInvalid
 from metacrm.metadata.expression_checks import check_expressions
 from metacrm.metadata.field_types import FieldTypes, builtin_field_types
 from metacrm.metadata.loader import SourceDoc
-from metacrm.metadata.model import Model
+from metacrm.metadata.model import Model, NavSection, label_of, label_text
 from metacrm.metadata.packages import (
     PackageSource,
     dependency_closure,
@@ -283,6 +283,33 @@ def _add_overlay(
         _extend_entity(drafts, data, doc, ("extend", name), "overlay", None, errors)
 
 
+def _navigation(
+    packages: list[PackageSource], drafts: Drafts, errors: list[MetadataError]
+) -> tuple[NavSection, ...]:
+    """The packages' navigation sections; each entity named must exist, in one section."""
+    sections: list[NavSection] = []
+    placed: dict[str, str] = {}
+    for pkg in packages:
+        manifest = pkg.manifest or SourceDoc(f"{pkg.root.name}/package.yaml", None)
+        for i, section in enumerate(pkg.navigation):
+            section_label = label_of(section["label"], "section")
+            here = label_text(section_label, "en")
+            for j, name in enumerate(section["entities"]):
+                where = ("navigation", i, "entities", j)
+                if name not in drafts.entities and name not in pkg.broken_entities:
+                    known = ", ".join(sorted(drafts.entities))
+                    errors.append(
+                        manifest.error(where, f"unknown entity '{name}' (known: {known})")
+                    )
+                elif name in placed:
+                    errors.append(
+                        manifest.error(where, f"'{name}' is already in section '{placed[name]}'")
+                    )
+                placed.setdefault(name, here)
+            sections.append(NavSection(section_label, tuple(section["entities"])))
+    return tuple(sections)
+
+
 def _canonical(drafts: Drafts, packages: list[PackageSource]) -> dict:
     return {
         "packages": [[p.name, p.version] for p in packages],
@@ -327,9 +354,12 @@ def compile_model(
     if overlay:
         _add_overlay(drafts, overlay, errors, types, known_valid)
     errors += check_semantics(drafts, types)
+    navigation = _navigation(ordered, drafts, errors)
     if errors:
         raise MetadataInvalid(errors)
     canonical = _canonical(drafts, ordered)
+    if navigation:  # (a package without sections keeps the digest it had)
+        canonical["navigation"] = [[dict(s.label), list(s.entities)] for s in navigation]
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
     entities = {
         name: build.build_entity(
@@ -356,6 +386,7 @@ def compile_model(
         ),
         pools=MappingProxyType({n: build.build_pool(d) for n, (d, _) in drafts.pools.items()}),
         packages=tuple((p.name, p.version) for p in ordered),
+        navigation=navigation,
         content_hash=digest,
     )
     errors = check_expressions(model, drafts, registry or builtin_registry())

@@ -406,6 +406,14 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class NavSection:
+    """A heading of the app's navigation and the entities under it (package.yaml)."""
+
+    label: Label
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Model:
     """A tenant's effective metadata: packages + overlay, compiled."""
 
@@ -417,6 +425,7 @@ class Model:
     approvals: Mapping[str, ApprovalFlow] = field(default_factory=lambda: MappingProxyType({}))
     pools: Mapping[str, Pool] = field(default_factory=lambda: MappingProxyType({}))
     packages: tuple[tuple[str, str], ...] = ()  # (name, version) in layering order
+    navigation: tuple[NavSection, ...] = ()  # the packages' sections, in layering order
     content_hash: str = ""
 
     def entity(self, name: str) -> Entity:

@@ -31,6 +31,8 @@ class PackageSource:
     depends_on: tuple[str, ...]
     root: Path
     label: object = None
+    manifest: SourceDoc | None = None  # package.yaml (its lines, for errors)
+    navigation: list[dict] = field(default_factory=list)  # sections: {label, entities}
     docs: dict[str, list[SourceDoc]] = field(default_factory=dict)
     # entities whose file failed its schema check: reported once, then known to exist,
     # so "unknown entity 'course'" does not follow a typo in course.yaml
@@ -66,6 +68,8 @@ def read_package(
         depends_on=tuple(data.get("depends_on", ())),
         root=root,
         label=data.get("label"),
+        manifest=manifest,
+        navigation=list(data.get("navigation", ())),
     )
     for folder, kind in KIND_FOLDERS.items():
         docs = []

@@ -361,3 +361,31 @@ def test_words_of_the_screens_urls_are_not_entity_names(tmp_path):
     assert errors_of(BASE, pkg) == [
         "pack/entities/search.yaml:1 name: 'search' is a reserved name (a word of the screens' URLs)"
     ]
+
+
+def test_navigation_sections_name_known_entities_once(tmp_path):
+    model = load_and_compile([BASE])
+    assert [s.label["en"] for s in model.navigation] == ["Sales", "Finance", "Service"]
+    assert model.navigation[0].entities[:2] == ("lead", "account")
+    pkg = write_package(
+        tmp_path,
+        files={"entities/course.yaml": "name: course\nfields:\n  title: {type: text}\n"},
+    )
+    manifest = pkg / "package.yaml"
+    manifest.write_text(
+        manifest.read_text()
+        + "navigation:\n"
+        + "  - label: {en: Training}\n"
+        + "    entities: [course, lesson]\n"
+        + "  - label: Again\n"
+        + "    entities: [account]\n"
+    )
+    errors = errors_of(BASE, pkg)
+    assert errors[0].startswith(
+        "pack/package.yaml:6 navigation[0].entities[1]: unknown entity 'lesson'"
+    )
+    assert (
+        errors[1]
+        == "pack/package.yaml:8 navigation[1].entities[0]: 'account' is already in section 'Sales'"
+    )
+    assert len(errors) == 2

@@ -66,8 +66,13 @@ def test_the_record_pages_stage_path_moves_or_says_why_not(page, site):
     deal = env.api.post(
         "/api/v1/records/opportunity", json={"name": "Small deal", "account": acme}
     ).json
+    env.api.patch(f"/api/v1/records/opportunity/{deal['id']}", json={"amount": 12500})
     sign_in(page, base)
     page.goto(base + f"/app/opportunity/{deal['id']}")
+    # the key fields under the title: the list's first columns that have a value
+    keys = page.locator(".highlights dd").evaluate_all("els => els.map(e => e.dataset.highlight)")
+    assert keys[:2] == ["code", "account"] and "amount" in keys and "stage" not in keys
+    assert page.inner_text("[data-highlight=amount]") == "12,500.00"
     current = page.locator(".stage-path [aria-current=step]")
     assert current.inner_text() == "Prospecting"
     with page.expect_response(lambda r: r.url.endswith("/stage")) as refused:

@@ -138,12 +138,17 @@ def test_a_sales_rep_sees_only_their_records_and_never_a_hidden_field(browser, s
     )
     assert page.locator("table.records tbody tr").count() == 1
     assert page.goto(base + "/app/account/1").status == 404  # the admin's: not in her scope
-    assert "Tickets" not in page.locator("nav").inner_text() or True
+    headings = page.locator("nav .nav-heading").all_inner_texts()
+    assert [h.strip().casefold() for h in headings] == ["sales", "finance", "service"]
     assert page.goto(base + "/app/approvals_x").status in (404, 403)
     context.close()
     context = browser.new_context()
     page = context.new_page()
     sign_in(page, base, "sam", "sam-password")
+    headings = page.locator("nav .nav-heading").all_inner_texts()
+    assert [h.strip().casefold() for h in headings] == ["sales", "service"]  # no finance
+    sales = page.locator("nav .nav-group").first.locator("a").all_inner_texts()
+    assert sales == ["Accounts", "Contacts"]  # in the section's order; no deals for him
     page.goto(base + f"/app/account/{rita_account}")
     assert page.locator("[data-field=annual_revenue]").count() == 0  # annual_revenue: none
     assert "annual_revenue" not in page.content()
