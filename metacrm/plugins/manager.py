@@ -14,6 +14,7 @@ from metacrm.plugins import hookspecs
 # Internal plugins registered through the same hooks an outside plugin uses.
 DEFAULT_PLUGINS = (
     "metacrm.platform.transfer.background",  # background imports: an event handler
+    "metacrm.platform.file_upkeep",  # uploads nobody attached are pruned
     "metacrm.default_app",
     "metacrm.workflow_engine",
     "metacrm.form_engine",  # the screens

@@ -196,3 +196,27 @@ def test_a_merge_takes_the_file_over_with_who_may_read_it(env):
     assert env.api.get(f"/api/v1/records/contract/{keep}").json["signed_copy"] == pdf
     # the duplicate is in the trash; the file is read through the record that kept it
     assert finance.get(f"/api/v1/files/{pdf['id']}").status_code == 200
+
+
+def test_uploads_no_record_took_are_pruned_after_a_day(env):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    attached = upload(env.api, "signed.pdf", PDF).json["id"]
+    assert contract(env.api, signed_copy=attached).status_code == 201
+    left = upload(env.api, "left.pdf", PDF).json["id"]
+    fresh = upload(env.api, "fresh.pdf", PDF).json["id"]
+    state = env.state()
+    files = state.system["files"]
+    now = dt.datetime.now(dt.UTC)
+    with state.write.begin() as conn:  # two uploads of yesterday
+        conn.execute(
+            update(files)
+            .where(files.c.id.in_([attached, left]))
+            .values(uploaded_at=now - dt.timedelta(hours=25))
+        )
+    env.runtime.pm.hook.metacrm_scheduled(runtime=env.runtime, state=state, now=now)
+    assert env.api.get(f"/api/v1/files/{left}").status_code == 404  # pruned
+    assert env.api.get(f"/api/v1/files/{attached}").status_code == 200  # a record holds it
+    assert env.api.get(f"/api/v1/files/{fresh}").status_code == 200  # a form may still save

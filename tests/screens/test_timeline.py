@@ -67,9 +67,9 @@ def test_a_changed_reference_reads_as_titles_and_a_stage_move_once(site):
     env, _ = site
     acme = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
     li = env.api.post("/api/v1/records/contact", json={"last_name": "Li", "account": acme}).json
-    deal = env.api.post(
-        "/api/v1/records/opportunity", json={"name": "Deal", "account": acme}
-    ).json["id"]
+    deal = env.api.post("/api/v1/records/opportunity", json={"name": "Deal", "account": acme}).json[
+        "id"
+    ]
     env.api.patch(f"/api/v1/records/opportunity/{deal}", json={"primary_contact": li["id"]})
     env.api.patch(f"/api/v1/records/opportunity/{deal}", json={"stage": "qualification"})
     said = timeline(signed_in(env), f"/app/opportunity/{deal}")

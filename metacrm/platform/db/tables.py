@@ -342,6 +342,7 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
             Column("content", LargeBinary, nullable=False),
             Column("uploaded_by", BigInteger),
             Column("uploaded_at", TZ_DATETIME, nullable=False),
+            Column("attached_at", TZ_DATETIME),  # first held by a record (null: pruned later)
         ),
         "file_links": Table(  # which record field holds which file (who may read it)
             "_file_links",

@@ -9,13 +9,14 @@ for a file that does not exist. A part of the record service (a mixin).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import mimetypes
 import re
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 
 from metacrm.metadata.field_types import AttachmentType
 from metacrm.metadata.model import Entity, Field
@@ -258,3 +259,27 @@ class RecordAttachments(RecordValidation):
             ]
             if rows:
                 conn.execute(links.insert(), rows)
+                files = self.state.system["files"]
+                conn.execute(
+                    update(files)
+                    .where(
+                        files.c.id.in_(sorted({r["file_id"] for r in rows})),
+                        files.c.attached_at.is_(None),
+                    )
+                    .values(attached_at=self.context.now)
+                )
+
+
+UNATTACHED_KEPT = dt.timedelta(hours=24)
+
+
+def prune_unattached(state, now: dt.datetime) -> int:
+    """Delete uploads no record ever held, a day after they came (a form refused and
+    left, a client that uploaded and never wrote). A file a record held once is kept."""
+    files = state.system["files"]
+    with state.write.begin() as conn:
+        return conn.execute(
+            delete(files).where(
+                files.c.attached_at.is_(None), files.c.uploaded_at < now - UNATTACHED_KEPT
+            )
+        ).rowcount
