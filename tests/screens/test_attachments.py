@@ -91,3 +91,29 @@ def test_a_refused_file_is_named_and_nothing_is_saved(browser, site):
     [made] = env.api.get("/api/v1/records/contract").json["data"]
     assert made["signed_copy"]["name"] == "signed.pdf"
     context.close()
+
+
+def test_a_file_name_is_text_never_markup(page, site):
+    env, base = site
+    name = "'><img src=x onerror=window.__xss=1>.png"
+    stored = env.api.post(
+        "/api/v1/files",
+        data={"file": (__import__("io").BytesIO(b"\x89PNG"), name)},
+        content_type="multipart/form-data",
+    ).json
+    assert stored["name"] == name
+    ticket = env.api.post(
+        "/api/v1/records/ticket", json={"subject": "XSS", "attachments": [stored["id"]]}
+    ).json
+    sign_in(page, base)
+    page.goto(f"{base}/app/ticket/{ticket['id']}")
+    assert page.inner_text("[data-field=attachments] a") == name
+    page.click(".actions >> text=Edit")
+    held = page.locator(f"input[data-file='{stored['id']}']")
+    assert held.is_checked()
+    page.click(SAVE)  # the kept file's value went back intact
+    page.wait_for_url(re.compile(r".*/app/ticket/\d+$"))
+    after = env.api.get(f"/api/v1/records/ticket/{ticket['id']}").json["attachments"]
+    assert after == [stored]
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src=x]").count() == 0
