@@ -35,7 +35,7 @@ WIDGETS = {
     "tags": "tags",
     "reference": "reference",
     "user": "user",
-    "many_to_many": "tags",
+    "many_to_many": "records",
     "json": "textarea",
     "attachment": "file",
 }
@@ -90,6 +90,9 @@ def parse_form(form: MultiDict, fields: list[Field], timezone: str) -> dict:
             continue
         if kind == "multiselect":
             body[f.name] = [v for v in form.getlist(f.name) if v]
+            continue
+        if kind == "records":  # picked records' ids
+            body[f.name] = [int(v) for v in form.getlist(f.name) if v.isdigit()]
             continue
         if kind == "file":  # the files the form keeps (ticked); uploads are added by the caller
             held = [held_file(v) for v in form.getlist(f.name)]

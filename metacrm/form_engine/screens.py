@@ -203,7 +203,7 @@ def _highlights(entity: Entity, record: dict, readable: list[str], path) -> list
 def render_record(entity: Entity, record_id: int, stage_error: str | None = None) -> str:
     svc = service()
     record = svc.get(entity.name, record_id)
-    readable = set(svc.readable(entity))
+    readable = set(svc.readable(entity)) | {n for n in record if n in entity.fields}  # + links
     hidden = svc.grant(entity).hidden
     layout = forms.sections(entity, _layout(entity), readable, hidden)
     lookups = display.Lookups(svc)
@@ -313,10 +313,18 @@ def reference_options(entity_name: str):
     q = request.args.get("q", "").strip()
     page = list_records(svc, entity.name, {"limit": ["20"], **search_params(entity, q)})
     title = entity.title_field
+    rows, kept = page["data"], set()
+    keep = request.args.get("keep")  # a many-to-many picker: its picked records stay
+    if keep:
+        ids = [int(v) for v in request.args.getlist(keep) if v.isdigit()][:200]
+        found = svc.get_many(entity.name, ids) if ids else {}
+        kept = {i for i in ids if i in found}
+        rows = [found[i] for i in ids if i in found] + [r for r in rows if r["id"] not in kept]
     return render_template(
         "screens/options.html",
-        rows=page["data"],
+        rows=rows,
         title=lambda r: str(r.get(title) or f"#{r['id']}") if title else f"#{r['id']}",
         selected=request.args.get("selected", ""),
-        empty=_("(none)"),
+        kept=kept,
+        empty=None if keep else _("(none)"),
     )
