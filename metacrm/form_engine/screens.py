@@ -73,10 +73,13 @@ def _nav_groups() -> list[tuple[str | None, list[Entity]]]:
     return groups
 
 
+SCREENS = ("/app", "/setup")  # the screens (of any engine) and the designer
+
+
 def sign_in():
-    """Before every /app request (screens of any engine): sign in like an API call, or go
-    to the login page (an htmx request is told to go there)."""
-    if not request.path.startswith("/app"):
+    """Before every /app and /setup request: sign in like an API call, or go to the
+    login page (an htmx request is told to go there)."""
+    if not request.path.startswith(SCREENS):
         return None
     try:
         resolve_request()
@@ -92,7 +95,7 @@ def shell() -> dict:
     """What the shell template needs: navigation, the user, the label helper. The
     navigation and the unread count are functions the page's shell calls, so fragments
     (a polled progress bar, a page of rows) do not query them."""
-    if getattr(g, "metacrm_context", None) is None or not request.path.startswith("/app"):
+    if getattr(g, "metacrm_context", None) is None or not request.path.startswith(SCREENS):
         return {}
     return {
         "nav": _readable_entities,

@@ -69,7 +69,9 @@ def login_page():
             state = current_app.extensions["metacrm"].tenant(current_user.tenant)
             remember_language(state, current_user.user.id)
             target = request.args.get("next") or ""
-            safe = target.startswith("/app") and "//" not in target and "\\" not in target
+            safe = (
+                target.startswith(("/app", "/setup")) and "//" not in target and "\\" not in target
+            )
             return redirect(target if safe else url_for("screens.home"))
     username = request.form.get("username", "")
     return render_template("screens/login.html", error=error, username=username), status
@@ -134,6 +136,9 @@ def install(app: Flask) -> None:
     app.context_processor(shell)
     app.extensions.setdefault("metacrm_nav", [])  # engines add {"endpoint", "label"}
     app.register_blueprint(bp)
+    from metacrm.form_engine.designer import bp as designer
+
+    app.register_blueprint(designer)
     app.add_url_rule("/", "root", root)
 
 

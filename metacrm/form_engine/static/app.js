@@ -55,3 +55,17 @@ document.addEventListener("submit", (event) => {
   const message = source.getAttribute && source.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+// The designer shows the settings of the chosen type only (all show without script).
+function showByType(select) {
+  const form = select.closest("form");
+  form.querySelectorAll("[data-for-types]").forEach((box) => {
+    box.hidden = !box.dataset.forTypes.split(" ").includes(select.value);
+  });
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches && event.target.matches("[data-shows-by-type]")) showByType(event.target);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-shows-by-type]").forEach(showByType);
+});

@@ -13,6 +13,7 @@ from metacrm.metadata.serialize import entity_to_dict, field_to_dict
 from metacrm.platform.api.common import json_body, require_admin, runtime
 from metacrm.platform.errors import NotFound, RecordInvalid
 from metacrm.platform.query.lists import parse_flag
+from metacrm.platform.tenancy import overlay_edits
 
 
 def _state():
@@ -81,18 +82,7 @@ def create_entity():
             [{"field": "name", "message": "required"}],
         )
     name = body["name"]
-
-    def mutate(overlay):
-        entities = overlay.setdefault("entities", {})
-        if name in entities:
-            raise RecordInvalid(
-                f"entity '{name}' already exists in this tenant",
-                [{"field": "name", "message": "already exists"}],
-            )
-        entities[name] = body
-        return overlay
-
-    state, plan = _apply(mutate)
+    state, plan = _apply(overlay_edits.create_entity(name, body))
     out = {"plan": plan.to_dict(), "dry_run": _dry_run()}
     if not _dry_run():
         out["entity"] = entity_to_dict(state.model.entities[name])
@@ -110,16 +100,7 @@ def add_field(entity: str):
         )
     decl = {k: v for k, v in body.items() if k != "name"}
     fname = body["name"]
-
-    def mutate(overlay):
-        if entity in overlay.get("entities", {}):
-            overlay["entities"][entity].setdefault("fields", {})[fname] = decl
-        else:
-            ext = overlay.setdefault("extend", {}).setdefault(entity, {})
-            ext.setdefault("fields", {})[fname] = decl
-        return overlay
-
-    state, plan = _apply(mutate)
+    state, plan = _apply(overlay_edits.add_field(entity, fname, decl))
     out = {"plan": plan.to_dict(), "dry_run": _dry_run()}
     if not _dry_run():
         out["field"] = field_to_dict(state.model.entities[entity].fields[fname])
@@ -134,26 +115,7 @@ def modify_field(entity: str, field: str):
     changes = json_body()
     if not isinstance(changes, dict) or not changes:
         raise RecordInvalid("send the properties to change as a JSON object")
-    origin = e.fields[field].origin
-
-    def mutate(overlay):
-        if origin == "overlay":
-            if entity in overlay.get("entities", {}):
-                target = overlay["entities"][entity]["fields"][field]
-            else:
-                target = overlay["extend"][entity]["fields"][field]
-            if "type" in changes and changes["type"] != target["type"]:
-                raise RecordInvalid(
-                    "a field's type cannot change; add a new field instead",
-                    [{"field": "type", "message": "immutable"}],
-                )
-            target.update(changes)
-        else:
-            ext = overlay.setdefault("extend", {}).setdefault(entity, {})
-            ext.setdefault("modify", {}).setdefault(field, {}).update(changes)
-        return overlay
-
-    state, plan = _apply(mutate)
+    state, plan = _apply(overlay_edits.modify_field(e, field, changes))
     out = {"plan": plan.to_dict(), "dry_run": _dry_run()}
     if not _dry_run():
         out["field"] = field_to_dict(state.model.entities[entity].fields[field])

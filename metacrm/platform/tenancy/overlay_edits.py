@@ -1,0 +1,65 @@
+"""Edits of a tenant's overlay document, shared by the meta API and the designer: each
+returns a function `mutate(overlay) -> overlay` for `TenantRegistry.update_overlay`,
+which compiles, plans and applies the result in one transaction (or refuses it whole)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from metacrm.metadata.model import Entity
+from metacrm.platform.errors import RecordInvalid
+
+Mutation = Callable[[dict], dict]
+
+
+def create_entity(name: str, declaration: dict) -> Mutation:
+    def mutate(overlay: dict) -> dict:
+        entities = overlay.setdefault("entities", {})
+        if name in entities:
+            raise RecordInvalid(
+                f"entity '{name}' already exists in this tenant",
+                [{"field": "name", "message": "already exists"}],
+            )
+        entities[name] = declaration
+        return overlay
+
+    return mutate
+
+
+def add_field(entity: str, name: str, declaration: dict) -> Mutation:
+    """A new field: in the tenant's own entity, or as an extension of a package's."""
+
+    def mutate(overlay: dict) -> dict:
+        if entity in overlay.get("entities", {}):
+            overlay["entities"][entity].setdefault("fields", {})[name] = declaration
+        else:
+            ext = overlay.setdefault("extend", {}).setdefault(entity, {})
+            ext.setdefault("fields", {})[name] = declaration
+        return overlay
+
+    return mutate
+
+
+def modify_field(entity: Entity, field: str, changes: dict) -> Mutation:
+    """Changed properties: a tenant-made field is rewritten; a package's field gets a
+    `modify` entry (the package is never edited; its type never changes)."""
+    origin = entity.fields[field].origin
+
+    def mutate(overlay: dict) -> dict:
+        if origin == "overlay":
+            if entity.name in overlay.get("entities", {}):
+                target = overlay["entities"][entity.name]["fields"][field]
+            else:
+                target = overlay["extend"][entity.name]["fields"][field]
+            if "type" in changes and changes["type"] != target["type"]:
+                raise RecordInvalid(
+                    "a field's type cannot change; add a new field instead",
+                    [{"field": "type", "message": "immutable"}],
+                )
+            target.update(changes)
+        else:
+            ext = overlay.setdefault("extend", {}).setdefault(entity.name, {})
+            ext.setdefault("modify", {}).setdefault(field, {}).update(changes)
+        return overlay
+
+    return mutate

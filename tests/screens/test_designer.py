@@ -1,0 +1,108 @@
+"""The designer's first screens: /setup for administrators only (403 for others, the
+login page when signed out); a business admin adds a pick-list field to accounts in the
+browser, previews the schema change, applies it, and the record form has it at once;
+bad input is named next to its control and changes nothing."""
+
+import re
+
+from tests.conftest import user
+from tests.screens.conftest import shot, sign_in
+
+
+def session(env, username="admin", password="admin-password"):
+    client = env.app.test_client()
+    client.post(
+        "/login",
+        json={"username": username, "password": password},
+        headers={"X-CSRFToken": client.get("/login").json["csrf_token"]},
+    )
+    return client
+
+
+def csrf(client, path: str) -> str:
+    html = client.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_only_administrators_may_open_setup(site):
+    env, _ = site
+    user(env, "rita", ["sales_rep"])
+    rita = session(env, "rita", "rita-password")
+    for path in ("/setup", "/setup/entities/account", "/setup/entities/account/fields/new"):
+        assert rita.get(path, headers={"Accept": "text/html"}).status_code == 403
+    token = csrf(rita, "/app")
+    posted = rita.post(
+        "/setup/entities/account/fields/new",
+        data={"csrf_token": token, "name": "x", "label": "X", "type": "text"},
+    )
+    assert posted.status_code == 403
+    assert "x" not in env.api.get("/api/v1/meta/entities/account").json["fields"]
+    anonymous = env.app.test_client().get("/setup", headers={"Accept": "text/html"})
+    assert anonymous.status_code == 302 and anonymous.location.startswith("/login")
+
+
+def test_bad_input_is_named_beside_its_control_and_changes_nothing(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/account/fields/new"
+    token = csrf(admin, path)
+    before = env.api.get("/api/v1/meta/entities").json["content_hash"]
+
+    def post(**form):
+        answer = admin.post(path, data={"csrf_token": token, **form})
+        assert answer.status_code == 422
+        return answer.get_data(as_text=True)
+
+    bad_name = post(name="Bad Name", label="Bad", type="text")
+    assert 'id="e-name"' in bad_name and "a-z, 0-9 and _" in bad_name
+    taken = post(name="website", label="Site", type="text")
+    assert "already has a field named website" in taken
+    no_options = post(name="tier", label="Tier", type="select", options="\n \n")
+    assert 'id="e-options"' in no_options and "one per line" in no_options
+    twice = post(name="tier", label="Tier", type="select", options="Gold\nGold")
+    assert "Each option once: Gold" in twice
+    formula = post(
+        name="score", label="Score", type="formula", expression="employees +", result_type="integer"
+    )
+    assert 'id="e-expression"' in formula  # the compiler's message, beside the formula
+    assert env.api.get("/api/v1/meta/entities").json["content_hash"] == before
+
+
+def test_add_a_pick_list_field_and_use_it_at_once(page, site):
+    env, base = site
+    sign_in(page, base)
+    page.click("nav >> text=Setup")
+    assert page.locator("[data-entity=account] .pill").inner_text() == "Base"
+    page.click("[data-entity=account] a")
+    page.click("text=New field")
+    page.fill("#f-label", "Tier")
+    page.fill("#f-label_zh", "等级")
+    page.fill("#f-name", "tier")
+    page.select_option("#f-type", "select")
+    assert page.locator("#f-expression").is_hidden()  # only the chosen type's settings
+    page.fill("#f-options", "Gold\nSilver\nBronze")
+    page.click("button[name=preview]")
+    assert "add_column" in page.inner_text("[data-plan]") and "account.tier" in page.inner_text(
+        "[data-plan]"
+    )
+    fields = env.api.get("/api/v1/meta/entities/account").json["fields"]
+    assert "tier" not in [f["name"] for f in fields]  # a preview changes nothing
+    shot(page, "designer-new-field-desktop-en")
+    page.click("button.primary:has-text('Add field')")
+    page.wait_for_url(base + "/setup/entities/account")
+    assert "Tier" in page.inner_text(".flash")
+    assert page.locator("[data-field=tier] .pill").inner_text() == "This tenant"
+
+    page.goto(base + "/app/account/new")  # the record form has it, with its options
+    options = page.locator("select[name=tier] option").evaluate_all("os => os.map(o => o.value)")
+    assert options == ["", "Gold", "Silver", "Bronze"]
+    page.fill("input[name=name]", "Acme")
+    page.select_option("select[name=tier]", "Silver")
+    page.click("form.record-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/app/account/\d+$"))
+    assert page.inner_text("[data-field=tier]") == "Silver"
+    [acme] = env.api.get("/api/v1/records/account").json["data"]
+    assert acme["tier"] == "Silver"
+    fields = {f["name"]: f for f in env.api.get("/api/v1/meta/entities/account").json["fields"]}
+    assert fields["tier"]["label"] == {"en": "Tier", "zh-CN": "等级"}
+    assert page.console_errors == []
