@@ -106,3 +106,42 @@ def test_add_a_pick_list_field_and_use_it_at_once(page, site):
     fields = {f["name"]: f for f in env.api.get("/api/v1/meta/entities/account").json["fields"]}
     assert fields["tier"]["label"] == {"en": "Tier", "zh-CN": "等级"}
     assert page.console_errors == []
+
+
+def test_relabel_reorder_and_add_options_hide_a_field_and_keep_used_options(site):
+    env, _ = site
+    env.api.post("/api/v1/records/account", json={"name": "Shop", "industry": "retail"})
+    admin = session(env)
+    path = "/setup/entities/account/fields/industry"
+    page = admin.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "manufacturing\nretail\ntechnology" in page
+    token = csrf(admin, path)
+    keep = "\n".join(["finance", "healthcare", "education", "energy", "logistics", "other"])
+    form = {"csrf_token": token, "label": "Industry", "label_zh": "所属行业"}
+
+    gone = admin.post(path, data={**form, "options": "technology\nmanufacturing\n" + keep})
+    assert gone.status_code == 422  # a shop is in retail: that option stays
+    assert "1 records still have retail" in gone.get_data(as_text=True)
+
+    saved = admin.post(
+        path,
+        data={**form, "options": f"technology = Tech\nretail\nmanufacturing\n{keep}\nagriculture"},
+    )
+    assert saved.status_code == 302
+    fields = {f["name"]: f for f in env.api.get("/api/v1/meta/entities/account").json["fields"]}
+    industry = fields["industry"]
+    assert industry["label"] == {"en": "Industry", "zh-CN": "所属行业"}
+    values = [o["value"] for o in industry["options"]]
+    assert values[:3] == ["technology", "retail", "manufacturing"] and values[-1] == "agriculture"
+    assert industry["options"][0]["label"]["en"] == "Tech"
+
+    website = "/setup/entities/account/fields/website"
+    current = admin.get(website, headers={"Accept": "text/html"}).get_data(as_text=True)
+    label = re.search(r'id="f-label" name="label" value="([^"]*)"', current).group(1)
+    hidden = admin.post(website, data={"csrf_token": token, "label": label, "hidden": "true"})
+    assert hidden.status_code == 302
+    form_page = admin.get("/app/account/new", headers={"Accept": "text/html"}).get_data(
+        as_text=True
+    )
+    assert 'name="website"' not in form_page and 'name="industry"' in form_page
+    assert "agriculture" in form_page
