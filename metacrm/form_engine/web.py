@@ -136,6 +136,7 @@ def install(app: Flask) -> None:
     app.context_processor(shell)
     app.extensions.setdefault("metacrm_nav", [])  # engines add {"endpoint", "label"}
     app.register_blueprint(bp)
+    from metacrm.form_engine import designer_history  # noqa: F401 - joins the designer
     from metacrm.form_engine.designer import bp as designer
 
     app.register_blueprint(designer)

@@ -145,3 +145,31 @@ def test_relabel_reorder_and_add_options_hide_a_field_and_keep_used_options(site
     )
     assert 'name="website"' not in form_page and 'name="industry"' in form_page
     assert "agriculture" in form_page
+
+
+def test_history_lists_each_change_and_reverts_without_losing_data(site):
+    env, _ = site
+    admin = session(env)
+    meta = "/api/v1/meta/entities"
+    env.api.post(f"{meta}/account/fields", json={"name": "tier", "type": "text", "label": "Tier"})
+    with_tier = env.api.get(meta).json["content_hash"]
+    env.api.patch(f"{meta}/account/fields/industry", json={"label": {"en": "Sector"}})
+    page = admin.get("/setup/history", headers={"Accept": "text/html"}).get_data(as_text=True)
+    newest, older = re.findall(r'data-version="(\d+)"', page)
+    assert "<code>extend.account.modify.industry</code> added" in page
+    assert "<code>extend.account.fields.tier</code> added" in page
+    token = csrf(admin, "/setup/history")
+
+    back = admin.post(f"/setup/history/{older}/revert", data={"csrf_token": token})
+    assert back.status_code == 302
+    assert env.api.get(meta).json["content_hash"] == with_tier  # the same model again
+    fields = {f["name"]: f for f in env.api.get(f"{meta}/account").json["fields"]}
+    assert fields["industry"]["label"]["en"] == "Industry"
+
+    refused = admin.post(
+        "/setup/history/original/revert", data={"csrf_token": token}, follow_redirects=True
+    )
+    text = refused.get_data(as_text=True)
+    assert "Not reverted: it would remove data" in text and "tier" in text
+    assert env.api.get(meta).json["content_hash"] == with_tier  # nothing changed
+    assert int(newest) > int(older)
