@@ -407,3 +407,34 @@ def _in_use(entity: Entity, field, values: list[str]) -> list[tuple[str, int]]:
             if count:
                 out.append((value, count))
     return out
+
+
+@bp.post("/entities/<entity_name>/expression-check")
+def check_expression(entity_name: str):
+    """The expression editor's round trip: type-check what is typed against the entity
+    (the compiler's own checker) and say what it gives, or what is wrong and where."""
+    from metacrm.expressions import ExpressionError, check
+    from metacrm.metadata.scope import EntityScope
+
+    entity = _entity(entity_name)
+    source = request.form.get("expression", "")
+    expect = request.form.get("result_type") or None
+    if expect not in (*RESULT_TYPES, "boolean", None):
+        expect = None
+    if not source.strip():
+        return render_template(
+            "setup/expression_check.html", source=source, error=None, result=None
+        )
+    try:
+        checked = check(source, EntityScope(_model(), entity.name), runtime().registry, expect)
+    except ExpressionError as exc:
+        return render_template(
+            "setup/expression_check.html",
+            source=source,
+            error=exc,
+            result=None,
+            line=source.splitlines()[exc.line - 1] if exc.line and source.splitlines() else source,
+        )
+    return render_template(
+        "setup/expression_check.html", source=source, error=None, result=checked.type
+    )

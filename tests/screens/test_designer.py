@@ -173,3 +173,33 @@ def test_history_lists_each_change_and_reverts_without_losing_data(site):
     assert "Not reverted: it would remove data" in text and "tier" in text
     assert env.api.get(meta).json["content_hash"] == with_tier  # nothing changed
     assert int(newest) > int(older)
+
+
+def test_the_formula_box_checks_as_you_type(page, site):
+    env, base = site
+    from playwright.sync_api import expect
+
+    sign_in(page, base)
+    page.goto(base + "/setup/entities/account/fields/new")
+    page.select_option("#f-type", "formula")
+    page.select_option("#f-result_type", "integer")
+    with page.expect_response(lambda r: r.url.endswith("/expression-check")):
+        page.fill("#f-expression", "employees +")
+    problem = page.locator("[data-check=error]")
+    expect(problem).to_be_visible()
+    assert "column" in problem.inner_text()
+    with page.expect_response(lambda r: r.url.endswith("/expression-check")):
+        page.fill("#f-expression", "employees * 2")
+    expect(page.locator("[data-check=ok]")).to_have_text("Fine: it gives integer.")
+    with page.expect_response(lambda r: r.url.endswith("/expression-check")):
+        page.fill("#f-expression", "name * 2")
+    expect(page.locator("[data-check=error]")).to_be_visible()
+    user(env, "rita", ["sales_rep"])
+    rita = session(env, "rita", "rita-password")
+    token = csrf(rita, "/app")
+    denied = rita.post(
+        "/setup/entities/account/expression-check",
+        data={"csrf_token": token, "expression": "1"},
+    )
+    assert denied.status_code == 403  # a fragment is as protected as its page
+    assert page.console_errors == []
