@@ -136,7 +136,10 @@ def install(app: Flask) -> None:
     app.context_processor(shell)
     app.extensions.setdefault("metacrm_nav", [])  # engines add {"endpoint", "label"}
     app.register_blueprint(bp)
-    from metacrm.form_engine import designer_history  # noqa: F401 - joins the designer
+    from metacrm.form_engine import (  # noqa: F401 - their routes join the designer
+        designer_fields,
+        designer_history,
+    )
     from metacrm.form_engine.designer import bp as designer
 
     app.register_blueprint(designer)

@@ -1,0 +1,298 @@
+"""The designer's field screens: add a field of any type the form configures (with a
+schema-plan preview), and edit one: labels, help, required, hidden, and a pick list's
+options (add, relabel, reorder; an option records still use cannot go). The API name and
+the type never change, so records keep their values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import String, func, select
+
+from metacrm.form_engine import display
+from metacrm.form_engine.designer import (
+    API_NAME,
+    FORM_TYPES,
+    LINK_TYPES,
+    RESULT_TYPES,
+    SELECT_TYPES,
+    _entity,
+    _metadata_errors,
+    _model,
+    _type_labels,
+    bp,
+    origin_text,
+)
+from metacrm.metadata.errors import MetadataInvalid
+from metacrm.metadata.model import Entity
+from metacrm.platform.api.common import runtime
+from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
+from metacrm.platform.errors import NotFound, ServiceError
+from metacrm.platform.tenancy import overlay_edits
+
+
+@bp.route("/entities/<entity_name>/fields/new", methods=["GET", "POST"])
+def new_field(entity_name: str):
+    entity = _entity(entity_name)
+    form = request.form
+    errors: dict[str | None, list[str]] = {}
+    plan = None
+    if request.method == "POST":
+        name, declaration, errors = _declaration(entity, form)
+        if not errors:
+            preview = "preview" in form
+            try:
+                state, plan = runtime().tenants.update_overlay(
+                    g.metacrm_context.tenant,
+                    overlay_edits.add_field(entity.name, name, declaration),
+                    actor_id=g.metacrm_context.user_id,
+                    dry_run=preview,
+                )
+            except MetadataInvalid as exc:
+                errors = _metadata_errors(exc, name)
+            except (MigrationRefused, MigrationFailed, ServiceError) as exc:
+                errors = {None: [str(exc)]}
+            else:
+                if not preview:
+                    g.metacrm_state = state
+                    flash(
+                        _("Field %(label)s added: it is on the form now.", label=form["label"]),
+                        "success",
+                    )
+                    return redirect(url_for("setup.entity_page", entity_name=entity.name))
+    return render_template(
+        "setup/field_new.html",
+        entity=entity,
+        values=form,
+        errors=errors,
+        plan=plan,
+        types=[(t, _type_labels().get(t, t)) for t in FORM_TYPES],
+        select_types=SELECT_TYPES,
+        link_types=LINK_TYPES,
+        result_types=RESULT_TYPES,
+        targets=sorted(_model().entities.values(), key=lambda e: display.label(e.label)),
+    ), (422 if errors else 200)
+
+
+def _declaration(entity: Entity, form) -> tuple[str, dict, dict[str | None, list[str]]]:
+    """The posted form -> (API name, field declaration, errors by form control)."""
+    errors: dict[str | None, list[str]] = {}
+
+    def refuse(control: str | None, message: str) -> None:
+        errors.setdefault(control, []).append(message)
+
+    name = form.get("name", "").strip()
+    if not name:
+        refuse("name", _("Give the field an API name."))
+    elif not API_NAME.match(name):
+        refuse("name", _("Use a-z, 0-9 and _, starting with a letter (at most 63)."))
+    elif name in entity.fields:
+        refuse(
+            "name",
+            _(
+                "%(entity)s already has a field named %(name)s.",
+                entity=display.label(entity.label),
+                name=name,
+            ),
+        )
+    kind = form.get("type", "")
+    if kind not in FORM_TYPES:
+        refuse("type", _("Pick a type."))
+    label_en = form.get("label", "").strip()
+    if not label_en:
+        refuse("label", _("Give the field a label."))
+    label: Any = {"en": label_en}
+    if form.get("label_zh", "").strip():
+        label["zh-CN"] = form["label_zh"].strip()
+    declaration: dict[str, Any] = {"type": kind, "label": label}
+    if form.get("required") == "true":
+        declaration["required"] = True
+    if form.get("help", "").strip():
+        declaration["help"] = {"en": form["help"].strip()}
+    if kind in SELECT_TYPES:
+        options = [line.strip() for line in form.get("options", "").splitlines() if line.strip()]
+        if not options:
+            refuse("options", _("Write the options, one per line."))
+        repeated = sorted({o for o in options if options.count(o) > 1})
+        if repeated:
+            refuse("options", _("Each option once: %(options)s", options=", ".join(repeated)))
+        declaration["options"] = options
+    if kind in LINK_TYPES:
+        target = form.get("entity", "")
+        if target not in _model().entities:
+            refuse("entity", _("Pick the entity it links to."))
+        declaration["entity"] = target
+        if kind == "reference":
+            declaration["on_delete"] = "set_null"
+    if kind == "formula":
+        declaration["expression"] = form.get("expression", "").strip()
+        declaration["result_type"] = form.get("result_type", "text")
+        if not declaration["expression"]:
+            refuse("expression", _("Write the formula."))
+    if kind == "auto_number":
+        declaration["pattern"] = form.get("pattern", "").strip() or "{seq:05}"
+    return name, declaration, errors
+
+
+@bp.route("/entities/<entity_name>/fields/<field_name>", methods=["GET", "POST"])
+def edit_field(entity_name: str, field_name: str):
+    """Labels, help, required, hidden and a pick list's options (add, relabel, reorder).
+    The API name and the type never change: records keep their values."""
+    entity = _entity(entity_name)
+    field = entity.fields.get(field_name)
+    if field is None:
+        raise NotFound(
+            _("%(entity)s has no field named %(name)s.", entity=entity.name, name=field_name)
+        )
+    errors: dict[str | None, list[str]] = {}
+    if request.method == "POST":
+        changes, errors = _changes(entity, field, request.form)
+        if not errors and not changes:
+            flash(_("Nothing to change."), "info")
+            return redirect(url_for("setup.entity_page", entity_name=entity.name))
+        if not errors:
+            try:
+                state, _plan = runtime().tenants.update_overlay(
+                    g.metacrm_context.tenant,
+                    overlay_edits.modify_field(entity, field.name, changes),
+                    actor_id=g.metacrm_context.user_id,
+                )
+            except MetadataInvalid as exc:
+                errors = _metadata_errors(exc, field.name)
+            except (MigrationRefused, MigrationFailed, ServiceError) as exc:
+                errors = {None: [str(exc)]}
+            else:
+                g.metacrm_state = state
+                flash(_("Field %(label)s saved.", label=display.label(field.label)), "success")
+                return redirect(url_for("setup.entity_page", entity_name=entity.name))
+    return render_template(
+        "setup/field_edit.html",
+        entity=entity,
+        field=field,
+        values=request.form if request.method == "POST" else _current(field),
+        errors=errors,
+        kinds=_type_labels(),
+        origin_text=origin_text,
+        has_options=field.type in SELECT_TYPES,
+    ), (422 if errors else 200)
+
+
+def _current(field) -> dict:
+    label = dict(field.label)
+    values = {
+        "label": label.get("en", ""),
+        "label_zh": label.get("zh-CN", ""),
+        "help": dict(field.help).get("en", "") if field.help else "",
+        "required": "true" if field.required else "",
+        "hidden": "true" if field.hidden else "",
+    }
+    if field.type in SELECT_TYPES:
+        values["options"] = "\n".join(
+            o.value
+            if display.label(o.label) in (o.value, o.value.capitalize())
+            else f"{o.value} = {dict(o.label).get('en', o.value)}"
+            for o in field.spec.options
+        )
+    return values
+
+
+def _changes(entity: Entity, field, form) -> tuple[dict, dict[str | None, list[str]]]:
+    """What the form changes, as a field modification (only what differs)."""
+    errors: dict[str | None, list[str]] = {}
+    current = _current(field)
+    changes: dict[str, Any] = {}
+    label_en = form.get("label", "").strip()
+    if not label_en:
+        errors["label"] = [_("Give the field a label.")]
+    if (label_en, form.get("label_zh", "").strip()) != (current["label"], current["label_zh"]):
+        label = {**dict(field.label), "en": label_en}
+        zh = form.get("label_zh", "").strip()
+        if zh:
+            label["zh-CN"] = zh
+        else:
+            label.pop("zh-CN", None)
+        changes["label"] = label
+    help_text = form.get("help", "").strip()
+    if help_text != current["help"]:
+        changes["help"] = {**(dict(field.help) if field.help else {}), "en": help_text}
+    for flag in ("required", "hidden"):
+        wanted = form.get(flag) == "true"
+        if wanted != (current[flag] == "true"):
+            changes[flag] = wanted
+    if field.type in SELECT_TYPES:
+        options, problems = _options(entity, field, form.get("options", ""))
+        if problems:
+            errors["options"] = problems
+        elif [_option_value(o) for o in options] != [o.value for o in field.spec.options] or any(
+            isinstance(o, dict) and o.get("label") != dict(old.label)
+            for o, old in zip(options, field.spec.options, strict=False)
+        ):
+            changes["options"] = options
+    return changes, errors
+
+
+def _option_value(option) -> str:
+    return option if isinstance(option, str) else option["value"]
+
+
+def _options(entity: Entity, field, text: str) -> tuple[list, list[str]]:
+    """Lines `value` or `value = English label` -> options, in that order. An existing
+    option keeps its other languages and color; one that records still use cannot go."""
+    existing = {o.value: o for o in field.spec.options}
+    options: list = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line:
+            continue
+        value, _sep, label = (part.strip() for part in line.partition("="))
+        if value in seen:
+            problems.append(_("Each option once: %(options)s", options=value))
+            continue
+        seen.add(value)
+        old = existing.get(value)
+        if old is None:
+            options.append({"value": value, "label": {"en": label}} if label else value)
+            continue
+        option: dict[str, Any] = {"value": value, "label": dict(old.label)}
+        if label:
+            option["label"]["en"] = label
+        if old.color:
+            option["color"] = old.color
+        options.append(option)
+    if not options:
+        problems.append(_("Write the options, one per line."))
+    removed = [v for v in existing if v not in seen]
+    for value, count in _in_use(entity, field, removed):
+        problems.append(
+            _(
+                "%(count)d records still have %(value)s: change them first, or keep the option.",
+                count=count,
+                value=value,
+            )
+        )
+    return options, problems
+
+
+def _in_use(entity: Entity, field, values: list[str]) -> list[tuple[str, int]]:
+    """How many live records hold each of `values` (a pick list option about to go)."""
+    if not values:
+        return []
+    state = g.metacrm_state
+    table = state.tables[entity.name]
+    column = table.c[field.name]
+    out = []
+    with state.engine.connect() as conn:
+        for value in values:
+            if field.type == "select":
+                holds = column == value
+            else:  # multi_select: a JSON list; its text holds the quoted value
+                holds = func.cast(column, String).like(f'%"{value}"%')
+            count = conn.execute(
+                select(func.count()).where(holds, table.c.deleted_at.is_(None))
+            ).scalar_one()
+            if count:
+                out.append((value, count))
+    return out
