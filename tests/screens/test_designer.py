@@ -203,3 +203,54 @@ def test_the_formula_box_checks_as_you_type(page, site):
     )
     assert denied.status_code == 403  # a fragment is as protected as its page
     assert page.console_errors == []
+
+
+def test_export_then_import_into_another_tenant_gives_the_same_model(site):
+    import io
+
+    from metacrm.platform.access import auth
+    from tests.conftest import Api
+
+    env, _ = site
+    meta = "/api/v1/meta/entities"
+    env.api.post(
+        f"{meta}/account/fields",
+        json={"name": "tier", "type": "select", "options": ["Gold", "Silver"]},
+    )
+    env.api.patch(
+        f"{meta}/account/fields/industry", json={"label": {"en": "Sector", "zh-CN": "领域"}}
+    )
+    source_hash = env.api.get(meta).json["content_hash"]
+    admin = session(env)
+    zipped = admin.get("/setup/export")
+    assert zipped.status_code == 200 and zipped.mimetype == "application/zip"
+
+    other = env.runtime.tenants.create("other")
+    boss = auth.create_user(other, "boss", "boss-password", is_admin=True)
+    other_api = Api(env.app.test_client(), auth.create_token(other, boss), "other")
+    assert other_api.get(meta).json["content_hash"] != source_hash
+    client = env.app.test_client()
+    client.post(
+        "/login",
+        json={"tenant": "other", "username": "boss", "password": "boss-password"},
+        headers={"X-CSRFToken": client.get("/login").json["csrf_token"]},
+    )
+    token = csrf(client, "/setup/import")
+
+    def send(data: bytes):
+        return client.post(
+            "/setup/import",
+            data={"csrf_token": token, "package": (io.BytesIO(data), "default_overlay.zip")},
+            content_type="multipart/form-data",
+        )
+
+    assert send(zipped.data).status_code == 302
+    assert other_api.get(meta).json["content_hash"] == source_hash  # the same model
+
+    other_api.patch(f"{meta}/account/fields/tier", json={"label": "Level"})
+    changed = other_api.get(meta).json["content_hash"]
+    clash = send(zipped.data)
+    assert clash.status_code == 422
+    assert "account.fields.tier: this tenant has another value" in clash.get_data(as_text=True)
+    assert other_api.get(meta).json["content_hash"] == changed  # nothing applied
+    assert send(b"not a zip").status_code == 422

@@ -125,33 +125,15 @@ def apply_cmd(tenant: str | None, allow_destructive: bool) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 def export_cmd(tenant: str, out_dir: Path) -> None:
     """Write the tenant overlay as a package folder (package.yaml + entities/*.yaml)."""
-    import yaml
+    from metacrm.platform.tenancy.overlay_package import package_files
 
     rt = build_runtime()
     state = rt.tenant(tenant)
-    overlay = state.overlay
+    files = package_files(tenant, [name for name, _ in state.model.packages], state.overlay)
     (out_dir / "entities").mkdir(parents=True, exist_ok=True)
-    base = [name for name, _ in state.model.packages]
-    manifest = {
-        "name": f"{tenant}_overlay",
-        "version": "1.0.0",
-        "label": f"Overlay of tenant {tenant}",
-        "depends_on": base,
-    }
-    (out_dir / "package.yaml").write_text(
-        yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
-    )
-    written = 0
-    for name, decl in overlay.get("entities", {}).items():
-        (out_dir / "entities" / f"{name}.yaml").write_text(
-            yaml.safe_dump(decl, sort_keys=False, allow_unicode=True)
-        )
-        written += 1
-    for name, decl in overlay.get("extend", {}).items():
-        doc = {"extend": name, **decl}
-        (out_dir / "entities" / f"{name}.extend.yaml").write_text(
-            yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-        )
-        written += 1
+    for path, text in files.items():
+        (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / path).write_text(text)
+    written = len(files) - 1
     click.echo(f"exported {written} document(s) to {out_dir}")
     rt.close()
