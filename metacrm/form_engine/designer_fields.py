@@ -296,3 +296,58 @@ def _in_use(entity: Entity, field, values: list[str]) -> list[tuple[str, int]]:
             if count:
                 out.append((value, count))
     return out
+
+
+@bp.route("/entities/new", methods=["GET", "POST"])
+def new_entity():
+    """A tenant's own entity: names and labels; it starts with a required Name field (its
+    title), and more fields are added like on any entity."""
+    form = request.form
+    errors: dict[str | None, list[str]] = {}
+    if request.method == "POST":
+        name = form.get("name", "").strip()
+        if not API_NAME.match(name):
+            errors["name"] = [_("Use a-z, 0-9 and _, starting with a letter (at most 63).")]
+        elif name in _model().entities:
+            errors["name"] = [_("There is already an entity named %(name)s.", name=name)]
+        for control in ("label", "plural"):
+            if not form.get(control, "").strip():
+                errors[control] = [_("Write how people call it.")]
+        if not errors:
+            label, plural = {"en": form["label"].strip()}, {"en": form["plural"].strip()}
+            if form.get("label_zh", "").strip():
+                label["zh-CN"] = form["label_zh"].strip()
+            if form.get("plural_zh", "").strip():
+                plural["zh-CN"] = form["plural_zh"].strip()
+            declaration = {
+                "name": name,
+                "label": label,
+                "plural": plural,
+                "title_field": "name",
+                "search_fields": ["name"],
+                "fields": {
+                    "name": {
+                        "type": "text",
+                        "label": {"en": "Name", "zh-CN": "名称"},
+                        "required": True,
+                        "max_length": 200,
+                    }
+                },
+            }
+            try:
+                state, _plan = runtime().tenants.update_overlay(
+                    g.metacrm_context.tenant,
+                    overlay_edits.create_entity(name, declaration),
+                    actor_id=g.metacrm_context.user_id,
+                )
+            except MetadataInvalid as exc:
+                errors = {None: [str(e) for e in exc.errors]}
+            except (MigrationRefused, MigrationFailed, ServiceError) as exc:
+                errors = {None: [str(exc)]}
+            else:
+                g.metacrm_state = state
+                flash(_("%(what)s created. Add its fields now.", what=label["en"]), "success")
+                return redirect(url_for("setup.entity_page", entity_name=name))
+    return render_template("setup/entity_new.html", values=form, errors=errors), (
+        422 if errors else 200
+    )

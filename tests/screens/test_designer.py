@@ -254,3 +254,23 @@ def test_export_then_import_into_another_tenant_gives_the_same_model(site):
     assert "account.fields.tier: this tenant has another value" in clash.get_data(as_text=True)
     assert other_api.get(meta).json["content_hash"] == changed  # nothing applied
     assert send(b"not a zip").status_code == 422
+
+
+def test_create_an_entity_then_use_it(site):
+    env, _ = site
+    admin = session(env)
+    token = csrf(admin, "/setup/entities/new")
+    form = {"csrf_token": token, "label": "Course", "plural": "Courses", "label_zh": "课程"}
+    assert admin.post("/setup/entities/new", data={**form, "name": "account"}).status_code == 422
+    bad = admin.post("/setup/entities/new", data={**form, "name": "Course!"})
+    assert bad.status_code == 422 and 'id="e-name"' in bad.get_data(as_text=True)
+    made = admin.post("/setup/entities/new", data={**form, "name": "course"})
+    assert made.status_code == 302 and made.location.endswith("/setup/entities/course")
+    new_form = admin.get("/app/course/new", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert 'name="name"' in new_form
+    token = csrf(admin, "/app/course/new")
+    saved = admin.post("/app/course/new", data={"csrf_token": token, "name": "Safety 101"})
+    assert saved.status_code == 302
+    assert env.api.get("/api/v1/records/course").json["data"][0]["name"] == "Safety 101"
+    home = admin.get("/setup", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert 'data-entity="course"' in home and "This tenant" in home
