@@ -274,3 +274,19 @@ def test_create_an_entity_then_use_it(site):
     assert env.api.get("/api/v1/records/course").json["data"][0]["name"] == "Safety 101"
     home = admin.get("/setup", headers={"Accept": "text/html"}).get_data(as_text=True)
     assert 'data-entity="course"' in home and "This tenant" in home
+
+
+def test_setup_fits_a_phone_in_chinese(browser, site):
+    env, base = site
+    context = browser.new_context(viewport={"width": 375, "height": 780}, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base)
+    for path in ("/setup", "/setup/entities/account", "/setup/entities/account/fields/new"):
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} scrolls sideways ({width}px)"
+    assert page.inner_text("h1").startswith("为")  # "为客户新建字段"
+    shot(page, "designer-new-field-phone-zh")
+    page.goto(base + "/setup/entities/account")
+    shot(page, "designer-entity-phone-zh")
+    context.close()
