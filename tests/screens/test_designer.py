@@ -37,6 +37,11 @@ def test_only_administrators_may_open_setup(site):
     )
     assert posted.status_code == 403
     assert "x" not in env.api.get("/api/v1/meta/entities/account").json["fields"]
+    admin = session(env)
+    forged = admin.post("/setup/entities/new", data={"name": "x", "label": "X", "plural": "Xs"})
+    assert forged.status_code == 400  # no CSRF token: refused, even for an administrator
+    names = [e["name"] for e in env.api.get("/api/v1/meta/entities").json["data"]]
+    assert "x" not in names
     anonymous = env.app.test_client().get("/setup", headers={"Accept": "text/html"})
     assert anonymous.status_code == 302 and anonymous.location.startswith("/login")
 
