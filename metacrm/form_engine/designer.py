@@ -129,11 +129,25 @@ def _type_labels() -> dict[str, str]:
 def _metadata_errors(exc: MetadataInvalid, name: str) -> dict[str | None, list[str]]:
     """A compile error, next to the control it is about (by the path in the field)."""
     out: dict[str | None, list[str]] = {}
-    controls = ("options", "expression", "entity", "pattern", "label", "help", "type")
+    controls = (
+        "options",
+        "expression",
+        "entity",
+        "pattern",
+        "label",
+        "help",
+        "type",
+        "min",
+        "max",
+        "max_length",
+        "default_expression",
+        "unique",
+    )
     for e in exc.errors:
         path = e.path or ""
         after = path.split(f"fields.{name}", 1)[1] if f"fields.{name}" in path else ""
-        control = next((c for c in controls if after.lstrip(".").startswith(c)), None)
+        longest_first = sorted(controls, key=len, reverse=True)  # max_length before max
+        control = next((c for c in longest_first if after.lstrip(".").startswith(c)), None)
         if control is None and after == "":
             control = "name" if f"fields.{name}" in path else None
         out.setdefault(control, []).append(e.message)

@@ -32,6 +32,9 @@ from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.errors import NotFound, ServiceError
 from metacrm.platform.tenancy import overlay_edits
 
+NUMBER_TYPES = ("integer", "decimal", "currency", "percent")
+ON_DELETE = ("set_null", "restrict", "cascade")
+
 
 @bp.route("/entities/<entity_name>/fields/new", methods=["GET", "POST"])
 def new_field(entity_name: str):
@@ -73,7 +76,14 @@ def new_field(entity_name: str):
         link_types=LINK_TYPES,
         result_types=RESULT_TYPES,
         targets=sorted(_model().entities.values(), key=lambda e: display.label(e.label)),
+        number_types=NUMBER_TYPES,
+        unique_types=[t for t in FORM_TYPES if _kind_unique(t)],
     ), (422 if errors else 200)
+
+
+def _kind_unique(name: str) -> bool:
+    kind = runtime().field_types.get(name)
+    return bool(kind is not None and kind.unique_capable)
 
 
 def _declaration(entity: Entity, form) -> tuple[str, dict, dict[str | None, list[str]]]:
@@ -125,12 +135,31 @@ def _declaration(entity: Entity, form) -> tuple[str, dict, dict[str | None, list
             refuse("entity", _("Pick the entity it links to."))
         declaration["entity"] = target
         if kind == "reference":
-            declaration["on_delete"] = "set_null"
+            on_delete = form.get("on_delete", "set_null")
+            declaration["on_delete"] = on_delete if on_delete in ON_DELETE else "set_null"
     if kind == "formula":
         declaration["expression"] = form.get("expression", "").strip()
         declaration["result_type"] = form.get("result_type", "text")
         if not declaration["expression"]:
             refuse("expression", _("Write the formula."))
+    if form.get("unique") == "true":
+        declaration["unique"] = True
+    if kind in NUMBER_TYPES:
+        for bound in ("min", "max"):
+            raw = form.get(bound, "").strip()
+            if raw:
+                try:
+                    declaration[bound] = int(raw) if kind == "integer" else float(raw)
+                except ValueError:
+                    refuse(bound, _("Write a number."))
+    if kind == "text" and form.get("max_length", "").strip():
+        raw = form["max_length"].strip()
+        if raw.isdigit() and 0 < int(raw) <= 10_000:
+            declaration["max_length"] = int(raw)
+        else:
+            refuse("max_length", _("A whole number from 1 to 10000."))
+    if form.get("default_expression", "").strip():
+        declaration["default_expression"] = form["default_expression"].strip()
     if kind == "auto_number":
         declaration["pattern"] = form.get("pattern", "").strip() or "{seq:05}"
     return name, declaration, errors

@@ -295,3 +295,23 @@ def test_setup_fits_a_phone_in_chinese(browser, site):
     page.goto(base + "/setup/entities/account")
     shot(page, "designer-entity-phone-zh")
     context.close()
+
+
+def test_a_number_field_with_bounds_and_a_default_expression(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/opportunity/fields/new"
+    token = csrf(admin, path)
+    base = {"csrf_token": token, "label": "Seats", "name": "seats", "type": "integer"}
+    bad = admin.post(path, data={**base, "min": "one"})
+    assert bad.status_code == 422 and 'id="e-min"' in bad.get_data(as_text=True)
+    wrong = admin.post(path, data={**base, "min": "1", "default_expression": "'many'"})
+    assert wrong.status_code == 422  # a text default for a number: the compiler says so
+    assert 'id="e-default_expression"' in wrong.get_data(as_text=True)
+    made = admin.post(path, data={**base, "min": "1", "max": "500", "default_expression": "10"})
+    assert made.status_code == 302
+    acme = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
+    deal = env.api.post("/api/v1/records/opportunity", json={"name": "D", "account": acme})
+    assert deal.json["seats"] == 10  # the default
+    over = env.api.patch(f"/api/v1/records/opportunity/{deal.json['id']}", json={"seats": 900})
+    assert over.status_code == 422 and over.json["errors"][0]["field"] == "seats"
