@@ -29,7 +29,8 @@ def changes_between(old: Any, new: Any, path: str = "") -> list[tuple[str, str]]
         out: list[tuple[str, str]] = []
         for key in sorted(set(old) | set(new)):
             where = f"{path}.{key}" if path else str(key)
-            deeper = where.count(".") + 1 < DEPTH
+            depth = DEPTH - 1 if where.startswith("documents") else DEPTH  # documents.role.x
+            deeper = where.count(".") + 1 < depth
             if key not in old:
                 value = new[key]
                 if deeper and isinstance(value, dict) and value:

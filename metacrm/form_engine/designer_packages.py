@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from metacrm.form_engine.designer import bp
 from metacrm.metadata.errors import MetadataInvalid
+from metacrm.metadata.packages import KIND_FOLDERS
 from metacrm.platform.api.common import runtime
 from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.tenancy.overlay_package import merge, overlay_from_files, package_files
@@ -48,11 +49,8 @@ def _read_zip(data: bytes) -> tuple[dict[str, str], list[str]]:
     problems: list[str] = []
     for name in names:
         parts = name.split("/")
-        inner = (
-            "/".join(parts[1:])
-            if len(parts) > 1 and parts[1] in ("package.yaml", "entities")
-            else name
-        )
+        top_folder = len(parts) > 1 and parts[1] in ("package.yaml", *KIND_FOLDERS)
+        inner = "/".join(parts[1:]) if top_folder else name
         try:
             files[inner] = archive.read(name).decode("utf-8")
         except UnicodeDecodeError:

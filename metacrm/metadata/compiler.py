@@ -206,6 +206,17 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
             target[name] = (copy.deepcopy(doc.data), doc)
 
 
+# overlay `documents` kinds -> the Drafts attribute they land in
+OVERLAY_DOCUMENTS = {
+    "pipeline": "pipelines",
+    "view": "views",
+    "role": "roles",
+    "automation": "automations",
+    "approval": "approvals",
+    "pool": "pools",
+}
+
+
 def overlay_document(overlay: dict | None) -> SourceDoc:
     """The stored overlay as a SourceDoc: positions are JSON paths (it has no lines)."""
     return SourceDoc(OVERLAY_FILE, overlay or {}, {})
@@ -219,9 +230,17 @@ def _check_overlay(
     Editing one field re-checks only the entity it touches, so the time of an
     add-field does not grow with the size of the tenant's overlay.
     """
-    sections_ok = isinstance(checked, dict) and not set(checked) - {"entities", "extend"}
+    sections_ok = isinstance(checked, dict) and not set(checked) - {
+        "entities",
+        "extend",
+        "documents",
+    }
     sections_ok = sections_ok and all(
-        isinstance(checked.get(k, {}), dict) for k in ("entities", "extend")
+        isinstance(checked.get(k, {}), dict) for k in ("entities", "extend", "documents")
+    )
+    documents = checked.get("documents", {}) if sections_ok else {}
+    sections_ok = sections_ok and all(
+        kind in OVERLAY_DOCUMENTS and isinstance(docs, dict) for kind, docs in documents.items()
     )
     if known_valid is None or not sections_ok:
         return check_document(doc, "overlay", types)
@@ -248,6 +267,16 @@ def _check_overlay(
             if key in known_valid:
                 continue
             piece = SourceDoc(OVERLAY_FILE, {section: {name: data}}, {})
+            piece_errors = check_document(piece, "overlay", types)
+            errors += piece_errors
+            if not piece_errors:
+                known_valid.add(key)
+    for kind, docs in checked.get("documents", {}).items():  # one document at a time
+        for name, data in docs.items():
+            key = json.dumps(["document", kind, name, data], sort_keys=True, default=str)
+            if key in known_valid:
+                continue
+            piece = SourceDoc(OVERLAY_FILE, {"documents": {kind: {name: data}}}, {})
             piece_errors = check_document(piece, "overlay", types)
             errors += piece_errors
             if not piece_errors:
@@ -281,6 +310,16 @@ def _add_overlay(
             )
             continue
         _extend_entity(drafts, data, doc, ("extend", name), "overlay", None, errors)
+    for kind, docs in checked.get("documents", {}).items():
+        target = getattr(drafts, OVERLAY_DOCUMENTS[kind])
+        for name, data in docs.items():
+            if data.get("name") != name:
+                errors.append(
+                    doc.error(("documents", kind, name, "name"), f"must be '{name}', its key")
+                )
+                continue
+            # a package's document of that name is replaced whole; a new name adds one
+            target[name] = (copy.deepcopy(data), doc)
 
 
 def _navigation(

@@ -389,3 +389,31 @@ def test_navigation_sections_name_known_entities_once(tmp_path):
         == "pack/package.yaml:8 navigation[1].entities[0]: 'account' is already in section 'Sales'"
     )
     assert len(errors) == 2
+
+
+def _sales_pipeline() -> dict:
+    import yaml
+
+    return yaml.safe_load((BASE / "pipelines" / "sales.yaml").read_text())
+
+
+def test_an_overlay_document_replaces_the_packages_whole(tmp_path):
+    packages, errs = read_packages([BASE])
+    assert errs == []
+    base = compile_model(packages)
+    pipeline = _sales_pipeline()
+    pipeline["stages"][0]["probability"] = 5
+    pipeline["stages"][1]["requires"] = ["primary_contact", "close_date"]
+    model = compile_model(packages, {"documents": {"pipeline": {"sales": pipeline}}})
+    stages = model.pipelines["sales"].stages
+    assert stages[0].probability == 5 and "close_date" in stages[1].requires
+    assert model.content_hash != base.content_hash
+
+    broken = _sales_pipeline()
+    broken["stages"][0]["name"] = "cold"  # not an option of the stage field
+    errors = errors_of(BASE, overlay={"documents": {"pipeline": {"sales": broken}}})
+    assert any("cold" in e and "not an option" in e for e in errors)
+    misnamed = errors_of(BASE, overlay={"documents": {"pipeline": {"other": _sales_pipeline()}}})
+    assert misnamed == ["tenant overlay documents.pipeline.other.name: must be 'other', its key"]
+    unknown_kind = errors_of(BASE, overlay={"documents": {"report": {}}})
+    assert len(unknown_kind) == 1 and "report" in unknown_kind[0]

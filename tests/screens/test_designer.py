@@ -5,6 +5,9 @@ bad input is named next to its control and changes nothing."""
 
 import re
 
+import yaml
+
+from metacrm.default_app import PACKAGE_DIR
 from tests.conftest import user
 from tests.screens.conftest import shot, sign_in
 
@@ -224,6 +227,11 @@ def test_export_then_import_into_another_tenant_gives_the_same_model(site):
     )
     env.api.patch(
         f"{meta}/account/fields/industry", json={"label": {"en": "Sector", "zh-CN": "领域"}}
+    )
+    role = yaml.safe_load((PACKAGE_DIR / "roles" / "sales_rep.yaml").read_text())
+    role["description"] = "Works their own deals; no exports."
+    env.runtime.tenants.update_overlay(  # a whole document travels too
+        "default", lambda o: {**o, "documents": {"role": {"sales_rep": role}}}
     )
     source_hash = env.api.get(meta).json["content_hash"]
     admin = session(env)

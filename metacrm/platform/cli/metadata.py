@@ -124,7 +124,7 @@ def apply_cmd(tenant: str | None, allow_destructive: bool) -> None:
 @click.option("--tenant", required=True)
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 def export_cmd(tenant: str, out_dir: Path) -> None:
-    """Write the tenant overlay as a package folder (package.yaml + entities/*.yaml)."""
+    """Write the tenant overlay as a package folder (package.yaml, entities/, pipelines/...)."""
     from metacrm.platform.tenancy.overlay_package import package_files
 
     rt = build_runtime()

@@ -1,4 +1,5 @@
-"""A tenant's overlay as a package (package.yaml + entities/*.yaml), and back: what
+"""A tenant's overlay as a package (package.yaml, entities/*.yaml, and pipelines/,
+views/, roles/... for whole documents), and back: what
 `metacrm metadata export` writes and the designer downloads and imports. Importing merges
 into the target tenant's overlay; a declaration that differs from one already there is
 a conflict, reported and never overwritten."""
@@ -8,6 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+
+from metacrm.metadata.packages import KIND_FOLDERS
+
+DOCUMENT_FOLDERS = {kind: folder for folder, kind in KIND_FOLDERS.items() if kind != "entity"}
 
 
 def package_files(tenant: str, packages: list[str], overlay: dict) -> dict[str, str]:
@@ -23,6 +28,9 @@ def package_files(tenant: str, packages: list[str], overlay: dict) -> dict[str, 
         files[f"entities/{name}.yaml"] = _dump(decl)
     for name, decl in overlay.get("extend", {}).items():
         files[f"entities/{name}.extend.yaml"] = _dump({"extend": name, **decl})
+    for kind, docs in overlay.get("documents", {}).items():
+        for name, doc in docs.items():
+            files[f"{DOCUMENT_FOLDERS[kind]}/{name}.yaml"] = _dump(doc)
     return files
 
 
@@ -34,15 +42,22 @@ def overlay_from_files(files: dict[str, str]) -> tuple[dict, list[str]]:
     """The overlay a package's entity documents declare, and what could not be read."""
     overlay: dict[str, dict] = {}
     problems: list[str] = []
+    kinds = {folder: kind for kind, folder in DOCUMENT_FOLDERS.items()}
     for path, text in sorted(files.items()):
-        if not path.startswith("entities/") or not path.endswith((".yaml", ".yml")):
+        folder = path.split("/", 1)[0]
+        if folder not in ("entities", *kinds) or not path.endswith((".yaml", ".yml")):
             continue
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             problems.append(f"{path}: not YAML ({exc})")
             continue
-        if not isinstance(doc, dict):
+        if folder in kinds:
+            if isinstance(doc, dict) and isinstance(doc.get("name"), str):
+                overlay.setdefault("documents", {}).setdefault(kinds[folder], {})[doc["name"]] = doc
+            else:
+                problems.append(f"{path}: a document needs a `name`")
+        elif not isinstance(doc, dict):
             problems.append(f"{path}: not an entity document")
         elif isinstance(doc.get("extend"), str):
             name = doc.pop("extend")
@@ -81,4 +96,11 @@ def merge(current: dict, incoming: dict) -> tuple[dict, list[str]]:
                 conflicts.append(f"{name}.{section}: this tenant has another value")
             else:
                 target[section] = entries
+    for kind, docs in incoming.get("documents", {}).items():
+        have_docs = merged.setdefault("documents", {}).setdefault(kind, {})
+        for name, doc in docs.items():
+            if name in have_docs and have_docs[name] != doc:
+                conflicts.append(f"{kind} {name}: this tenant declares it differently")
+            else:
+                have_docs[name] = doc
     return merged, conflicts
