@@ -1,8 +1,8 @@
-"""The designer (`/setup`, administrators only): entities and their fields, and adding a
-field without code. Every change is a tenant-overlay edit through the same compile ->
+"""The designer (`/setup`, administrators only): its blueprint, the entity pages, the
+expression check, and `apply_change`, the one way its screens (designer_fields,
+designer_history, designer_packages) change the tenant's overlay: the same compile ->
 plan -> apply path as the meta API (`TenantRegistry.update_overlay`: one transaction,
-refused whole), so the record form shows a new field on the next request, in every
-process. "Preview" runs the same path as a dry run and shows the schema plan first.
+refused whole), visible to the next request in every process; a dry run shows the plan.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import re
 from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 
+from metacrm.expressions import ExpressionError, check
 from metacrm.form_engine import display
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
+from metacrm.metadata.scope import EntityScope
 from metacrm.platform.api.common import runtime
+from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.errors import Forbidden, NotFound, ServiceError
 
 bp = Blueprint("setup", __name__, url_prefix="/setup", template_folder="templates")
@@ -126,6 +129,24 @@ def _type_labels() -> dict[str, str]:
     }
 
 
+def apply_change(mutation, about: str | None = None, dry_run: bool = False):
+    """Apply an overlay edit as the signed-in administrator: (plan, {}), or (None, errors by
+    form control) with nothing applied. `about`: the field whose controls errors belong to."""
+    try:
+        state, plan = runtime().tenants.update_overlay(
+            g.metacrm_context.tenant, mutation, actor_id=g.metacrm_context.user_id, dry_run=dry_run
+        )
+    except MetadataInvalid as exc:
+        if about:
+            return None, _metadata_errors(exc, about)
+        return None, {None: [str(e) for e in exc.errors]}
+    except (MigrationRefused, MigrationFailed, ServiceError) as exc:
+        return None, {None: [str(exc)]}
+    if not dry_run:
+        g.metacrm_state = state  # the rest of this request sees the change
+    return plan, {}
+
+
 def _metadata_errors(exc: MetadataInvalid, name: str) -> dict[str | None, list[str]]:
     """A compile error, next to the control it is about (by the path in the field)."""
     out: dict[str | None, list[str]] = {}
@@ -158,9 +179,6 @@ def _metadata_errors(exc: MetadataInvalid, name: str) -> dict[str | None, list[s
 def check_expression(entity_name: str):
     """The expression editor's round trip: type-check what is typed against the entity
     (the compiler's own checker) and say what it gives, or what is wrong and where."""
-    from metacrm.expressions import ExpressionError, check
-    from metacrm.metadata.scope import EntityScope
-
     entity = _entity(entity_name)
     source = request.form.get("expression", "")
     expect = request.form.get("result_type") or None

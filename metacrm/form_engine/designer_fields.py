@@ -19,17 +19,15 @@ from metacrm.form_engine.designer import (
     RESULT_TYPES,
     SELECT_TYPES,
     _entity,
-    _metadata_errors,
     _model,
     _type_labels,
+    apply_change,
     bp,
     origin_text,
 )
-from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
 from metacrm.platform.api.common import runtime
-from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
-from metacrm.platform.errors import NotFound, ServiceError
+from metacrm.platform.errors import NotFound
 from metacrm.platform.tenancy import overlay_edits
 
 NUMBER_TYPES = ("integer", "decimal", "currency", "percent")
@@ -46,32 +44,22 @@ def new_field(entity_name: str):
         name, declaration, errors = _declaration(entity, form)
         if not errors:
             preview = "preview" in form
-            try:
-                state, plan = runtime().tenants.update_overlay(
-                    g.metacrm_context.tenant,
-                    overlay_edits.add_field(entity.name, name, declaration),
-                    actor_id=g.metacrm_context.user_id,
-                    dry_run=preview,
+            plan, errors = apply_change(
+                overlay_edits.add_field(entity.name, name, declaration), name, dry_run=preview
+            )
+            if not errors and not preview:
+                flash(
+                    _("Field %(label)s added: it is on the form now.", label=form["label"]),
+                    "success",
                 )
-            except MetadataInvalid as exc:
-                errors = _metadata_errors(exc, name)
-            except (MigrationRefused, MigrationFailed, ServiceError) as exc:
-                errors = {None: [str(exc)]}
-            else:
-                if not preview:
-                    g.metacrm_state = state
-                    flash(
-                        _("Field %(label)s added: it is on the form now.", label=form["label"]),
-                        "success",
-                    )
-                    return redirect(url_for("setup.entity_page", entity_name=entity.name))
+                return redirect(url_for("setup.entity_page", entity_name=entity.name))
     return render_template(
         "setup/field_new.html",
         entity=entity,
         values=form,
         errors=errors,
         plan=plan,
-        types=[(t, _type_labels().get(t, t)) for t in FORM_TYPES],
+        types=[(t, labels[t]) for labels in [_type_labels()] for t in FORM_TYPES],
         select_types=SELECT_TYPES,
         link_types=LINK_TYPES,
         result_types=RESULT_TYPES,
@@ -182,18 +170,10 @@ def edit_field(entity_name: str, field_name: str):
             flash(_("Nothing to change."), "info")
             return redirect(url_for("setup.entity_page", entity_name=entity.name))
         if not errors:
-            try:
-                state, _plan = runtime().tenants.update_overlay(
-                    g.metacrm_context.tenant,
-                    overlay_edits.modify_field(entity, field.name, changes),
-                    actor_id=g.metacrm_context.user_id,
-                )
-            except MetadataInvalid as exc:
-                errors = _metadata_errors(exc, field.name)
-            except (MigrationRefused, MigrationFailed, ServiceError) as exc:
-                errors = {None: [str(exc)]}
-            else:
-                g.metacrm_state = state
+            _plan, errors = apply_change(
+                overlay_edits.modify_field(entity, field.name, changes), field.name
+            )
+            if not errors:
                 flash(_("Field %(label)s saved.", label=display.label(field.label)), "success")
                 return redirect(url_for("setup.entity_page", entity_name=entity.name))
     return render_template(
@@ -363,18 +343,8 @@ def new_entity():
                     }
                 },
             }
-            try:
-                state, _plan = runtime().tenants.update_overlay(
-                    g.metacrm_context.tenant,
-                    overlay_edits.create_entity(name, declaration),
-                    actor_id=g.metacrm_context.user_id,
-                )
-            except MetadataInvalid as exc:
-                errors = {None: [str(e) for e in exc.errors]}
-            except (MigrationRefused, MigrationFailed, ServiceError) as exc:
-                errors = {None: [str(exc)]}
-            else:
-                g.metacrm_state = state
+            _plan, errors = apply_change(overlay_edits.create_entity(name, declaration))
+            if not errors:
                 flash(_("%(what)s created. Add its fields now.", what=label["en"]), "success")
                 return redirect(url_for("setup.entity_page", entity_name=name))
     return render_template("setup/entity_new.html", values=form, errors=errors), (

@@ -20,15 +20,13 @@ def add(service: RecordService, entity_name: str, record_id: int, body: Any) -> 
     entity = service.entity(entity_name)
     service.get(entity.name, record_id)  # 404 unless this user may read it
     text = body.strip() if isinstance(body, str) else ""
-    problem = (
-        "write something"
-        if not text
-        else f"at most {MAX_LENGTH} characters"
-        if len(text) > MAX_LENGTH
-        else "must not contain NUL characters"
-        if "\x00" in text
-        else None
-    )
+    problem = None
+    if not text:
+        problem = "write something"
+    elif len(text) > MAX_LENGTH:
+        problem = f"at most {MAX_LENGTH} characters"
+    elif "\x00" in text:
+        problem = "must not contain NUL characters"
     if problem:
         raise RecordInvalid(f"the comment {problem}", [{"field": "body", "message": problem}])
     table = service.state.system["comments"]
