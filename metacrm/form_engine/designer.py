@@ -1,9 +1,9 @@
 """The designer (`/setup`, administrators only): its blueprint, the entity pages, the
 expression check, and `apply_change`, how the field and entity screens (designer_fields)
 change the tenant's overlay (history and import say their refusals their own way): the
-same compile ->
-plan -> apply path as the meta API (`TenantRegistry.update_overlay`: one transaction,
-refused whole), visible to the next request in every process; a dry run shows the plan.
+same compile -> plan -> apply path as the meta API (`TenantRegistry.update_overlay`: one
+transaction, refused whole), visible to the next request in every process; a dry run
+shows the plan.
 """
 
 from __future__ import annotations
