@@ -8,8 +8,11 @@ shows the plan.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import re
 
+import yaml
 from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 
@@ -146,6 +149,35 @@ def apply_change(mutation, about: str | None = None, dry_run: bool = False):
     if not dry_run:
         g.metacrm_state = state  # the rest of this request sees the change
     return plan, {}
+
+
+def overlay_diff(mutation) -> list[str]:
+    """What an edit changes in the tenant's overlay, as unified-diff lines of its YAML
+    (shown with the plan before anything is applied)."""
+    before = g.metacrm_state.overlay or {}
+    try:
+        after = mutation(copy.deepcopy(before))
+    except ServiceError:
+        return []
+
+    def text(doc: dict) -> list[str]:
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).splitlines()
+
+    lines = difflib.unified_diff(text(before), text(after), "before", "after", lineterm="", n=2)
+    return [line for line in lines if not line.startswith(("---", "+++"))]
+
+
+def current_document(kind: str, name: str) -> tuple[dict | None, str | None]:
+    """The source document of a pipeline/view/role/... as it is now, with its origin:
+    the tenant's own (overlay) or its package's; (None, None) when there is none."""
+    own = (g.metacrm_state.overlay or {}).get("documents", {}).get(kind, {}).get(name)
+    if own is not None:
+        return copy.deepcopy(own), "overlay"
+    for package in runtime().packages():
+        for doc in package.docs.get(kind, ()):
+            if isinstance(doc.data, dict) and doc.data.get("name") == name:
+                return copy.deepcopy(doc.data), package.key
+    return None, None
 
 
 def _metadata_errors(exc: MetadataInvalid, name: str) -> dict[str | None, list[str]]:

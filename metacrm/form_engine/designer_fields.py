@@ -24,6 +24,7 @@ from metacrm.form_engine.designer import (
     apply_change,
     bp,
     origin_text,
+    overlay_diff,
 )
 from metacrm.metadata.model import Entity
 from metacrm.platform.api.common import runtime
@@ -39,14 +40,14 @@ def new_field(entity_name: str):
     entity = _entity(entity_name)
     form = request.form
     errors: dict[str | None, list[str]] = {}
-    plan = None
+    plan, diff = None, []
     if request.method == "POST":
         name, declaration, errors = _declaration(entity, form)
         if not errors:
             preview = "preview" in form
-            plan, errors = apply_change(
-                overlay_edits.add_field(entity.name, name, declaration), name, dry_run=preview
-            )
+            mutation = overlay_edits.add_field(entity.name, name, declaration)
+            plan, errors = apply_change(mutation, name, dry_run=preview)
+            diff = overlay_diff(mutation) if preview and not errors else []
             if not errors and not preview:
                 flash(
                     _("Field %(label)s added: it is on the form now.", label=form["label"]),
@@ -59,6 +60,7 @@ def new_field(entity_name: str):
         values=form,
         errors=errors,
         plan=plan,
+        diff=diff,
         types=[(t, labels[t]) for labels in [_type_labels()] for t in FORM_TYPES],
         select_types=SELECT_TYPES,
         link_types=LINK_TYPES,

@@ -25,7 +25,7 @@ def _layout_of_form(entity: Entity) -> list[tuple]:
 
 
 def _form_fields(entity: Entity) -> list:
-    return [f for _, fs in _layout_of_form(entity) for f in fs]
+    return [f for _, fs, _ in _layout_of_form(entity) for f in fs]
 
 
 def _form(
@@ -39,7 +39,7 @@ def _form(
     svc = service()
     layout = _layout_of_form(entity)
     shown = values if values is not None else (record or {})
-    fields = [f for _, fs in layout for f in fs]
+    fields = [f for _, fs, _ in layout for f in fs]
     new = record is None
     if new and request.method == "GET":  # a blank form starts from the fields' defaults
         shown = {**{f.name: f.default for f in fields if f.default is not None}, **shown}

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.datastructures import MultiDict
 
 from metacrm.metadata.field_types import FieldType
-from metacrm.metadata.model import Entity, Field
+from metacrm.metadata.model import Entity, Field, FormSection
 from metacrm.platform.transfer.mapping import option_lookup
 
 WIDGETS = {
@@ -50,14 +50,15 @@ def widget(kind: FieldType) -> str:
 
 
 def sections(
-    entity: Entity, layout: tuple, allowed: set[str], hidden: frozenset
-) -> list[tuple[Any, list[Field]]]:
-    """(section label, fields) to show: the form view's sections (`layout`), then any
-    field it leaves out; fields the role hides, or `hidden:` ones, never appear."""
-    layout = layout or ((None, tuple(entity.fields)),)
-    out: list[tuple[Any, list[Field]]] = []
+    entity: Entity, layout: tuple[FormSection, ...], allowed: set[str], hidden: frozenset
+) -> list[tuple[Any, list[Field], int | None]]:
+    """(section label, fields, columns) to show: the form view's sections (`layout`), then
+    any field it leaves out; fields the role hides, or `hidden:` ones, never appear."""
+    layout = layout or (FormSection(None, tuple(entity.fields)),)
+    out: list[tuple[Any, list[Field], int | None]] = []
     shown: set[str] = set()
-    for section_label, names in layout:
+    for section in layout:
+        section_label, names, columns = section.label, section.fields, section.columns
         fields = [
             entity.fields[n]
             for n in names
@@ -68,14 +69,14 @@ def sections(
         ]
         shown |= {f.name for f in fields}
         if fields:
-            out.append((section_label, fields))
+            out.append((section_label, fields, columns))
     rest = [
         f
         for n, f in entity.fields.items()
         if n in allowed and n not in hidden and n not in shown and not f.hidden
     ]
     if rest:
-        out.append((None, rest))
+        out.append((None, rest, None))
     return out
 
 

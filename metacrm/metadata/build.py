@@ -152,7 +152,11 @@ def build_view(data: dict) -> m.View:
         group_by=data.get("group_by"),
         default=data.get("default", False),
         sections=tuple(
-            (label_of(s["label"], "section") if s.get("label") else None, tuple(s["fields"]))
+            m.FormSection(
+                label_of(s["label"], "section") if s.get("label") else None,
+                tuple(s["fields"]),
+                s.get("columns"),
+            )
             for s in data.get("sections", ())
         ),
     )

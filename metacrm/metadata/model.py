@@ -255,6 +255,15 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
+class FormSection:
+    """A form view's section: its fields in order, side by side in `columns` (None: 2)."""
+
+    label: Label | None
+    fields: tuple[str, ...]
+    columns: int | None = None
+
+
+@dataclass(frozen=True)
 class View:
     name: str
     label: Label
@@ -265,7 +274,7 @@ class View:
     sort: tuple[str, ...] = ()
     group_by: str | None = None
     default: bool = False
-    sections: tuple[tuple[Label | None, tuple[str, ...]], ...] = ()
+    sections: tuple[FormSection, ...] = ()
 
 
 @dataclass(frozen=True)

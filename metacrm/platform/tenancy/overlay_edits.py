@@ -63,3 +63,25 @@ def modify_field(entity: Entity, field: str, changes: dict) -> Mutation:
         return overlay
 
     return mutate
+
+
+def put_document(kind: str, name: str, data: dict) -> Mutation:
+    """A whole process document (pipeline, view, role, ...) in the overlay's `documents`:
+    it replaces the package's document of that name, or adds one."""
+
+    def mutate(overlay: dict) -> dict:
+        overlay.setdefault("documents", {}).setdefault(kind, {})[name] = data
+        return overlay
+
+    return mutate
+
+
+def chain(*mutations: Mutation) -> Mutation:
+    """Several edits applied as one change (one version, one transaction)."""
+
+    def mutate(overlay: dict) -> dict:
+        for m in mutations:
+            overlay = m(overlay)
+        return overlay
+
+    return mutate
