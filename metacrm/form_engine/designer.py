@@ -17,6 +17,7 @@ from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 
 from metacrm.expressions import ExpressionError, check
+from metacrm.expressions.functions import usage_of
 from metacrm.form_engine import display
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
@@ -102,6 +103,7 @@ def entity_page(entity_name: str):
         entity=entity,
         origin_text=origin_text,
         kinds=_type_labels(),
+        pipelines=[p for p in _model().pipelines.values() if p.entity == entity.name],
     )
 
 
@@ -133,9 +135,10 @@ def _type_labels() -> dict[str, str]:
     }
 
 
-def apply_change(mutation, about: str | None = None, dry_run: bool = False):
+def apply_change(mutation, about: str | None = None, dry_run: bool = False, place=None):
     """Apply an overlay edit as the signed-in administrator: (plan, {}), or (None, errors by
-    form control) with nothing applied. `about`: the field whose controls errors belong to."""
+    form control) with nothing applied. `about`: the field whose controls errors belong to;
+    `place(exc)`: a screen's own mapping of compile errors to its controls."""
     try:
         state, plan = runtime().tenants.update_overlay(
             g.metacrm_context.tenant, mutation, actor_id=g.metacrm_context.user_id, dry_run=dry_run
@@ -143,6 +146,8 @@ def apply_change(mutation, about: str | None = None, dry_run: bool = False):
     except MetadataInvalid as exc:
         if about:
             return None, _metadata_errors(exc, about)
+        if place is not None:
+            return None, place(exc)
         return None, {None: [str(e) for e in exc.errors]}
     except (MigrationRefused, MigrationFailed, ServiceError) as exc:
         return None, {None: [str(exc)]}
@@ -180,6 +185,29 @@ def current_document(kind: str, name: str) -> tuple[dict | None, str | None]:
     return None, None
 
 
+def expression_paths(entity: Entity) -> list[str]:
+    """What an expression on `entity` may name, for the editor's completion: its fields,
+    and through each link the linked record's fields (`account.industry`)."""
+    paths = list(entity.fields)
+    for f in entity.fields.values():
+        linked = f.kind.target(f) if f.type == "reference" else None
+        target = _model().entities.get(linked) if linked else None
+        if target is not None:
+            paths += [f"{f.name}.{name}" for name in target.fields]
+    return paths
+
+
+def function_list() -> list[tuple[str, str]]:
+    """(how it is called, what it does) for every expression function, plugins' too."""
+    functions = runtime().registry
+    return [(usage_of(functions[n]), functions[n].doc) for n in sorted(functions)]
+
+
+@bp.app_context_processor
+def _expression_editor():
+    return {"expression_paths": expression_paths, "function_list": function_list}
+
+
 def _metadata_errors(exc: MetadataInvalid, name: str) -> dict[str | None, list[str]]:
     """A compile error, next to the control it is about (by the path in the field)."""
     out: dict[str | None, list[str]] = {}
@@ -213,8 +241,8 @@ def check_expression(entity_name: str):
     """The expression editor's round trip: type-check what is typed against the entity
     (the compiler's own checker) and say what it gives, or what is wrong and where."""
     entity = _entity(entity_name)
-    source = request.form.get("expression", "")
-    expect = request.form.get("result_type") or None
+    source = request.form.get(request.args.get("input", "expression"), "")
+    expect = request.form.get("result_type") or request.args.get("result_type") or None
     if expect not in (*RESULT_TYPES, "boolean", None):
         expect = None
     if not source.strip():

@@ -141,6 +141,7 @@ def install(app: Flask) -> None:
         designer_history,
         designer_layouts,
         designer_packages,
+        designer_pipelines,
     )
     from metacrm.form_engine.designer import bp as designer
 

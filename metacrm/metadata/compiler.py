@@ -318,8 +318,9 @@ def _add_overlay(
                     doc.error(("documents", kind, name, "name"), f"must be '{name}', its key")
                 )
                 continue
-            # a package's document of that name is replaced whole; a new name adds one
-            target[name] = (copy.deepcopy(data), doc)
+            # a package's document of that name is replaced whole; a new name adds one;
+            # its later errors name it (paths inside it are relative to it)
+            target[name] = (copy.deepcopy(data), SourceDoc(f"{OVERLAY_FILE} {kind} '{name}'", data))
 
 
 def _navigation(
