@@ -92,7 +92,15 @@ def origin_text(origin: str) -> str:
 @bp.get("")
 def home():
     entities = sorted(_model().entities.values(), key=lambda e: display.label(e.plural).casefold())
-    return render_template("setup/home.html", entities=entities, origin_text=origin_text)
+    model = _model()
+    return render_template(
+        "setup/home.html",
+        entities=entities,
+        origin_text=origin_text,
+        model=model,
+        pipelines=list(model.pipelines.values()),
+        approvals=list(model.approvals.values()),
+    )
 
 
 @bp.get("/entities/<entity_name>")

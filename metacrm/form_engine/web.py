@@ -137,6 +137,7 @@ def install(app: Flask) -> None:
     app.extensions.setdefault("metacrm_nav", [])  # engines add {"endpoint", "label"}
     app.register_blueprint(bp)
     from metacrm.form_engine import (  # noqa: F401 - their routes join the designer
+        designer_approvals,
         designer_fields,
         designer_history,
         designer_layouts,

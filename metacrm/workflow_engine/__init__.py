@@ -31,6 +31,9 @@ def metacrm_register_blueprints(app, runtime):
 
     app.extensions.setdefault("metacrm_record_panels", []).append(record_panel)
     app.extensions.setdefault("metacrm_timeline", []).append(record_timeline)
+    from metacrm.workflow_engine.approval_simulation import simulate_approval
+
+    app.extensions["metacrm_simulate_approval"] = simulate_approval  # the designer's
 
 
 @hookimpl

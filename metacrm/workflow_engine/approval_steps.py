@@ -89,6 +89,28 @@ class ApprovalSteps:
                 return index
         return None
 
+    def simulate(self, conn, flow: ApprovalFlow, entity: Entity, raw: dict) -> dict:
+        """What submitting `raw` to `flow` (saved or a draft) would do, read-only: whether
+        it may enter, and per step whether it applies and who would approve (and who it
+        escalates to), as `submit` decides them, with the current user as the submitter."""
+        enters = self._holds(conn, entity, raw, flow.entry)
+        steps = []
+        for step in flow.steps:
+            applies = self._holds(conn, entity, raw, step.condition)
+            steps.append(
+                {
+                    "step": step,
+                    "applies": applies,
+                    "approvers": self.resolve(conn, step.approvers, raw, self.ctx.user_id)
+                    if applies
+                    else [],
+                    "escalate_to": self.resolve(conn, step.escalate_to, raw, self.ctx.user_id)
+                    if applies and step.escalate_to
+                    else [],
+                }
+            )
+        return {"enters": enters, "steps": steps}
+
     # -- approvers ------------------------------------------------------------
     def _managers_of(self, conn, user_ids: list[int]) -> list[int]:
         users = self.t["users"]

@@ -2,7 +2,9 @@
 by Playwright in Debian's Chromium. Without Chromium the tests skip on a developer
 machine; with CI=true they fail instead (CI installs it)."""
 
+import html
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -80,3 +82,26 @@ def sign_in(page, base: str, username: str = "admin", password: str = "admin-pas
 def shot(page, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def current_form(client, path: str, form_class: str = "record-form") -> dict[str, list[str]]:
+    """The values of the page's form (the first of `form_class`) as a browser would post
+    them unchanged: inputs, ticked boxes, chosen options."""
+    page = client.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
+    page = page[page.index(f'class="{form_class}') :]
+    page = page[: page.index("</form>")]
+    form: dict[str, list[str]] = {}
+    for tag in re.findall(r"<(?:input|textarea)[^>]*>", page):
+        name = re.search(r'name="([^"]+)"', tag)
+        kind = re.search(r'type="([^"]+)"', tag)
+        if not name or (kind and kind.group(1) in ("checkbox", "radio") and "checked" not in tag):
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        form.setdefault(name.group(1), []).append(html.unescape(value.group(1)) if value else "")
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
+        form[name] = [html.unescape(body)]
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', options)
+        first = re.search(r'<option value="([^"]*)"', options)
+        form.setdefault(name, []).append(html.unescape((chosen or first).group(1)))
+    return form
