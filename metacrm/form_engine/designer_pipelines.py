@@ -48,6 +48,23 @@ def _label(form, en_key: str, zh_key: str, old: dict | None = None) -> dict[str,
     return label
 
 
+def _new_stage_rule(form, errors: dict) -> dict[str, Any]:
+    """The entry rule typed with a new stage (`new_rule`, `new_rule_message[_zh]`)."""
+    expression = form.get("new_rule", "").strip()
+    message = form.get("new_rule_message", "").strip()
+    if not expression and not message:
+        return {}
+    if not expression or not message:
+        errors.setdefault("new_rule", []).append(
+            _("A rule needs both its condition and the message people see when it fails.")
+        )
+        return {}
+    text = {"en": message}
+    if form.get("new_rule_message_zh", "").strip():
+        text["zh-CN"] = form["new_rule_message_zh"].strip()
+    return {"entry_rules": [{"expression": expression, "message": text}]}
+
+
 def _posted_stage(form, old: dict, errors: dict) -> dict[str, Any]:
     """One stage's settings from the form (`<setting>.<stage>` controls)."""
     name = old["name"]
@@ -131,6 +148,7 @@ def _edit(pipeline: Pipeline, doc: dict, entity: Entity, form):
         stage = {"name": new_name, "category": form.get("new_category", "open")}
         if form.get("new_probability", "").strip().isdigit():
             stage["probability"] = min(100, int(form["new_probability"]))
+        stage.update(_new_stage_rule(form, errors))
         before = form.get("new_before", "")
         at = next((i for i, s in enumerate(stages) if s["name"] == before), len(stages))
         stages.insert(at, stage)
@@ -177,7 +195,7 @@ CONTROLS = {
 }
 
 
-def _placed(exc: MetadataInvalid, stages: list[dict]) -> dict[str | None, list[str]]:
+def _placed(exc: MetadataInvalid, stages: list[dict], new_name: str) -> dict[str | None, list[str]]:
     """A compile error about a stage, next to that stage's control."""
     out: dict[str | None, list[str]] = {}
     for e in exc.errors:
@@ -187,6 +205,8 @@ def _placed(exc: MetadataInvalid, stages: list[dict]) -> dict[str | None, list[s
             prop = CONTROLS.get(found.group(2))
             stage = stages[int(found.group(1))]["name"]
             control = f"{prop}.{stage}" if prop else None
+            if stage == new_name:  # the stage being added: its controls are the new_ ones
+                control = "new_rule" if prop == "rule" else None
         out.setdefault(control, []).append(e.message)
     return out
 
@@ -210,7 +230,9 @@ def pipeline_page(name: str):
             mutation = overlay_edits.chain(*edits)
             preview = "preview" in request.form
             plan, errors = apply_change(
-                mutation, dry_run=preview, place=lambda exc: _placed(exc, stages)
+                mutation,
+                dry_run=preview,
+                place=lambda exc: _placed(exc, stages, request.form.get("new_stage", "").strip()),
             )
             if preview and not errors:
                 diff = overlay_diff(mutation)

@@ -23,3 +23,18 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+// An API name follows its label until it is typed in itself (`data-name-from`):
+// "Deal type" -> deal_type, as Salesforce and EspoCRM suggest one.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const name of document.querySelectorAll("[data-name-from]")) {
+    const source = document.getElementById(name.dataset.nameFrom);
+    if (!source) continue;
+    let own = name.value !== "";
+    name.addEventListener("input", () => { own = name.value !== ""; });
+    source.addEventListener("input", () => {
+      if (own) return;
+      name.value = source.value.toLowerCase().normalize("NFKD")
+        .replace(/[^a-z0-9]+/g, "_").replace(/^[^a-z]+|_+$/g, "").slice(0, 63);
+    });
+  }
+});
