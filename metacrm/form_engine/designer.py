@@ -100,6 +100,7 @@ def home():
         model=model,
         pipelines=list(model.pipelines.values()),
         approvals=list(model.approvals.values()),
+        roles=list(model.roles.values()),
     )
 
 

@@ -143,6 +143,7 @@ def install(app: Flask) -> None:
         designer_layouts,
         designer_packages,
         designer_pipelines,
+        designer_roles,
     )
     from metacrm.form_engine.designer import bp as designer
 
