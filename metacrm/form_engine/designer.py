@@ -101,6 +101,7 @@ def home():
         pipelines=list(model.pipelines.values()),
         approvals=list(model.approvals.values()),
         roles=list(model.roles.values()),
+        automations=list(model.automations.values()),
     )
 
 

@@ -11,9 +11,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from metacrm.form_engine import display
 from metacrm.form_engine.designer import (
     API_NAME,
     _entity,
@@ -23,6 +21,14 @@ from metacrm.form_engine.designer import (
     current_document,
     origin_text,
     overlay_diff,
+)
+from metacrm.form_engine.designer_inputs import (
+    assignments,
+    assignments_text,
+    label_from,
+    people_choices,
+    person,
+    person_value,
 )
 from metacrm.metadata import build
 from metacrm.metadata.model import Entity
@@ -34,29 +40,6 @@ OUTCOMES = ("on_submit", "on_approve", "on_reject", "on_recall")
 NEW = "_new"  # the key of the blank step the editor offers
 
 
-def _label(form, en: str, zh: str, old: Any = None) -> dict[str, str] | None:
-    label = dict(old) if isinstance(old, dict) else {}
-    text = form.get(en, "").strip()
-    if not text:
-        return None
-    label["en"] = text
-    if form.get(zh, "").strip():
-        label["zh-CN"] = form[zh].strip()
-    else:
-        label.pop("zh-CN", None)
-    return label
-
-
-def _approver(value: str) -> dict[str, str] | None:
-    kind, _sep, name = value.partition(":")
-    return {kind: name} if kind in ("user", "role", "manager", "field") and name else None
-
-
-def _approver_value(spec: dict) -> str:
-    [(kind, name)] = spec.items()
-    return f"{kind}:{name}"
-
-
 def _posted_step(form, key: str, old: dict, errors: dict) -> dict[str, Any] | None:
     name = old.get("name") or form.get(f"step_name.{key}", "").strip()
     if key == NEW and not name:
@@ -66,18 +49,18 @@ def _posted_step(form, key: str, old: dict, errors: dict) -> dict[str, Any] | No
             _("Lower-case letters, digits and _; it starts with a letter.")
         )
     step: dict[str, Any] = {"name": name}
-    label = _label(form, f"step_label.{key}", f"step_label_zh.{key}", old.get("label"))
+    label = label_from(form, f"step_label.{key}", f"step_label_zh.{key}", old.get("label"))
     if label:
         step["label"] = label
     if form.get(f"condition.{key}", "").strip():
         step["condition"] = form[f"condition.{key}"].strip()
-    approvers = [a for a in map(_approver, form.getlist(f"approver.{key}")) if a]
+    approvers = [a for a in map(person, form.getlist(f"approver.{key}")) if a]
     if not approvers:
         errors.setdefault(f"approver.{key}", []).append(_("Choose who approves this step."))
     step["approvers"] = approvers
     step["mode"] = "all" if form.get(f"mode.{key}") == "all" else "any"
     timeout = form.get(f"timeout.{key}", "").strip()
-    escalate = [a for a in map(_approver, form.getlist(f"escalate.{key}")) if a]
+    escalate = [a for a in map(person, form.getlist(f"escalate.{key}")) if a]
     if timeout:
         try:
             hours = float(timeout)
@@ -97,15 +80,7 @@ def _posted_step(form, key: str, old: dict, errors: dict) -> dict[str, Any] | No
 
 def _posted_outcome(form, key: str, old: dict | None, errors: dict) -> dict | None:
     """Lines `field = expression` -> {"set": {...}} (a `stage` the outcome had is kept)."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(form.get(key, "").splitlines(), start=1):
-        if not line.strip():
-            continue
-        field, sep, expression = (part.strip() for part in line.partition("="))
-        if not sep or not field or not expression:
-            errors.setdefault(key, []).append(_("Line %(n)s: write field = expression.", n=number))
-            continue
-        values[field] = expression
+    values = assignments(form, key, errors)
     outcome = {k: v for k, v in (old or {}).items() if k != "set"}
     if values:
         outcome["set"] = values
@@ -122,14 +97,14 @@ def _draft(doc: dict, form, is_new: bool) -> tuple[dict, dict[str | None, list[s
             errors["name"] = [_("Lower-case letters, digits and _; it starts with a letter.")]
         elif draft["name"] in _model().approvals:
             errors["name"] = [_("%(name)s is already taken.", name=draft["name"])]
-    label = _label(form, "label", "label_zh", doc.get("label"))
+    label = label_from(form, "label", "label_zh", doc.get("label"))
     if label:
         draft["label"] = label
     for key in ("entry", "entry_message", "enabled", "lock"):
         draft.pop(key, None)
     if form.get("entry", "").strip():
         draft["entry"] = form["entry"].strip()
-        message = _label(form, "entry_message", "entry_message_zh", doc.get("entry_message"))
+        message = label_from(form, "entry_message", "entry_message_zh", doc.get("entry_message"))
         if message:
             draft["entry_message"] = message
     if form.get("enabled") != "true":
@@ -175,36 +150,6 @@ def _placed(exc, steps: list[dict], keys: list[str]):
             control = next((c for c in TOP_CONTROLS if path.startswith(c)), None)
         out.setdefault(control, []).append(e.message)
     return out
-
-
-def _choices(entity: Entity) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Who may approve, grouped: roles, managers, the record's user fields, users."""
-    users = service().state.system["users"]
-    with service().state.engine.connect() as conn:
-        people = conn.execute(
-            select(users.c.username, users.c.display_name)
-            .where(users.c.is_active.is_(True))
-            .order_by(users.c.username)
-        ).all()
-    return [
-        (_("Roles"), [(f"role:{n}", display.label(r.label)) for n, r in _model().roles.items()]),
-        (
-            _("Managers"),
-            [
-                ("manager:owner", _("The record owner's manager")),
-                ("manager:submitter", _("The submitter's manager")),
-            ],
-        ),
-        (
-            _("People named on the record"),
-            [
-                (f"field:{n}", display.label(f.label))
-                for n, f in entity.fields.items()
-                if f.type == "user"
-            ],
-        ),
-        (_("People"), [(f"user:{p.username}", p.display_name or p.username) for p in people]),
-    ]
 
 
 def _simulation(flow_doc: dict, entity: Entity, form) -> dict:
@@ -265,11 +210,9 @@ def _editor(doc: dict, entity: Entity, is_new: bool):
         entity=entity,
         is_new=is_new,
         origin=origin_text(origin) if origin else None,
-        choices=_choices(entity),
-        approver_value=_approver_value,
-        outcome_text=lambda o: "\n".join(
-            f"{k} = {v}" for k, v in ((o or {}).get("set") or {}).items()
-        ),
+        choices=people_choices(entity),
+        approver_value=person_value,
+        outcome_text=lambda o: assignments_text((o or {}).get("set")),
         named_fields=_named_fields(draft, entity),
         recent=_recent(entity),
         simulation=simulation,

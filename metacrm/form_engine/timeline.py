@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from metacrm.form_engine import display
 from metacrm.metadata.model import Entity
@@ -83,7 +83,12 @@ def _automation_notes(svc: RecordService, entity: Entity, record_id: int) -> lis
             .where(
                 log.c.entity == entity.name,
                 log.c.record_id == record_id,
-                log.c.handler == "automations",
+                or_(
+                    log.c.handler == "automations",
+                    and_(  # a failed action fails the event: logged for the event ("-")
+                        log.c.handler == "-", log.c.detail.like("%automation %, action %")
+                    ),
+                ),
                 log.c.status.in_(("ok", "error")),
             )
             .order_by(log.c.id.desc())
@@ -98,7 +103,7 @@ def _automation_notes(svc: RecordService, entity: Entity, record_id: int) -> lis
         if r.status == "error":
             out.append({"at": r.at, "text": gettext("An automation failed: %(why)s", why=r.detail)})
             continue
-        for name, what in _runs(r.detail):
+        for name, what in automation_runs(r.detail):
             automation = automations.get(name)
             shown = display.label(automation.label) if automation else name
             out.append(
@@ -110,7 +115,7 @@ def _automation_notes(svc: RecordService, entity: Entity, record_id: int) -> lis
     return out
 
 
-def _runs(detail: str) -> list[tuple[str, str]]:
+def automation_runs(detail: str) -> list[tuple[str, str]]:
     """A job log's notes ("name: what it did; what else; other: condition not met") ->
     (automation name, what it did), leaving out the ones that did nothing."""
     runs: list[tuple[str, list[str]]] = []

@@ -138,6 +138,7 @@ def install(app: Flask) -> None:
     app.register_blueprint(bp)
     from metacrm.form_engine import (  # noqa: F401 - their routes join the designer
         designer_approvals,
+        designer_automations,
         designer_fields,
         designer_history,
         designer_layouts,

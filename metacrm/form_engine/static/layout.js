@@ -38,3 +38,15 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+// The automation editor shows only the settings of the trigger chosen.
+document.addEventListener("DOMContentLoaded", () => {
+  const on = document.getElementById("f-on");
+  if (!on) return;
+  const show = () => {
+    for (const el of document.querySelectorAll("[data-for-trigger]")) {
+      el.hidden = el.dataset.forTrigger !== on.value;
+    }
+  };
+  on.addEventListener("change", show);
+  show();
+});
