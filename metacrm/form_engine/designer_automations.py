@@ -181,7 +181,7 @@ def _draft(doc: dict, form, is_new: bool) -> tuple[dict, dict[str | None, list[s
 
 
 def _blank(kind: str) -> dict[str, Any]:
-    return {
+    blanks: dict[str, dict[str, Any]] = {
         "set": {"set": {}},
         "create": {"create": {"entity": "", "values": {}}},
         "assign": {"assign": {"strategy": "round_robin"}},
@@ -189,7 +189,8 @@ def _blank(kind: str) -> dict[str, Any]:
         "email": {"email": {"to": "owner", "subject": "", "body": ""}},
         "webhook": {"webhook": {"url": ""}},
         "return_to_pool": {"return_to_pool": {"reason": ""}},
-    }[kind]
+    }
+    return blanks[kind]
 
 
 ACTION_PATH = re.compile(r"actions\[(\d+)\]")
