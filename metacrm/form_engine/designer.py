@@ -102,6 +102,7 @@ def home():
         approvals=list(model.approvals.values()),
         roles=list(model.roles.values()),
         automations=list(model.automations.values()),
+        pools=list(model.pools.values()),
     )
 
 

@@ -144,6 +144,7 @@ def install(app: Flask) -> None:
         designer_layouts,
         designer_packages,
         designer_pipelines,
+        designer_pools,
         designer_roles,
     )
     from metacrm.form_engine.designer import bp as designer
