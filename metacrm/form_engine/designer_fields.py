@@ -5,6 +5,7 @@ the type never change, so records keep their values."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -157,8 +158,8 @@ def _declaration(entity: Entity, form) -> tuple[str, dict, dict[str | None, list
 
 @bp.route("/entities/<entity_name>/fields/<field_name>", methods=["GET", "POST"])
 def edit_field(entity_name: str, field_name: str):
-    """Labels, help, required, hidden and a pick list's options (add, relabel, reorder).
-    The API name and the type never change: records keep their values."""
+    """Labels, help, required, hidden and a pick list's options (add, relabel, reorder,
+    color, deactivate). The API name and the type never change: records keep their values."""
     entity = _entity(entity_name)
     field = entity.fields.get(field_name)
     if field is None:
@@ -187,6 +188,8 @@ def edit_field(entity_name: str, field_name: str):
         kinds=_type_labels(),
         origin_text=origin_text,
         has_options=field.type in SELECT_TYPES,
+        option_rows=_option_rows(field) if field.type in SELECT_TYPES else [],
+        palette=list(PALETTE),
     ), (422 if errors else 200)
 
 
@@ -199,13 +202,6 @@ def _current(field) -> dict:
         "required": "true" if field.required else "",
         "hidden": "true" if field.hidden else "",
     }
-    if field.type in SELECT_TYPES:
-        values["options"] = "\n".join(
-            o.value
-            if display.label(o.label) in (o.value, o.value.capitalize())
-            else f"{o.value} = {dict(o.label).get('en', o.value)}"
-            for o in field.spec.options
-        )
     return values
 
 
@@ -233,58 +229,101 @@ def _changes(entity: Entity, field, form) -> tuple[dict, dict[str | None, list[s
         if wanted != (current[flag] == "true"):
             changes[flag] = wanted
     if field.type in SELECT_TYPES:
-        options, problems = _options(entity, field, form.get("options", ""))
+        options, problems = _options(entity, field, form)
         if problems:
             errors["options"] = problems
-        elif [_option_value(o) for o in options] != [o.value for o in field.spec.options] or any(
-            isinstance(o, dict) and o.get("label") != dict(old.label)
-            for o, old in zip(options, field.spec.options, strict=False)
-        ):
+        elif options != _declared_options(field):
             changes["options"] = options
     return changes, errors
 
 
-def _option_value(option) -> str:
-    return option if isinstance(option, str) else option["value"]
+def _declared_options(field) -> list[dict[str, Any]]:
+    """The field's options as `_options` writes them (to tell whether anything changed)."""
+    out = []
+    for o in field.spec.options:
+        option: dict[str, Any] = {"value": o.value, "label": dict(o.label)}
+        if o.color:
+            option["color"] = o.color
+        if not o.active:
+            option["active"] = False
+        out.append(option)
+    return out
 
 
-def _options(entity: Entity, field, text: str) -> tuple[list, list[str]]:
-    """Lines `value` or `value = English label` -> options, in that order. An existing
-    option keeps its other languages and color; one that records still use cannot go."""
+PALETTE = ("#6b7280", "#2563eb", "#0d9488", "#16a34a", "#d97706", "#dc2626", "#db2777", "#7c3aed")
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _options(entity: Entity, field, form) -> tuple[list, list[str]]:
+    """The option rows, in the page's order (after any drag): each keeps its value, gets
+    its labels, color and whether it is still offered; new rows add options. One that
+    records still use cannot be removed (deactivate it instead)."""
     existing = {o.value: o for o in field.spec.options}
-    options: list = []
-    seen: set[str] = set()
+    options: list[dict[str, Any]] = []
     problems: list[str] = []
-    for line in (raw.strip() for raw in text.splitlines()):
-        if not line:
+    removed = []
+    for value in dict.fromkeys(form.getlist("opt")):
+        old = existing.get(value)
+        if old is None:
             continue
-        value, _sep, label = (part.strip() for part in line.partition("="))
+        if form.get(f"opt_remove.{value}") == "true":
+            removed.append(value)
+            continue
+        label = {**dict(old.label), "en": form.get(f"opt_label.{value}", "").strip() or value}
+        zh = form.get(f"opt_label_zh.{value}", "").strip()
+        if zh:
+            label["zh-CN"] = zh
+        else:
+            label.pop("zh-CN", None)
+        option: dict[str, Any] = {"value": value, "label": label}
+        color = form.get(f"opt_color.{value}", "")
+        if COLOR.match(color):
+            option["color"] = color
+        if form.get(f"opt_active.{value}") != "true":
+            option["active"] = False
+        options.append(option)
+    removed += [v for v in existing if v not in form.getlist("opt")]
+    seen = set(existing)
+    labels_zh = form.getlist("new_opt_label_zh")
+    for i, (value, label_en) in enumerate(
+        zip(form.getlist("new_opt_value"), form.getlist("new_opt_label"), strict=False)
+    ):
+        value, label_en = value.strip(), label_en.strip()
+        if not value and not label_en:
+            continue
+        value = value or re.sub(r"[^a-z0-9]+", "_", label_en.lower()).strip("_") or label_en
         if value in seen:
             problems.append(_("Each option once: %(options)s", options=value))
             continue
         seen.add(value)
-        old = existing.get(value)
-        if old is None:
-            options.append({"value": value, "label": {"en": label}} if label else value)
-            continue
-        option: dict[str, Any] = {"value": value, "label": dict(old.label)}
-        if label:
-            option["label"]["en"] = label
-        if old.color:
-            option["color"] = old.color
+        option = {"value": value, "label": {"en": label_en or value}}
+        if i < len(labels_zh) and labels_zh[i].strip():
+            option["label"]["zh-CN"] = labels_zh[i].strip()
         options.append(option)
     if not options:
-        problems.append(_("Write the options, one per line."))
-    removed = [v for v in existing if v not in seen]
+        problems.append(_("Keep at least one option."))
     for value, count in _in_use(entity, field, removed):
         problems.append(
             _(
-                "%(count)d records still have %(value)s: change them first, or keep the option.",
+                "%(count)d records still have %(value)s: change them first, or deactivate it.",
                 count=count,
                 value=value,
             )
         )
     return options, problems
+
+
+def _option_rows(field) -> list[dict[str, Any]]:
+    return [
+        {
+            "value": o.value,
+            "label": dict(o.label).get("en", ""),
+            "label_zh": dict(o.label).get("zh-CN", ""),
+            "color": o.color or "",
+            "active": o.active,
+        }
+        for o in field.spec.options
+    ]
 
 
 def _in_use(entity: Entity, field, values: list[str]) -> list[tuple[str, int]]:

@@ -145,6 +145,35 @@ def _option_labels(f: Field) -> dict[str, str]:
     return cache[key]
 
 
+def option_class(f: Field | None, value: Any) -> str:
+    """The CSS class of a pick-list value's color (`/app/options.css`), or ""."""
+    if f is None or not isinstance(f.spec, SelectSpec) or not isinstance(value, str):
+        return ""
+    color = next((o.color for o in f.spec.options if o.value == value), None)
+    return f"opt opt-{color[1:].lower()}" if color else ""
+
+
+def choosable(f: Field, current: Any) -> list:
+    """The options a form offers: the active ones, and whatever the record holds now."""
+    held = set(current) if isinstance(current, list) else {current}
+    return [o for o in f.spec.options if o.active or o.value in held]
+
+
+def options_css(model) -> str:
+    """A class per option color the model names (colors are schema-checked #rrggbb)."""
+    colors = sorted(
+        {
+            o.color[1:].lower()
+            for e in model.entities.values()
+            for f in e.fields.values()
+            if isinstance(f.spec, SelectSpec)
+            for o in f.spec.options
+            if o.color
+        }
+    )
+    return "".join(f".opt-{c}{{--opt:#{c}}}\n" for c in colors)
+
+
 @functools.lru_cache(maxsize=8)
 def _symbols(locale: str) -> tuple[str, str]:
     symbols = Locale.parse(locale).number_symbols

@@ -105,11 +105,24 @@ def shell() -> dict:
         "when": display.when,
         "files": display.files,
         "file_size": display.file_size,
+        "option_class": display.option_class,
+        "choosable": display.choosable,
+        "options_version": lambda: g.metacrm_state.model.content_hash[:12],
         "engine_nav": current_app.extensions.get("metacrm_nav", []),
         "unread_count": lambda: notifications.unread_count(
             g.metacrm_state, g.metacrm_context.user_id
         ),
     }
+
+
+@bp.get("/options.css")
+def options_css():
+    """The pick lists' option colors as classes (CSP allows no inline style)."""
+    response = current_app.response_class(
+        display.options_css(g.metacrm_state.model), mimetype="text/css"
+    )
+    response.headers["Cache-Control"] = "private, max-age=86400"  # versioned by the URL
+    return response
 
 
 @bp.get("")

@@ -72,6 +72,7 @@ class Option:
     value: str
     label: Label
     color: str | None = None
+    active: bool = True  # False: kept for the records that hold it, offered no more
 
 
 # --- one spec per field type -------------------------------------------------

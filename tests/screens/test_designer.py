@@ -9,7 +9,7 @@ import yaml
 
 from metacrm.default_app import PACKAGE_DIR
 from tests.conftest import user
-from tests.screens.conftest import shot, sign_in
+from tests.screens.conftest import current_form, shot, sign_in
 
 
 def session(env, username="admin", password="admin-password"):
@@ -116,37 +116,61 @@ def test_add_a_pick_list_field_and_use_it_at_once(page, site):
     assert page.console_errors == []
 
 
-def test_relabel_reorder_and_add_options_hide_a_field_and_keep_used_options(site):
+def test_relabel_reorder_color_deactivate_and_add_options_hide_a_field(site):
     env, _ = site
     env.api.post("/api/v1/records/account", json={"name": "Shop", "industry": "retail"})
     admin = session(env)
     path = "/setup/entities/account/fields/industry"
-    page = admin.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
-    assert "manufacturing\nretail\ntechnology" in page
-    token = csrf(admin, path)
-    keep = "\n".join(["finance", "healthcare", "education", "energy", "logistics", "other"])
-    form = {"csrf_token": token, "label": "Industry", "label_zh": "所属行业"}
+    form = current_form(admin, path)
+    values = form["opt"]
+    assert values[:3] == ["manufacturing", "retail", "technology"]
+    form["csrf_token"] = [csrf(admin, path)]
+    form["label_zh"] = ["所属行业"]
 
-    gone = admin.post(path, data={**form, "options": "technology\nmanufacturing\n" + keep})
+    gone = admin.post(path, data={**form, "opt_remove.retail": ["true"]})
     assert gone.status_code == 422  # a shop is in retail: that option stays
     assert "1 records still have retail" in gone.get_data(as_text=True)
 
-    saved = admin.post(
-        path,
-        data={**form, "options": f"technology = Tech\nretail\nmanufacturing\n{keep}\nagriculture"},
-    )
-    assert saved.status_code == 302
+    # technology first, relabelled and green; retail kept for the shop but offered no more
+    form["opt"] = ["technology", "retail", "manufacturing", *values[3:]]
+    form["opt_label.technology"] = ["Tech"]
+    form["opt_color.technology"] = ["#16a34a"]
+    form["opt_active.retail"] = []
+    form["new_opt_label"] = ["Agriculture", "", ""]
+    form["new_opt_label_zh"] = ["农业", "", ""]
+    saved = admin.post(path, data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
     fields = {f["name"]: f for f in env.api.get("/api/v1/meta/entities/account").json["fields"]}
     industry = fields["industry"]
-    assert industry["label"] == {"en": "Industry", "zh-CN": "所属行业"}
-    values = [o["value"] for o in industry["options"]]
-    assert values[:3] == ["technology", "retail", "manufacturing"] and values[-1] == "agriculture"
-    assert industry["options"][0]["label"]["en"] == "Tech"
+    assert industry["label"]["zh-CN"] == "所属行业"
+    by_value = {o["value"]: o for o in industry["options"]}
+    assert [o["value"] for o in industry["options"]][:3] == [
+        "technology",
+        "retail",
+        "manufacturing",
+    ]
+    assert by_value["technology"]["label"]["en"] == "Tech"
+    assert by_value["technology"]["color"] == "#16a34a"
+    assert by_value["retail"]["active"] is False
+    assert by_value["agriculture"]["label"] == {"en": "Agriculture", "zh-CN": "农业"}
+
+    new_form = admin.get("/app/account/new", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert 'value="retail"' not in new_form and 'value="agriculture"' in new_form
+    shop = env.api.get("/api/v1/records/account").json["data"][0]["id"]
+    edit = admin.get(f"/app/account/{shop}/edit", headers={"Accept": "text/html"})
+    assert 'value="retail" selected' in edit.get_data(as_text=True)  # still the shop's
+    tech = env.api.post("/api/v1/records/account", json={"name": "Bit", "industry": "technology"})
+    page = admin.get(f"/app/account/{tech.json['id']}", headers={"Accept": "text/html"})
+    assert '<span class="opt opt-16a34a">Tech</span>' in page.get_data(as_text=True)
+    css = admin.get("/app/options.css").get_data(as_text=True)
+    assert ".opt-16a34a{--opt:#16a34a}" in css
 
     website = "/setup/entities/account/fields/website"
     current = admin.get(website, headers={"Accept": "text/html"}).get_data(as_text=True)
     label = re.search(r'id="f-label" name="label" value="([^"]*)"', current).group(1)
-    hidden = admin.post(website, data={"csrf_token": token, "label": label, "hidden": "true"})
+    hidden = admin.post(
+        website, data={"csrf_token": form["csrf_token"], "label": label, "hidden": "true"}
+    )
     assert hidden.status_code == 302
     form_page = admin.get("/app/account/new", headers={"Accept": "text/html"}).get_data(
         as_text=True

@@ -144,7 +144,7 @@ def _options(raw: list) -> tuple[m.Option, ...]:
             out.append(m.Option(item, m.label_of(None, item)))
         else:
             label = m.label_of(item.get("label"), item["value"])
-            out.append(m.Option(item["value"], label, item.get("color")))
+            out.append(m.Option(item["value"], label, item.get("color"), item.get("active", True)))
     return tuple(out)
 
 
