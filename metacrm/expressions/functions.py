@@ -84,14 +84,8 @@ def fixed(name: str, params: list, result: str):
         )
         return result
 
-    shown = ["|".join(sorted(p)) if isinstance(p, (set, frozenset)) else p for p in params]
-    check.usage = f"{name}({', '.join(shown)}) -> {result}"  # type: ignore[attr-defined]
+    check.fixed = (name, params, result)  # type: ignore[attr-defined]  # (see usage.py)
     return check
-
-
-def usage_of(function: Function) -> str:
-    """How a function is called, for the expression editor's list."""
-    return getattr(function.signature, "usage", f"{function.name}(...)")
 
 
 DATEISH = frozenset({T.DATE, T.DATETIME})
@@ -266,7 +260,6 @@ def _variadic_same(name: str, minimum: int):
             raise SignatureError(f"{name}() cannot take lists")
         return result
 
-    check.usage = f"{name}(a, b, ...) -> the type of a"  # type: ignore[attr-defined]
     return check
 
 
@@ -278,9 +271,6 @@ def _round_sig(types_: list[str]) -> str:
     return T.DECIMAL
 
 
-_round_sig.usage = "round(number, places=0) -> decimal"  # type: ignore[attr-defined]
-
-
 def _concat_sig(types_: list[str]) -> str:
     if not types_:
         raise SignatureError("concat() takes at least 1 argument")
@@ -290,15 +280,9 @@ def _concat_sig(types_: list[str]) -> str:
     return T.TEXT
 
 
-_concat_sig.usage = "concat(value, ...) -> text"  # type: ignore[attr-defined]
-
-
 def _abs_sig(types_):
     _want(types_, [T.NUMERIC], "abs")
     return _numeric_result(types_)
-
-
-_abs_sig.usage = "abs(number) -> number"  # type: ignore[attr-defined]
 
 
 BUILTINS: tuple[Function, ...] = (

@@ -17,7 +17,7 @@ from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 
 from metacrm.expressions import ExpressionError, check
-from metacrm.expressions.functions import usage_of
+from metacrm.expressions.usage import usage_of
 from metacrm.form_engine import display
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
@@ -103,6 +103,7 @@ def home():
         roles=list(model.roles.values()),
         automations=list(model.automations.values()),
         pools=list(model.pools.values()),
+        conflicts=g.metacrm_state.conflicts,
     )
 
 

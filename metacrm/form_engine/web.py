@@ -139,6 +139,7 @@ def install(app: Flask) -> None:
     from metacrm.form_engine import (  # noqa: F401 - their routes join the designer
         designer_approvals,
         designer_automations,
+        designer_conflicts,
         designer_fields,
         designer_history,
         designer_layouts,

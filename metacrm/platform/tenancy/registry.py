@@ -32,11 +32,13 @@ from sqlalchemy import (
 )
 
 from metacrm.expressions import Registry
+from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Model
 from metacrm.platform.db import database, migrations
 from metacrm.platform.db import tables as tbl
 from metacrm.platform.db.patches import Patch, add_column_if_missing, apply_patches, patches_table
 from metacrm.platform.settings import Settings
+from metacrm.platform.tenancy.overlay_conflicts import Conflict, reconcile, without
 
 CONTROL_PATCHES = (
     Patch(
@@ -109,10 +111,21 @@ class TenantState:
     cache: dict[Any, Any] = field(
         default_factory=dict
     )  # per-model derived objects (schemas, openapi)
+    # overlay pieces the packages no longer accept (after an upgrade): set aside, kept
+    conflicts: tuple[Conflict, ...] = ()
 
     @property
     def write(self) -> Engine:
         return database.write_engine(self.engine)
+
+
+def _holds(overlay: dict, piece: tuple[str, ...]) -> bool:
+    node: Any = overlay
+    for key in piece[:-1] if piece[-1] == "settings" else piece:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def latest_overlay(conn, system) -> dict:
@@ -295,7 +308,7 @@ class TenantRegistry:
             overlay = latest_overlay(conn, system)
             version_id = _latest_version_id(conn, system)
             applied = migrations.latest_version(conn, system)
-        model = self.runtime.compile(overlay)
+        model, conflicts = reconcile(self.runtime.compile, overlay)
         if migrations.needs_sync(applied, model):
             # Packages (or how this code stores them) were upgraded since the last apply:
             # re-apply the overlay on the new base. Additive plans apply by themselves; refused ones wait
@@ -324,6 +337,7 @@ class TenantRegistry:
             self.runtime.registry,
             self.timezone(name),
             self.runtime.jobs,
+            conflicts=conflicts,
         )
 
     def state(self, name: str) -> TenantState:
@@ -368,7 +382,7 @@ class TenantRegistry:
                 try:
                     current = latest_overlay(conn, state.system)
                     new_overlay = mutate(copy.deepcopy(current))
-                    model = self.runtime.compile(new_overlay)
+                    model, conflicts = self._compile_edit(new_overlay, state.conflicts)
                     _, tables = tbl.model_tables(model)
                     plan = migrations.sync_model(
                         conn,
@@ -408,9 +422,23 @@ class TenantRegistry:
                 state.registry,
                 state.timezone,
                 state.jobs,
+                conflicts=conflicts,
             )
             self._states[name] = new_state
             return new_state, plan
+
+    def _compile_edit(self, overlay: dict, conflicts: tuple[Conflict, ...]):
+        """An edited overlay's model. Pieces already set aside after an upgrade stay aside
+        (an edit elsewhere is not blocked by them); anything else wrong refuses the edit.
+        A piece the edit fixed (or removed) is a conflict no more."""
+        try:
+            return self.runtime.compile(overlay), ()
+        except MetadataInvalid:
+            if not conflicts:
+                raise
+        still = [c for c in conflicts if _holds(overlay, c.piece)]
+        model = self.runtime.compile(without(overlay, [c.piece for c in still]))
+        return model, tuple(still)
 
     def dispose(self) -> None:
         for reader in self._versions.values():
