@@ -51,7 +51,8 @@ def _sections_of(entity: Entity, doc: dict) -> list[dict[str, Any]]:
                 "fields": [f for f in s["fields"] if f in entity.fields],
             }
         )
-    return out or [{"label_en": "", "label_zh": "", "columns": None, "fields": []}]
+    # no form view yet: the form shows every field in one section, and so does the editor
+    return out or [{"label_en": "", "label_zh": "", "columns": None, "fields": list(entity.fields)}]
 
 
 def _posted_sections(entity: Entity, form) -> list[dict[str, Any]]:
@@ -110,6 +111,11 @@ def form_layout(entity_name: str):
             sections.append({"label_en": "", "label_zh": "", "columns": None, "fields": []})
         else:
             data = {**doc, "sections": _document_sections(sections)}
+            if "related_order" in request.form:  # (a form without the list keeps it)
+                data.pop("related", None)
+                related = _posted_related(entity, request.form)
+                if related is not None:
+                    data["related"] = related
             if not data["sections"]:
                 errors[None] = [_("Put at least one field in a section.")]
             else:
@@ -122,8 +128,20 @@ def form_layout(entity_name: str):
                     flash(_("The form's layout is saved."), "success")
                     return redirect(url_for("setup.form_layout", entity_name=entity.name))
     placed = {f for s in sections for f in s["fields"]}
+    shown = (
+        _posted_related(entity, request.form)
+        if "related_order" in request.form
+        else doc.get("related")
+    )
+    links = _related_links(entity)
+    if shown is None:
+        shown = links
     return render_template(
         "setup/layout.html",
+        related_rows=[
+            (link, link in shown) for link in shown + [k for k in links if k not in shown]
+        ],
+        related_label=lambda link: _related_label(link),
         entity=entity,
         sections=sections,
         rest=[f for f in entity.fields if f not in placed],
@@ -133,6 +151,31 @@ def form_layout(entity_name: str):
         diff=diff,
         preview="preview" in request.form and not errors,
     ), (422 if errors else 200)
+
+
+def _related_links(entity: Entity) -> list[str]:
+    """Every `entity.field` that references `entity`: the related lists it may show."""
+    return [
+        f"{other.name}.{name}"
+        for other in _model().entities.values()
+        for name, f in other.fields.items()
+        if f.type == "reference" and f.kind.target(f) == entity.name
+    ]
+
+
+def _related_label(link: str) -> str:
+    other, _dot, name = link.partition(".")
+    entity = _model().entities[other]
+    return f"{display.label(entity.plural)} ({display.label(entity.fields[name].label)})"
+
+
+def _posted_related(entity: Entity, form) -> list[str] | None:
+    """The related lists ticked, in the page's order; None when that is every one in the
+    default order (so a reference added later shows up by itself)."""
+    links = _related_links(entity)
+    ticked = set(form.getlist("related"))
+    chosen = [link for link in form.getlist("related_order") if link in ticked and link in links]
+    return None if chosen == links else chosen
 
 
 def _list_view(entity: Entity) -> tuple[str, dict]:

@@ -25,7 +25,7 @@ from metacrm.form_engine import display, forms
 from metacrm.form_engine.columns import default_columns
 from metacrm.form_engine.i18n import LANGUAGES, save_language
 from metacrm.form_engine.timeline import timeline
-from metacrm.metadata.model import Entity, Label, Pipeline
+from metacrm.metadata.model import Entity, Label, Pipeline, View
 from metacrm.platform.api import notifications
 from metacrm.platform.api.common import resolve_request, service
 from metacrm.platform.errors import Forbidden, NotFound, ServiceError, Unauthorized
@@ -171,11 +171,16 @@ def _may(entity: Entity, action: str) -> bool:
     return True
 
 
-def _layout(entity: Entity) -> tuple:
+def _form_view(entity: Entity) -> View | None:
     for v in service().state.model.views.values():
         if v.entity == entity.name and v.kind == "form":
-            return v.sections
-    return ()
+            return v
+    return None
+
+
+def _layout(entity: Entity) -> tuple:
+    view = _form_view(entity)
+    return view.sections if view else ()
 
 
 @bp.get("/<entity_name>/<id:record_id>")
@@ -252,33 +257,42 @@ def render_record(entity: Entity, record_id: int, stage_error: str | None = None
 
 
 def _related(entity: Entity, record_id: int) -> list[dict]:
-    """Every entity with a reference to this one that the user may read, and its first rows."""
+    """Every entity with a reference to this one that the user may read (or those the form
+    view's `related` names, in its order), and its first rows."""
     svc = service()
     out = []
-    for other in _readable_entities():
-        hidden = svc.grant(other).hidden
-        for name, f in other.fields.items():
-            if f.kind.name != "reference" or f.spec.entity != entity.name or name in hidden:
-                continue
-            page = list_records(svc, other.name, {name: [str(record_id)], "limit": ["5"]})
-            columns = [c for c in default_columns(other, svc.readable(other)) if c != name][:3]
-            lookups = display.Lookups(svc)
-            lookups.load(other, page["data"], columns)
-            out.append(
-                {
-                    "entity": other,
-                    "field": other.fields[name],
-                    "rows": page["data"],
-                    "columns": columns,
-                    "lookups": lookups,
-                    "more": bool(page["next_cursor"]),
-                    "new": url_for("screens.new_record", entity_name=other.name)
-                    + "?"
-                    + urlencode({name: record_id})
-                    if _may(other, "create")
-                    else None,
-                }
-            )
+    links = [
+        (other, name)
+        for other in _readable_entities()
+        for name, f in other.fields.items()
+        if f.kind.name == "reference"
+        and f.spec.entity == entity.name
+        and name not in svc.grant(other).hidden
+    ]
+    view = _form_view(entity)
+    if view is not None and view.related is not None:  # the layout's choice and order
+        chosen = {f"{o.name}.{n}": (o, n) for o, n in links}
+        links = [chosen[link] for link in view.related if link in chosen]
+    for other, name in links:
+        page = list_records(svc, other.name, {name: [str(record_id)], "limit": ["5"]})
+        columns = [c for c in default_columns(other, svc.readable(other)) if c != name][:3]
+        lookups = display.Lookups(svc)
+        lookups.load(other, page["data"], columns)
+        out.append(
+            {
+                "entity": other,
+                "field": other.fields[name],
+                "rows": page["data"],
+                "columns": columns,
+                "lookups": lookups,
+                "more": bool(page["next_cursor"]),
+                "new": url_for("screens.new_record", entity_name=other.name)
+                + "?"
+                + urlencode({name: record_id})
+                if _may(other, "create")
+                else None,
+            }
+        )
     return out
 
 

@@ -159,6 +159,7 @@ def build_view(data: dict) -> m.View:
             )
             for s in data.get("sections", ())
         ),
+        related=tuple(data["related"]) if "related" in data else None,
     )
 
 

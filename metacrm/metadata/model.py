@@ -276,6 +276,8 @@ class View:
     group_by: str | None = None
     default: bool = False
     sections: tuple[FormSection, ...] = ()
+    # form: the record page's related lists (entity.field); None: every reference to it
+    related: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,15 @@ def _check_view(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> No
                 out.append(
                     doc.error(("sections", i, "fields", j), f"unknown field '{f}' of '{ent.name}'")
                 )
+    for i, link in enumerate(data.get("related", ())):
+        other, _dot, fname = link.partition(".")
+        fd = drafts.entities[other].fields.get(fname) if other in drafts.entities else None
+        if fd is None or fd.data.get("type") != "reference" or fd.data.get("entity") != ent.name:
+            out.append(
+                doc.error(
+                    ("related", i), f"'{link}' is not a reference of another entity to '{ent.name}'"
+                )
+            )
 
 
 def check_semantics(drafts: Drafts, types: FieldTypes) -> list[MetadataError]:

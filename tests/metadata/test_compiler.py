@@ -417,3 +417,18 @@ def test_an_overlay_document_replaces_the_packages_whole(tmp_path):
     assert misnamed == ["tenant overlay documents.pipeline.other.name: must be 'other', its key"]
     unknown_kind = errors_of(BASE, overlay={"documents": {"report": {}}})
     assert len(unknown_kind) == 1 and "report" in unknown_kind[0]
+
+
+def test_a_form_view_names_its_related_lists_by_their_reference(tmp_path):
+    view = """
+        name: account_form
+        entity: account
+        kind: form
+        sections: [{fields: [name]}]
+        related: [opportunity.account, lead.company, nothing.here]
+        """
+    pkg = write_package(tmp_path, files={"views/v.yaml": view})
+    errors = errors_of(BASE, pkg)
+    assert any("related[1]" in e and "'lead.company' is not a reference" in e for e in errors)
+    assert any("related[2]" in e for e in errors)
+    assert not any("related[0]" in e for e in errors)

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.screens.conftest import shot, sign_in
+from tests.screens.conftest import current_form, shot, sign_in
 from tests.screens.test_designer import csrf, session
 
 
@@ -23,7 +23,9 @@ def test_drag_a_field_into_the_first_section_preview_then_save(page, site):
     page.goto(base + "/setup/entities/opportunity/layout")
     first = page.locator(".layout-fields[data-section='0']")
     assert first.locator("[data-field=name]").count() == 1  # the package's layout
-    # drag "next step" from the second section to the top of the first
+    # drag "next step" from the second section to the top of the first (both on screen:
+    # Playwright's drag does not scroll in between, a person's drag does)
+    page.set_viewport_size({"width": 1280, "height": 1400})
     page.locator("[data-field=next_step] .grip").drag_to(first.locator("[data-field=account]"))
     expect(page.locator("#p-next_step")).to_have_value("0")
     # and move the description with its menu, into a new, titled one-column section
@@ -115,3 +117,29 @@ def test_list_columns_and_default_sort(site):
     assert listing.index("Sooner") < listing.index("Later")  # the default sort
     assert 'data-column="close_date"' not in listing
     assert heads[:3] == ["amount", "name", "stage"], heads
+
+
+def test_related_lists_chosen_and_ordered(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/account/layout"
+    form = current_form(admin, path, "record-form layout-editor")
+    links = form["related_order"]
+    assert "contact.account" in links and "opportunity.account" in links
+    assert sorted(form["related"]) == sorted(links)  # every one, by default
+    form["csrf_token"] = [csrf(admin, path)]
+    form["related_order"] = ["opportunity.account", "contact.account"] + [
+        link for link in links if link not in ("opportunity.account", "contact.account")
+    ]
+    form["related"] = ["opportunity.account", "contact.account"]
+    assert admin.post(path, data=form).status_code == 302
+    account = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
+    page = admin.get(f"/app/account/{account}", headers={"Accept": "text/html"})
+    shown = re.findall(r'data-related="([a-z_]+)"', page.get_data(as_text=True))
+    assert list(dict.fromkeys(shown)) == ["opportunity", "contact"]
+    bad = {**form, "related": ["lead.owner_id"], "related_order": ["lead.owner_id"]}
+    assert admin.post(path, data=bad).status_code == 302  # not a link to accounts: ignored
+    view = next(v for v in env.state().model.views.values() if v.entity == "account")
+    assert view.related == ()  # so none is ticked: the page shows no related list
+    page = admin.get(f"/app/account/{account}", headers={"Accept": "text/html"})
+    assert "data-related=" not in page.get_data(as_text=True)
