@@ -29,7 +29,7 @@ from metacrm.platform.errors import Forbidden, NotFound, ServiceError
 bp = Blueprint("setup", __name__, url_prefix="/setup", template_folder="templates")
 
 API_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-# the types this form configures completely (a rollup needs its source: the API for now)
+# the types the new-field form configures completely
 FORM_TYPES = (
     "text",
     "long_text",
@@ -52,6 +52,7 @@ FORM_TYPES = (
     "attachment",
     "json",
     "formula",
+    "rollup",
     "auto_number",
 )
 SELECT_TYPES = ("select", "multi_select")
@@ -236,14 +237,24 @@ def _metadata_errors(exc: MetadataInvalid, name: str) -> dict[str | None, list[s
         "max_length",
         "default_expression",
         "unique",
+        "visible_if",
+        "required_if",
+        "default",
+        "via",
+        "function",
+        "filter",
     )
     for e in exc.errors:
         path = e.path or ""
-        after = path.split(f"fields.{name}", 1)[1] if f"fields.{name}" in path else ""
+        marker = next((m for m in (f"fields.{name}", f"modify.{name}") if m in path), None)
+        after = path.split(marker, 1)[1] if marker else ""
         longest_first = sorted(controls, key=len, reverse=True)  # max_length before max
         control = next((c for c in longest_first if after.lstrip(".").startswith(c)), None)
         if control is None and after == "":
-            control = "name" if f"fields.{name}" in path else None
+            control = "name" if marker == f"fields.{name}" else None
+        control = {"via": "rollup_link", "function": "rollup_link", "filter": "rollup_filter"}.get(
+            control or "", control
+        )
         out.setdefault(control, []).append(e.message)
     return out
 

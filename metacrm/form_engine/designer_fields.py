@@ -27,12 +27,20 @@ from metacrm.form_engine.designer import (
     origin_text,
     overlay_diff,
 )
+from metacrm.form_engine.designer_field_kinds import (
+    LITERAL_DEFAULT_TYPES,
+    rollup_fields,
+    rollup_links,
+    rollup_source,
+    typed_default,
+)
 from metacrm.metadata.model import Entity
 from metacrm.platform.api.common import runtime
 from metacrm.platform.errors import NotFound
 from metacrm.platform.tenancy import overlay_edits
 
 NUMBER_TYPES = ("integer", "decimal", "currency", "percent")
+
 ON_DELETE = ("set_null", "restrict", "cascade")
 
 
@@ -69,6 +77,9 @@ def new_field(entity_name: str):
         targets=sorted(_model().entities.values(), key=lambda e: display.label(e.label)),
         number_types=NUMBER_TYPES,
         unique_types=[t for t in FORM_TYPES if _kind_unique(t)],
+        literal_default_types=LITERAL_DEFAULT_TYPES,
+        rollup_links=rollup_links(entity),
+        rollup_fields=rollup_fields(entity),
     ), (422 if errors else 200)
 
 
@@ -149,6 +160,13 @@ def _declaration(entity: Entity, form) -> tuple[str, dict, dict[str | None, list
             declaration["max_length"] = int(raw)
         else:
             refuse("max_length", _("A whole number from 1 to 10000."))
+    if kind == "rollup":
+        rollup_source(entity, form, declaration, refuse)
+    if kind in LITERAL_DEFAULT_TYPES and form.get("default", "").strip():
+        try:
+            declaration["default"] = typed_default(kind, form["default"].strip(), declaration)
+        except ValueError as exc:
+            refuse("default", str(exc))
     if form.get("default_expression", "").strip():
         declaration["default_expression"] = form["default_expression"].strip()
     if kind == "auto_number":
@@ -201,6 +219,8 @@ def _current(field) -> dict:
         "help": dict(field.help).get("en", "") if field.help else "",
         "required": "true" if field.required else "",
         "hidden": "true" if field.hidden else "",
+        "visible_if": field.visible_if or "",
+        "required_if": field.required_if or "",
     }
     return values
 
@@ -228,6 +248,11 @@ def _changes(entity: Entity, field, form) -> tuple[dict, dict[str | None, list[s
         wanted = form.get(flag) == "true"
         if wanted != (current[flag] == "true"):
             changes[flag] = wanted
+    for rule, neutral in (("visible_if", "true"), ("required_if", "false")):
+        wanted = form.get(rule, "").strip()
+        if wanted != current[rule]:
+            # emptied: the tenant's own condition goes; a package's is overruled
+            changes[rule] = wanted or (None if _own(entity, field, rule) else neutral)
     if field.type in SELECT_TYPES:
         options, problems = _options(entity, field, form)
         if problems:
@@ -235,6 +260,15 @@ def _changes(entity: Entity, field, form) -> tuple[dict, dict[str | None, list[s
         elif options != _declared_options(field):
             changes["options"] = options
     return changes, errors
+
+
+def _own(entity: Entity, field, prop: str) -> bool:
+    """Whether the tenant's overlay (not a package) sets `prop` of the field."""
+    overlay = g.metacrm_state.overlay or {}
+    if field.origin == "overlay":
+        return True
+    modified = overlay.get("extend", {}).get(entity.name, {}).get("modify", {})
+    return prop in modified.get(field.name, {})
 
 
 def _declared_options(field) -> list[dict[str, Any]]:

@@ -347,3 +347,82 @@ def test_a_number_field_with_bounds_and_a_default_expression(site):
     assert deal.json["seats"] == 10  # the default
     over = env.api.patch(f"/api/v1/records/opportunity/{deal.json['id']}", json={"seats": 900})
     assert over.status_code == 422 and over.json["errors"][0]["field"] == "seats"
+
+
+def test_a_rollup_and_typed_defaults_from_the_new_field_form(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/account/fields/new"
+    token = csrf(admin, path)
+    base = {"csrf_token": token, "type": "rollup"}
+    total = {
+        **base,
+        "name": "won_total",
+        "label": "Won total",
+        "rollup_link": "opportunity.account",
+        "rollup_function": "sum",
+        "rollup_field": "opportunity.amount",
+        "rollup_filter": "stage = 'closed_won'",
+    }
+    assert admin.post(path, data=total).status_code == 302
+    count = {**base, "name": "deals", "label": "Deals", "rollup_link": "opportunity.account"}
+    assert admin.post(path, data=count).status_code == 302
+    wrong = {**total, "name": "bad", "rollup_field": "contact.last_name"}
+    assert 'id="e-rollup_field"' in admin.post(path, data=wrong).get_data(as_text=True)
+
+    tier = {
+        "csrf_token": token,
+        "name": "tier",
+        "label": "Tier",
+        "type": "select",
+        "options": "Gold\nSilver",
+        "default": "Silver",
+    }
+    assert admin.post(path, data=tier).status_code == 302
+    vip = {"csrf_token": token, "name": "vip", "label": "VIP", "type": "boolean", "default": "yes"}
+    assert admin.post(path, data=vip).status_code == 302
+    for bad, value in (("integer", "many"), ("select", "Bronze"), ("boolean", "maybe")):
+        form = {"csrf_token": token, "name": "x", "label": "X", "type": bad, "default": value}
+        form["options"] = "Gold"
+        answer = admin.post(path, data=form)
+        assert answer.status_code == 422 and 'id="e-default"' in answer.get_data(as_text=True)
+
+    account = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json
+    assert account["tier"] == "Silver" and account["vip"] is True
+    contact = env.api.post(
+        "/api/v1/records/contact", json={"last_name": "Li", "account": account["id"]}
+    ).json["id"]
+    for amount, stage in ((100, "closed_won"), (50, "prospecting")):
+        deal = {
+            "name": "D",
+            "account": account["id"],
+            "primary_contact": contact,
+            "amount": amount,
+            "close_date": "2027-01-01",
+            "stage": stage,
+            "lost_reason": None,
+        }
+        made = env.api.post("/api/v1/records/opportunity", json=deal)
+        assert made.status_code == 201, made.json
+    again = env.api.get(f"/api/v1/records/account/{account['id']}").json
+    assert float(again["won_total"]) == 100 and again["deals"] == 2
+
+
+def test_conditions_on_a_field_show_and_require_it_on_the_form(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/opportunity/fields/lost_reason"
+    form = current_form(admin, path)
+    form["csrf_token"] = [csrf(admin, path)]
+    refused = admin.post(path, data={**form, "visible_if": ["stage = "]})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="e-visible_if"' in html, html[:2000]
+    form["visible_if"] = ["stage = 'closed_lost'"]
+    assert admin.post(path, data=form).status_code == 302
+    field = env.state().model.entities["opportunity"].fields["lost_reason"]
+    assert field.visible_if == "stage = 'closed_lost'"
+    new = admin.get("/app/opportunity/new", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert re.search(r'id="w-lost_reason"[^>]*hidden', new)  # a new deal is not lost
+    form["visible_if"] = [""]
+    assert admin.post(path, data=form).status_code == 302
+    assert env.state().model.entities["opportunity"].fields["lost_reason"].visible_if is None

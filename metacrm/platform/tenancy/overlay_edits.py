@@ -42,7 +42,8 @@ def add_field(entity: str, name: str, declaration: dict) -> Mutation:
 
 def modify_field(entity: Entity, field: str, changes: dict) -> Mutation:
     """Changed properties: a tenant-made field is rewritten; a package's field gets a
-    `modify` entry (the package is never edited; its type never changes)."""
+    `modify` entry (the package is never edited; its type never changes). A None value
+    takes the tenant's own setting out."""
     origin = entity.fields[field].origin
 
     def mutate(overlay: dict) -> dict:
@@ -56,13 +57,29 @@ def modify_field(entity: Entity, field: str, changes: dict) -> Mutation:
                     "a field's type cannot change; add a new field instead",
                     [{"field": "type", "message": "immutable"}],
                 )
-            target.update(changes)
+            _update(target, changes)
         else:
             ext = overlay.setdefault("extend", {}).setdefault(entity.name, {})
-            ext.setdefault("modify", {}).setdefault(field, {}).update(changes)
+            modify = ext.setdefault("modify", {})
+            _update(modify.setdefault(field, {}), changes)
+            if not modify[field]:  # nothing of the tenant's left on this field
+                del modify[field]
+                if not modify:
+                    del ext["modify"]
+                if not ext:
+                    del overlay["extend"][entity.name]
         return overlay
 
     return mutate
+
+
+def _update(target: dict, changes: dict) -> None:
+    """Apply changes; None takes a property out (back to what the package says)."""
+    for key, value in changes.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
 
 
 def put_document(kind: str, name: str, data: dict) -> Mutation:
