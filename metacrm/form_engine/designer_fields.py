@@ -418,10 +418,16 @@ def new_entity():
                     }
                 },
             }
+            if form.get("nav_section") in _section_names():
+                declaration["nav_section"] = form["nav_section"]
             _plan, errors = apply_change(overlay_edits.create_entity(name, declaration))
             if not errors:
                 flash(_("%(what)s created. Add its fields now.", what=label["en"]), "success")
                 return redirect(url_for("setup.entity_page", entity_name=name))
-    return render_template("setup/entity_new.html", values=form, errors=errors), (
-        422 if errors else 200
-    )
+    return render_template(
+        "setup/entity_new.html", values=form, errors=errors, sections=_model().navigation
+    ), (422 if errors else 200)
+
+
+def _section_names() -> list[str]:
+    return [dict(s.label).get("en", "") for s in _model().navigation]

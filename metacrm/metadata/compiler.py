@@ -347,6 +347,22 @@ def _navigation(
                     )
                 placed.setdefault(name, here)
             sections.append(NavSection(section_label, tuple(section["entities"])))
+    by_label = {label_text(s.label, "en"): i for i, s in enumerate(sections)}
+    for name, draft in drafts.entities.items():  # an entity that names its section
+        wanted = draft.data.get("nav_section")
+        if not wanted or name in placed:
+            continue
+        if wanted not in by_label:
+            known = ", ".join(by_label) or "none"
+            errors.append(
+                draft.doc.error(
+                    (*draft.path, "nav_section"),
+                    f"no navigation section '{wanted}' (known: {known})",
+                )
+            )
+            continue
+        i = by_label[wanted]
+        sections[i] = NavSection(sections[i].label, (*sections[i].entities, name))
     return tuple(sections)
 
 

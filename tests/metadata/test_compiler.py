@@ -432,3 +432,13 @@ def test_a_form_view_names_its_related_lists_by_their_reference(tmp_path):
     assert any("related[1]" in e and "'lead.company' is not a reference" in e for e in errors)
     assert any("related[2]" in e for e in errors)
     assert not any("related[0]" in e for e in errors)
+
+
+def test_a_tenant_entity_names_its_navigation_section():
+    entity = {"name": "course", "fields": {"name": {"type": "text"}}, "nav_section": "Sales"}
+    model = load_and_compile([BASE], {"entities": {"course": entity}})
+    [sales] = [s for s in model.navigation if s.label["en"] == "Sales"]
+    assert sales.entities[-1] == "course"
+    entity["nav_section"] = "Nowhere"
+    errors = errors_of(BASE, overlay={"entities": {"course": entity}})
+    assert any("no navigation section 'Nowhere'" in e and "Sales" in e for e in errors)

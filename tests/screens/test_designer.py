@@ -301,8 +301,13 @@ def test_create_an_entity_then_use_it(site):
     assert admin.post("/setup/entities/new", data={**form, "name": "account"}).status_code == 422
     bad = admin.post("/setup/entities/new", data={**form, "name": "Course!"})
     assert bad.status_code == 422 and 'id="e-name"' in bad.get_data(as_text=True)
-    made = admin.post("/setup/entities/new", data={**form, "name": "course"})
+    made = admin.post(
+        "/setup/entities/new", data={**form, "name": "course", "nav_section": "Service"}
+    )
     assert made.status_code == 302 and made.location.endswith("/setup/entities/course")
+    shell = admin.get("/app", headers={"Accept": "text/html"}).get_data(as_text=True)
+    service = shell.split(">Service<")[1].split("</ul>")[0]  # in its menu section
+    assert "/app/course" in service
     new_form = admin.get("/app/course/new", headers={"Accept": "text/html"}).get_data(as_text=True)
     assert 'name="name"' in new_form
     token = csrf(admin, "/app/course/new")
