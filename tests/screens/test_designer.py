@@ -331,6 +331,18 @@ def test_setup_fits_a_phone_in_chinese(browser, site):
     shot(page, "designer-new-field-phone-zh")
     page.goto(base + "/setup/entities/account")
     shot(page, "designer-entity-phone-zh")
+    for path in (
+        "/setup/entities/account/fields/industry",  # the options (a table scrolls in its box)
+        "/setup/entities/opportunity/layout",
+        "/setup/pipelines/sales",
+        "/setup/approvals/quote_discount",
+        "/setup/roles/sales_rep",
+    ):
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} scrolls sideways ({width}px)"
+    page.goto(base + "/setup/entities/account/fields/industry")
+    shot(page, "designer-options-phone-zh")
     context.close()
 
 
