@@ -140,6 +140,7 @@ def install(app: Flask) -> None:
         designer_approvals,
         designer_automations,
         designer_conflicts,
+        designer_entities,
         designer_fields,
         designer_history,
         designer_layouts,

@@ -92,6 +92,7 @@ def build_entity(
         scope=data.get("ownership", {}).get("scope", "all"),
         audit=data.get("audit", False),
         origin=origin,
+        icon=data.get("icon"),
     )
 
 

@@ -82,7 +82,7 @@ def _extend_entity(
         )
         errors.append(doc.error(path + ("extend",), f"extends unknown entity '{target}'{hint}"))
         return
-    for key in ("label", "plural", "search_fields"):
+    for key in ("label", "plural", "search_fields", "icon"):
         if key in data:
             draft.data[key] = copy.deepcopy(data[key])
     for key in ("indexes", "validation_rules", "duplicate_rules"):

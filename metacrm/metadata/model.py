@@ -226,6 +226,7 @@ class Entity:
     scope: str = "all"
     audit: bool = False
     origin: str = ""
+    icon: str | None = None  # a symbol shown before its name in the menu
 
     @property
     def table(self) -> str:

@@ -443,3 +443,35 @@ def test_conditions_on_a_field_show_and_require_it_on_the_form(site):
     form["visible_if"] = [""]
     assert admin.post(path, data=form).status_code == 302
     assert env.state().model.entities["opportunity"].fields["lost_reason"].visible_if is None
+
+
+def test_entity_settings_rename_a_package_entity_and_title_a_tenant_one(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/account/settings"
+    form = current_form(admin, path)
+    assert form["label"] == ["Account"] and "title_field" not in form  # a package decides
+    form["csrf_token"] = [csrf(admin, path)]
+    form.update({"plural": ["Customers"], "plural_zh": ["客户"], "icon": ["🏢"]})
+    assert admin.post(path, data=form).status_code == 302
+    shell = admin.get("/app", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "🏢</span> Customers" in shell
+    assert env.state().model.entities["account"].plural["en"] == "Customers"
+    assert admin.post(path, data={**form, "plural": [""]}).status_code == 422
+
+    token = form["csrf_token"][0]
+    course = {"csrf_token": token, "name": "course", "label": "Course", "plural": "Courses"}
+    assert admin.post("/setup/entities/new", data={**course, "icon": "🎓"}).status_code == 302
+    code = {"csrf_token": token, "name": "code", "label": "Code", "type": "text"}
+    assert admin.post("/setup/entities/course/fields/new", data=code).status_code == 302
+    path = "/setup/entities/course/settings"
+    form = current_form(admin, path)
+    assert form["title_field"] == ["name"] and form["icon"] == ["🎓"]
+    form["csrf_token"] = [token]
+    form["title_field"] = ["code"]
+    form["nav_section"] = ["Sales"]
+    assert admin.post(path, data=form).status_code == 302
+    made = env.api.post("/api/v1/records/course", json={"name": "Safety", "code": "S-1"}).json
+    page = admin.get(f"/app/course/{made['id']}", headers={"Accept": "text/html"})
+    assert "<h1>S-1" in page.get_data(as_text=True).replace("\n", "").replace("  ", "")
+    assert admin.post(path, data={**form, "title_field": ["nope"]}).status_code == 422

@@ -26,6 +26,21 @@ def create_entity(name: str, declaration: dict) -> Mutation:
     return mutate
 
 
+def modify_entity(entity: Entity, changes: dict) -> Mutation:
+    """An entity's own settings: rewritten on a tenant entity; on a package's entity an
+    `extend` entry carries them (labels and icon only: the package keeps the rest)."""
+
+    def mutate(overlay: dict) -> dict:
+        if entity.origin == "overlay":
+            overlay["entities"][entity.name].update(changes)
+        else:
+            allowed = {k: v for k, v in changes.items() if k in ("label", "plural", "icon")}
+            overlay.setdefault("extend", {}).setdefault(entity.name, {}).update(allowed)
+        return overlay
+
+    return mutate
+
+
 def add_field(entity: str, name: str, declaration: dict) -> Mutation:
     """A new field: in the tenant's own entity, or as an extension of a package's."""
 
