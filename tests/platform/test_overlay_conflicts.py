@@ -14,6 +14,7 @@ from metacrm.platform.app import create_app
 from metacrm.platform.tenancy.overlay_conflicts import pieces, reconcile, without
 from tests.conftest import build_env, drop_schemas, make_settings
 from tests.metadata.helpers import BASE, write_package
+from tests.platform.test_cli import run
 from tests.screens.test_designer import csrf, session
 
 
@@ -108,6 +109,9 @@ def test_a_tenant_on_an_upgraded_pack_is_served_and_lists_its_conflicts(tmp_path
         state = runtime.tenant("default")
         assert [c.where for c in state.conflicts] == ["extend.lead.modify.grade_note"]
         assert "wechat" in state.model.entities["lead"].fields  # the rest is served
+        env_vars = {"METACRM_PACKAGES": str(v2), "METACRM_SECRET_KEY": "test-secret"}
+        plan = run(["metadata", "plan"], tmp_path, env_vars).stdout
+        assert "set aside (see /setup/conflicts): extend.lead.modify.grade_note" in plan
         upgraded = dataclasses.replace(env, app=app, runtime=runtime)
         admin = session(upgraded)
         home = admin.get("/setup", headers={"Accept": "text/html"}).get_data(as_text=True)

@@ -60,6 +60,7 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
     from metacrm.metadata.errors import MetadataInvalid
     from metacrm.platform.db import migrations
     from metacrm.platform.db.database import write_engine
+    from metacrm.platform.tenancy.overlay_conflicts import reconcile
     from metacrm.platform.tenancy.registry import latest_overlay
 
     rt = build_runtime()
@@ -74,7 +75,7 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
                 overlay = latest_overlay(
                     conn, migrations.ensure_system_tables(conn, rt.system_schema)
                 )
-                model = rt.compile(overlay)
+                model, conflicts = reconcile(rt.compile, overlay)
                 plan = migrations.sync_model(
                     conn,
                     model,
@@ -97,6 +98,10 @@ def _plan(tenant: str | None, apply: bool, allow_destructive: bool) -> None:
         click.echo(exc.plan.describe())
         raise click.ClickException(str(exc)) from exc
     click.echo(plan.describe())
+    for conflict in conflicts:  # after an upgrade: the tenant's pieces that no longer fit
+        click.echo(
+            f"set aside (see /setup/conflicts): {conflict.where}: {'; '.join(conflict.errors)}"
+        )
     if apply:
         click.echo("applied" if plan.steps else "nothing to apply")
     rt.close()
