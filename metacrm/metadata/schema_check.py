@@ -140,15 +140,15 @@ def check_document(
         and isinstance(doc.data, dict)
         and "extend" in doc.data
     ):
-        # one clear error instead of one per missing key
-        return [
-            doc.error(
-                ("extend",),
-                f"`extend:` works for entities only; a {kind} file declares a whole {kind} "
-                f"(see docs/metadata.md); to change another package's {kind}, copy it under "
-                "a new name",
-            )
-        ]
+        # an extension of another package's document (metadata/process_extend.py): only
+        # its shape here; the merged document is checked whole when it is compiled
+        out = []
+        if not isinstance(doc.data["extend"], str) or not doc.data["extend"]:
+            out.append(doc.error(("extend",), f"names the {kind} it extends"))
+        modify = doc.data.get("modify", {})
+        if not isinstance(modify, dict) or not all(isinstance(v, dict) for v in modify.values()):
+            out.append(doc.error(("modify",), "maps an item's name to the keys it changes"))
+        return out
     out = []
     for error in validator(kind, types).iter_errors(doc.data):
         for leaf in _leaf_errors(error):
