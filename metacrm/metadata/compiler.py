@@ -16,7 +16,6 @@ from types import MappingProxyType
 
 from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata import build
-from metacrm.metadata.process_extend import extend_document
 from metacrm.metadata.drafts import Drafts, EntityDraft, FieldDraft
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
 from metacrm.metadata.expression_checks import check_expressions
@@ -29,6 +28,7 @@ from metacrm.metadata.packages import (
     order_packages,
     read_package,
 )
+from metacrm.metadata.process_extend import extend_process
 from metacrm.metadata.schema_check import check_document, check_fragment
 from metacrm.metadata.semantics import check_semantics
 
@@ -209,40 +209,7 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
                 continue
             target[name] = (copy.deepcopy(doc.data), doc)
         for doc in extensions:
-            _extend_process(drafts, kind, target, doc, errors)
-
-
-def _extend_process(drafts: Drafts, kind: str, target: dict, doc: SourceDoc, errors) -> None:
-    """A pack's `extend:` of a pipeline, role, approval, automation, pool or view."""
-    name = doc.data["extend"]
-    if name not in target:
-        known = ", ".join(sorted(target)) or "none"
-        errors.append(doc.error(("extend",), f"extends unknown {kind} '{name}' (known: {known})"))
-        return
-    merged, problems = extend_document(kind, target[name][0], doc.data)
-    errors += [doc.error(path, message) for path, message in problems]
-    if problems:
-        return
-    for e in check_document(SourceDoc(doc.file, merged, {}), kind):
-        errors.append(doc.error((), f"the {kind} '{name}' as extended: {e.path}: {e.message}"))
-    target[name] = (merged, doc)
-    if kind == "pipeline":
-        _stage_options(drafts, merged)
-
-
-def _stage_options(drafts: Drafts, pipeline: dict) -> None:
-    """A stage a pack adds becomes an option of the stage field (with the stage's label)."""
-    entity = drafts.entities.get(pipeline.get("entity", ""))
-    field = entity.fields.get(pipeline.get("field", "")) if entity else None
-    if field is None or not isinstance(field.data.get("options"), list):
-        return
-    values = {o if isinstance(o, str) else o.get("value") for o in field.data["options"]}
-    for stage in pipeline.get("stages", ()):
-        if stage["name"] not in values:
-            option = {"value": stage["name"]}
-            if stage.get("label"):
-                option["label"] = stage["label"]
-            field.data["options"].append(option)
+            errors += extend_process(drafts, kind, target, doc)
 
 
 # overlay `documents` kinds -> the Drafts attribute they land in

@@ -19,6 +19,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from metacrm.metadata.drafts import Drafts
+from metacrm.metadata.loader import SourceDoc
+from metacrm.metadata.schema_check import check_document
+
 NAMED_LISTS = {"pipeline": "stages", "approval": "steps", "pool": "recycle"}
 MERGED_MAPS = {"role": ("entities",), "pool": ("limits_by_role",)}
 ADDED_LISTS = {"pool": ("members", "managers", "return_reasons"), "view": ("columns",)}
@@ -54,7 +58,8 @@ def extend_document(kind: str, base: dict, ext: dict) -> tuple[dict, list[Proble
         for name, changes in modify.items():
             if name not in items:
                 known = ", ".join(n for n in items if n)
-                problems.append((("modify", name), f"no {listed[:-1]} '{name}' (known: {known})"))
+                item = (listed or "items")[:-1]
+                problems.append((("modify", name), f"no {item} '{name}' (known: {known})"))
             elif "name" in changes:
                 problems.append((("modify", name, "name"), "an item's name cannot change"))
             else:
@@ -80,3 +85,38 @@ def _add_items(merged: dict, key: str, items: Any, problems: list[Problem]) -> N
             continue
         at = len(have) if anchor is None else names.index(anchor) + (0 if before else 1)
         have.insert(at, item)
+
+
+def extend_process(drafts: Drafts, kind: str, target: dict, doc: SourceDoc) -> list:
+    """Apply a pack's `extend:` of a pipeline, role, approval, automation, pool or view to
+    its drafts (`target`: name -> (data, doc)); the errors, named in the pack's file."""
+    name = doc.data["extend"]
+    if name not in target:
+        known = ", ".join(sorted(target)) or "none"
+        return [doc.error(("extend",), f"extends unknown {kind} '{name}' (known: {known})")]
+    merged, problems = extend_document(kind, target[name][0], doc.data)
+    if problems:
+        return [doc.error(path, message) for path, message in problems]
+    errors = [
+        doc.error((), f"the {kind} '{name}' as extended: {e.path}: {e.message}")
+        for e in check_document(SourceDoc(doc.file, merged, {}), kind)
+    ]
+    target[name] = (merged, doc)
+    if kind == "pipeline":
+        _stage_options(drafts, merged)
+    return errors
+
+
+def _stage_options(drafts: Drafts, pipeline: dict) -> None:
+    """A stage a pack adds becomes an option of the stage field (with the stage's label)."""
+    entity = drafts.entities.get(pipeline.get("entity", ""))
+    field = entity.fields.get(pipeline.get("field", "")) if entity else None
+    if field is None or not isinstance(field.data.get("options"), list):
+        return
+    values = {o if isinstance(o, str) else o.get("value") for o in field.data["options"]}
+    for stage in pipeline.get("stages", ()):
+        if stage["name"] not in values:
+            option = {"value": stage["name"]}
+            if stage.get("label"):
+                option["label"] = stage["label"]
+            field.data["options"].append(option)
