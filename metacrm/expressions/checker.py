@@ -57,6 +57,9 @@ class TypeChecker(n.NodeVisitor):
             return T.INTEGER if isinstance(node.value, int) else T.DECIMAL
         return {"text": T.TEXT, "boolean": T.BOOLEAN, "date": T.DATE, "null": T.NULL}[node.kind]
 
+    def _record_state(self, node: n.Call, arg_types: list[str]) -> str:
+        return _record_state_check(node, arg_types)
+
     def visit_FieldRef(self, node: n.FieldRef) -> str:
         try:
             return self.scope.resolve(node.path)
@@ -147,14 +150,35 @@ class TypeChecker(n.NodeVisitor):
                     f"the branches of if() must have one type, not {arg_types[1]} and {arg_types[2]}",
                 )
             return result
+        if node.name in RECORD_STATE:
+            return self._record_state(node, arg_types)
         function = self.registry.get(node.name)
         if function is None:
-            known = ", ".join(sorted(["if", *self.registry]))
+            known = ", ".join(sorted(["if", *RECORD_STATE, *self.registry]))
             raise _err(node, f"unknown function '{node.name}' (known: {known})")
         try:
             return function.signature(arg_types)
         except SignatureError as exc:
             raise _err(node, str(exc)) from None
+
+
+# The write being checked: `is_new()` (a create), `previous(field)` (the stored value
+# before this write; null on a create) and `changed(field)` (an update that changes it;
+# false on a create). Evaluated in Python only (validation rules, conditions, stage
+# rules); a database filter refuses them. Outside a write they are null.
+RECORD_STATE = ("is_new", "previous", "changed")
+
+
+def _record_state_check(node: n.Call, arg_types: list[str]) -> str:
+    if node.name == "is_new":
+        if node.args:
+            raise _err(node, "is_new() takes no argument")
+        return T.BOOLEAN
+    if len(node.args) != 1 or not (
+        isinstance(node.args[0], n.FieldRef) and len(node.args[0].path) == 1
+    ):
+        raise _err(node, f"{node.name}() takes one field of this record, e.g. {node.name}(stage)")
+    return arg_types[0] if node.name == "previous" else T.BOOLEAN
 
 
 def check(

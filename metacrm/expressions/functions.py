@@ -451,9 +451,10 @@ BUILTINS: tuple[Function, ...] = (
     ),
 )
 
-# `if` is not a function: only the chosen branch is evaluated. It lives in the
-# back ends; its name is reserved here so no plugin can take it.
-RESERVED = frozenset({"if"})
+# `if` is not a function: only the chosen branch is evaluated; `is_new()`,
+# `previous(f)` and `changed(f)` read the write being checked (see checker.py). They
+# live in the back ends; their names are reserved here so no plugin can take them.
+RESERVED = frozenset({"if", "is_new", "previous", "changed"})
 
 
 class Registry(Mapping):

@@ -21,7 +21,7 @@ from typing import Any
 
 from metacrm.expressions import nodes as n
 from metacrm.expressions import types as T
-from metacrm.expressions.checker import Checked, Scope, TypeChecker, check
+from metacrm.expressions.checker import RECORD_STATE, Checked, Scope, TypeChecker, check
 from metacrm.expressions.errors import ExpressionError
 from metacrm.expressions.functions import EvalContext, Registry, builtin_registry
 
@@ -151,6 +151,8 @@ class _Compiler(n.NodeVisitor):
         if node.name == "if":
             cond, then, other = (self.visit(a) for a in node.args)
             return f"({then} if ({cond}) is True else {other})"
+        if node.name in RECORD_STATE:
+            return self._record_state(node)
         function = self.registry[node.name]
         fname = self.const(_safe(function.python))
         args = [(a, self.visit(a)) for a in node.args]
@@ -158,6 +160,19 @@ class _Compiler(n.NodeVisitor):
         if function.null_in_null_out and args:
             return self.guard(args, lambda *names: f"{fname}({', '.join(prefix + list(names))})")
         return f"{fname}({', '.join(prefix + [code for _, code in args])})"
+
+    def _record_state(self, node: n.Call) -> str:
+        """The write being checked, from the values' `@new` (True on a create, False on
+        an update, absent outside a write) and `@old` (the stored row)."""
+        if node.name == "is_new":
+            return '_v.get("@new")'
+        field = node.args[0].path[0]  # type: ignore[attr-defined]  # (checked)
+        old = f'(_v.get("@old") or {{}}).get({self.const(field)})'
+        new = self.temp()
+        if node.name == "previous":
+            return f'(None if ({new} := _v.get("@new")) is None or {new} else {old})'
+        current = f"_v.get({self.const(field)})"
+        return f'(None if ({new} := _v.get("@new")) is None else (False if {new} else {old} != {current}))'
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from sqlalchemy.sql import ColumnElement
 
 from metacrm.expressions import nodes as n
 from metacrm.expressions import types as T
-from metacrm.expressions.checker import Checked, Scope, TypeChecker, check
+from metacrm.expressions.checker import RECORD_STATE, Checked, Scope, TypeChecker, check
 from metacrm.expressions.functions import EvalContext, Registry, builtin_registry
 
 SQL_TYPES = {
@@ -144,6 +144,15 @@ class _SqlCompiler(n.NodeVisitor):
             return type_coerce(case((cond, then), else_=other), sql_type(result_type))
         if node.name == "now":
             return self._datetime_param(self.ctx.now)
+        if node.name in RECORD_STATE:
+            from metacrm.expressions.errors import ExpressionError
+
+            raise ExpressionError(
+                f"{node.name}() reads the record being written: it works in validation rules,"
+                " stage rules and conditions, not in a database filter",
+                node.line,
+                node.column,
+            )
         function = self.registry[node.name]
         if function.sql is None:
             raise_unsupported(node)

@@ -70,6 +70,7 @@ def apply_rules(
         items, merged, related, strict=True
     ):
         values.update(extra)
+        values["@new"], values["@old"] = previous is None, previous or {}  # is_new(), ...
         if previous is None:
             for name, compiled in plan.defaults:
                 if name in provided or values.get(name) is not None:
