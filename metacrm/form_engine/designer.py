@@ -213,7 +213,12 @@ def expression_paths(entity: Entity) -> list[str]:
 def function_list() -> list[tuple[str, str]]:
     """(how it is called, what it does) for every expression function, plugins' too."""
     functions = runtime().registry
-    return [(usage_of(functions[n]), functions[n].doc) for n in sorted(functions)]
+    listed = [(usage_of(functions[n]), functions[n].doc) for n in sorted(functions)]
+    return listed + [
+        ("is_new() -> boolean", _("in a rule: true while the record is being created")),
+        ("previous(field) -> its type", _("in a rule: the value before this change")),
+        ("changed(field) -> boolean", _("in a rule: whether this change alters the field")),
+    ]
 
 
 @bp.app_context_processor
