@@ -3,7 +3,13 @@
 Imports of the app and metadata engine are inside the commands, so `metacrm serve`'s
 gunicorn master stays small (workers import the app when they boot)."""
 
-from metacrm.platform.cli import data, metadata, serve, setup  # noqa: F401 - registers commands
+from metacrm.platform.cli import (  # noqa: F401 - registers commands
+    data,
+    metadata,
+    plugins,
+    serve,
+    setup,
+)
 from metacrm.platform.cli.base import main
 
 __all__ = ["main"]
