@@ -208,8 +208,9 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
                 )
                 continue
             target[name] = (copy.deepcopy(doc.data), doc)
+            drafts.process_package[(kind, name)] = pkg.name
         for doc in extensions:
-            errors += extend_process(drafts, kind, target, doc)
+            errors += extend_process(drafts, kind, target, doc, allowed)
 
 
 # overlay `documents` kinds -> the Drafts attribute they land in

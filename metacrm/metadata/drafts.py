@@ -37,3 +37,5 @@ class Drafts:
     automations: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     approvals: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
     pools: dict[str, tuple[dict, SourceDoc]] = field(default_factory=dict)
+    # (kind, name) -> the package that defined a process document (extensions check it)
+    process_package: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -87,13 +87,24 @@ def _add_items(merged: dict, key: str, items: Any, problems: list[Problem]) -> N
         have.insert(at, item)
 
 
-def extend_process(drafts: Drafts, kind: str, target: dict, doc: SourceDoc) -> list:
+def extend_process(
+    drafts: Drafts, kind: str, target: dict, doc: SourceDoc, allowed: set[str]
+) -> list:
     """Apply a pack's `extend:` of a pipeline, role, approval, automation, pool or view to
-    its drafts (`target`: name -> (data, doc)); the errors, named in the pack's file."""
+    its drafts (`target`: name -> (data, doc)); the errors, named in the pack's file. Like
+    an entity, only a document of a package in the pack's `depends_on` may be extended."""
     name = doc.data["extend"]
     if name not in target:
         known = ", ".join(sorted(target)) or "none"
         return [doc.error(("extend",), f"extends unknown {kind} '{name}' (known: {known})")]
+    owner = drafts.process_package.get((kind, name))
+    if owner not in allowed:
+        return [
+            doc.error(
+                ("extend",),
+                f"extends {kind} '{name}' of package '{owner}', which is not in depends_on",
+            )
+        ]
     merged, problems = extend_document(kind, target[name][0], doc.data)
     if problems:
         return [doc.error(path, message) for path, message in problems]

@@ -71,6 +71,28 @@ def test_mistakes_are_named_in_the_packs_file(tmp_path, file, text, expected):
     assert any(e.startswith(f"pack/{file}") and expected in e for e in errors), errors
 
 
+def test_only_a_package_in_depends_on_may_be_extended(tmp_path):
+    pkg = write_package(
+        tmp_path,
+        files={"roles/x.yaml": "extend: sales_rep\nentities: {}\n"},
+        depends_on=(),
+    )
+    errors = errors_of(BASE, pkg)
+    assert any("of package 'crm', which is not in depends_on" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "expected"),
+    [
+        ("pipelines/x.yaml", "extend: sales\nstages: []\n", "stages"),
+    ],
+)
+def test_an_empty_extension_changes_nothing(tmp_path, file, text, expected):
+    pkg = write_package(tmp_path, files={file: text})
+    before = load_and_compile([BASE]).pipelines["sales"]
+    assert load_and_compile([BASE, pkg]).pipelines["sales"] == before
+
+
 def test_a_rep_meets_the_packs_stage_rule(tmp_path):
     from tests.conftest import build_env, drop_schemas
 
