@@ -8,6 +8,7 @@ from types import MappingProxyType
 from flask import Blueprint, g, jsonify
 
 from metacrm.metadata.model import Model, label_text
+from metacrm.platform.api.openapi_records import bulk_path, operator_params
 from metacrm.platform.api.openapi_schemas import (
     FILTER_SCHEMA,
     NO_NUL,
@@ -78,7 +79,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
             }
             for n, f in e.fields.items()
             if f.stored and f.value_kind.filterable
-        ]
+        ] + operator_params(e)
         list_params = [
             {
                 "name": "sort",
@@ -152,43 +153,20 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 "post": {
                     "operationId": f"create_{e.name}",
                     "tags": [tag],
+                    "description": f"One record (a list body is also accepted, as on "
+                    f"/records/{e.name}/bulk).",
                     "requestBody": {
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {
-                                    "oneOf": [
-                                        {"$ref": f"#/components/schemas/{e.name}_input"},
-                                        {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": f"#/components/schemas/{e.name}_input"
-                                            },
-                                            "minItems": 1,
-                                            "maxItems": 1000,
-                                        },
-                                    ]
-                                }
+                                "schema": {"$ref": f"#/components/schemas/{e.name}_input"}
                             }
                         },
                     },
                     "responses": responses(
                         {
                             "201": json_content(
-                                {
-                                    "oneOf": [
-                                        ref,
-                                        {
-                                            "type": "object",
-                                            "properties": {
-                                                "data": {"type": "array", "items": ref},
-                                                "count": {"type": "integer"},
-                                            },
-                                            "required": ["data", "count"],
-                                            "additionalProperties": False,
-                                        },
-                                    ]
-                                },
+                                ref,
                                 "Created",
                                 links={
                                     **record_links(e.name, "$response.body#/id"),
@@ -204,6 +182,7 @@ def build_openapi(model: Model, tenant: str) -> dict:
                 },
             },
         )
+        bulk_path(spec, e.name, ref, tag)
         spec.path(
             path=f"/records/{e.name}/{{id}}",
             parameters=[id_param],

@@ -31,6 +31,16 @@ def create_route(entity: str):
     return jsonify(record), 201, {"Location": f"/api/v1/records/{entity}/{record['id']}"}
 
 
+def bulk_create_route(entity: str):
+    """POST /records/{entity}/bulk: a list of records, created all or none (the same as a
+    list body on POST /records/{entity}, with one response shape for generated clients)."""
+    body = json_body()
+    if not isinstance(body, list):
+        raise RecordInvalid("the body must be a JSON list of records")
+    records = service().create_many(entity, body)
+    return jsonify({"data": records, "count": len(records)}), 201
+
+
 def get_route(entity: str, record_id: int):
     return jsonify(service().get(entity, record_id))
 
@@ -124,6 +134,9 @@ def register(bp: Blueprint) -> None:
         methods=["DELETE"],
     )
     bp.add_url_rule("/records/<entity>/assign", "assign_records", assign_route, methods=["POST"])
+    bp.add_url_rule(
+        "/records/<entity>/bulk", "bulk_create_records", bulk_create_route, methods=["POST"]
+    )
     bp.add_url_rule(
         "/records/<entity>/<id:record_id>/merge",
         "merge_records",

@@ -124,6 +124,8 @@ def parse_filters(
                 }
             )
             continue
+        if op == "in" and len(values) > 1:  # in=a&in=b (a generated client's list) = in=a,b
+            values = [",".join(values)]
         for raw in values:
             if raw == "":
                 errors.append(
