@@ -145,15 +145,17 @@ class DecimalType(FieldType):
         )
 
     def coerce(self, field, value):
-        scale = getattr(field.spec, "scale", None)
-        scale = 2 if scale is None else scale
+        declared = getattr(field.spec, "scale", None)
+        scale = 2 if declared is None else declared
         result = decimal.Decimal(value).quantize(
             decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP
         )
         precision = getattr(field.spec, "precision", 18)
-        if abs(result) >= decimal.Decimal(10) ** (precision - scale):
+        # the bound of the column (column_type keeps 4 decimals when none is declared)
+        digits = precision - (4 if declared is None else declared)
+        if abs(result) >= decimal.Decimal(10) ** digits:
             raise CoerceError(
-                f"the computed value {result} does not fit ({precision - scale} digits before the point)"
+                f"the computed value {result} does not fit ({digits} digits before the point)"
             )
         return result
 
