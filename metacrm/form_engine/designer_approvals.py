@@ -211,7 +211,7 @@ def _editor(doc: dict, entity: Entity, is_new: bool):
         is_new=is_new,
         origin=origin_text(origin) if origin else None,
         choices=people_choices(entity),
-        approver_value=person_value,
+        person_value=person_value,
         outcome_text=lambda o: assignments_text((o or {}).get("set")),
         named_fields=_named_fields(draft, entity),
         recent=_recent(entity),
