@@ -27,6 +27,30 @@ def plural_of(value: Any, label: m.Label) -> m.Label:
     )
 
 
+def rollup_scale(data: dict, drafts) -> dict:
+    """A rollup's declaration with the decimal places of its values (`scale`), from the
+    field it summarises: a sum of amounts has theirs, a sum of integers none, an
+    average two at least. Other fields are returned as they are."""
+    if data["type"] != "rollup" or data["function"] == "count":
+        return data
+    child = drafts.entities.get(data["entity"])
+    target = child.fields.get(data.get("field") or "") if child is not None else None
+    if target is None:
+        return data
+    tdata = target.data
+    kind = tdata.get("result_type", tdata["type"])
+    if kind == "integer":
+        scale = 0
+    elif kind in ("decimal", "currency", "percent"):
+        declared = 4 if kind == "percent" and "result_type" not in tdata else 2
+        scale = tdata.get("scale", declared)
+    else:
+        return data
+    if data["function"] == "avg":
+        scale = max(scale, 2)
+    return {**data, "scale": scale}
+
+
 def build_field(name: str, data: dict, origin: str, types: FieldTypes | None = None) -> m.Field:
     types = types or builtin_field_types()
     kind = types[data["type"]]

@@ -28,6 +28,7 @@ from metacrm.metadata.packages import (
     order_packages,
     read_package,
 )
+from metacrm.metadata.process_checks import PluginActions
 from metacrm.metadata.process_extend import extend_process
 from metacrm.metadata.schema_check import check_document, check_fragment
 from metacrm.metadata.semantics import check_semantics
@@ -399,12 +400,14 @@ def compile_model(
     known_valid: set[str] | None = None,
     registry: Registry | None = None,
     field_types: FieldTypes | None = None,
+    actions: PluginActions = None,
 ) -> Model:
     """Merge packages (in dependency order) and the overlay; raise MetadataInvalid with every error.
 
     `registry` holds the expression functions (built-ins plus plugins') that
     expressions may call; every expression is type-checked against it.
-    `field_types` holds the field types (built-ins plus plugins') fields may have.
+    `field_types` holds the field types (built-ins plus plugins') fields may have;
+    `actions` the installed plugin actions with their params schemas (None: unchecked).
     """
     types = field_types or builtin_field_types()
     errors: list[MetadataError] = []
@@ -416,7 +419,7 @@ def compile_model(
         _add_package(drafts, pkg, by_name, errors)
     if overlay:
         _add_overlay(drafts, overlay, errors, types, known_valid)
-    errors += check_semantics(drafts, types)
+    errors += check_semantics(drafts, types, actions)
     navigation = _navigation(ordered, drafts, errors)
     if errors:
         raise MetadataInvalid(errors)
@@ -428,7 +431,7 @@ def compile_model(
         name: build.build_entity(
             name,
             d.data,
-            {f: (fd.data, fd.origin) for f, fd in d.fields.items()},
+            {f: (build.rollup_scale(fd.data, drafts), fd.origin) for f, fd in d.fields.items()},
             d.origin,
             types,
         )
@@ -480,11 +483,12 @@ def load_and_compile(
     overlay: dict | None = None,
     registry: Registry | None = None,
     field_types: FieldTypes | None = None,
+    actions: PluginActions = None,
 ) -> Model:
     """Read package folders and compile them; every error of every file at once."""
     packages, errors = read_packages(paths, field_types)
     try:
-        model = compile_model(packages, overlay, registry=registry, field_types=field_types)
+        model = compile_model(packages, overlay, None, registry, field_types, actions)
     except MetadataInvalid as exc:
         broken = {name for pkg in packages for name in pkg.broken_entities}
         errors += [e for e in exc.errors if not _about_broken(e, broken)]

@@ -143,6 +143,7 @@ class RollupSpec:
     function: str
     field: str | None = None
     filter: str | None = None
+    scale: int | None = None  # places of its values: None for a count (build.rollup_scale)
 
 
 @dataclass(frozen=True)

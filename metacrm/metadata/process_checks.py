@@ -4,12 +4,18 @@ drafts: what a JSON Schema cannot say."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from metacrm.metadata.drafts import Drafts
 from metacrm.metadata.errors import MetadataError
 
 COMPUTED_TYPES = ("formula", "rollup", "auto_number")
+# installed plugin actions: name -> the JSON Schema of its params (None: any params);
+# None as a whole: not known here, so not checked
+PluginActions = Mapping[str, dict | None] | None
 
 
 def _writable(ent, fname: str, path, doc, out) -> None:
@@ -37,7 +43,25 @@ def _template_errors(spec: dict, path, doc, out) -> bool:
     return found
 
 
-def check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> None:
+def _plugin_action(spec: dict, path: tuple, doc, actions: PluginActions, out) -> None:
+    """A plugin action must be installed, and its params fit the schema it declares."""
+    if actions is None:  # the caller did not say which are installed
+        return
+    if spec["name"] not in actions:
+        known = ", ".join(sorted(actions)) or "none"
+        message = f"no plugin action '{spec['name']}' is installed (installed: {known})"
+        out.append(doc.error((*path, "name"), message))
+        return
+    schema = actions[spec["name"]]
+    if schema is not None:
+        for problem in Draft202012Validator(schema).iter_errors(spec.get("params") or {}):
+            where = (*path, "params", *problem.absolute_path)
+            out.append(doc.error(where, f"{spec['name']} params: {problem.message}"))
+
+
+def check_automation(
+    data: dict, doc, drafts: Drafts, out: list[MetadataError], actions: PluginActions = None
+) -> None:
     ent = drafts.entities.get(data["entity"])
     if ent is None:
         out.append(doc.error(("entity",), f"unknown entity '{data['entity']}'"))
@@ -135,6 +159,8 @@ def check_automation(data: dict, doc, drafts: Drafts, out: list[MetadataError]) 
                         f"'{spec['to']}' is not owner, manager, a user or an email field of '{ent.name}'",
                     )
                 )
+        elif kind == "plugin":
+            _plugin_action(spec, ("actions", i, "plugin"), doc, actions, out)
         elif kind == "notify" and spec["to"] not in ("owner", "manager"):
             fd = ent.fields.get(spec["to"])
             if fd is None or fd.data.get("type") != "user":

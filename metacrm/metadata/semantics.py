@@ -14,6 +14,7 @@ from metacrm.metadata.errors import MetadataError
 from metacrm.metadata.field_types import FieldTypes
 from metacrm.metadata.model import RESERVED_ENTITY_NAMES, RESERVED_FIELD_NAMES, SYSTEM_COLUMNS
 from metacrm.metadata.process_checks import (
+    PluginActions,
     check_approval,
     check_automation,
     check_pool,
@@ -90,7 +91,7 @@ def _check_field(
                         f"rollup {data['function']} needs `field:` naming a field of '{child.name}'",
                     )
                 )
-            elif data["function"] in ("sum", "avg") and not _summable(target.data, types):
+            elif not _summable(target.data, types):  # a rollup's values are numbers
                 out.append(
                     doc.error(
                         path + ("field",),
@@ -261,7 +262,9 @@ def _check_view(data: dict, doc, drafts: Drafts, out: list[MetadataError]) -> No
             )
 
 
-def check_semantics(drafts: Drafts, types: FieldTypes) -> list[MetadataError]:
+def check_semantics(
+    drafts: Drafts, types: FieldTypes, actions: PluginActions = None
+) -> list[MetadataError]:
     out: list[MetadataError] = []
     for ent in drafts.entities.values():
         _check_entity(ent, drafts, types, out)
@@ -272,7 +275,7 @@ def check_semantics(drafts: Drafts, types: FieldTypes) -> list[MetadataError]:
     for data, doc in drafts.roles.values():
         check_role(data, doc, drafts, out)
     for data, doc in drafts.automations.values():
-        check_automation(data, doc, drafts, out)
+        check_automation(data, doc, drafts, out, actions)
     for data, doc in drafts.approvals.values():
         check_approval(data, doc, drafts, out)
     for data, doc in drafts.pools.values():

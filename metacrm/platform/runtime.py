@@ -12,6 +12,9 @@ import threading
 import weakref
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata.compiler import compile_model, read_packages
 from metacrm.metadata.errors import MetadataInvalid
@@ -40,6 +43,26 @@ def field_types(pm) -> FieldTypes:
     return builtin_field_types().extended(extra) if extra else builtin_field_types()
 
 
+def plugin_actions(pm) -> dict[str, dict | None]:
+    """The automation actions plugins add: name -> the JSON Schema of its params (None:
+    any). Automations that call them are checked against it when metadata compiles."""
+    out: dict[str, dict | None] = {}
+    for action in gathered(pm.hook.metacrm_automation_actions()):
+        if action.name in out:
+            raise ValueError(f"two plugins add the automation action '{action.name}'")
+        schema = getattr(action, "params_schema", None)
+        if schema is not None:
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                raise ValueError(
+                    f"plugin action '{action.name}': params_schema is not a JSON Schema: "
+                    f"{exc.message}"
+                ) from None
+        out[action.name] = schema
+    return out
+
+
 def package_paths(pm, settings: Settings) -> list[Path]:
     """The installed packages: those plugins contribute, then METACRM_PACKAGES."""
     return [Path(p) for p in gathered(pm.hook.metacrm_metadata_packages())] + list(
@@ -59,6 +82,7 @@ class Runtime:
         self._lock = threading.Lock()
         self.registry = self._expression_registry()
         self.field_types = field_types(self.pm)
+        self.plugin_actions = plugin_actions(self.pm)
         self.system_schema = self._system_schema()
         self.jobs = Jobs(self)
         self.tenants = TenantRegistry(self)
@@ -108,6 +132,7 @@ class Runtime:
                 self._valid_overlay_pieces,
                 self.registry,
                 self.field_types,
+                self.plugin_actions,
             )
             self._compiled[key] = model
         return model

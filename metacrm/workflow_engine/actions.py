@@ -51,6 +51,9 @@ class PluginAction:
 
     name: str
     fn: Callable[[Any, dict], str | None]  # (target: Target, params) -> a note
+    # JSON Schema of `params`: automations that call the action are checked against it
+    # when metadata compiles (`metacrm metadata validate`, startup, the designer)
+    params_schema: dict | None = None
 
 
 @dataclass

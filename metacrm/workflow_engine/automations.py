@@ -15,8 +15,11 @@ of the batch have run one by one in outbox order.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
+
+from marshmallow import ValidationError
 
 from metacrm.expressions import EvalContext
 from metacrm.expressions.python_backend import CompiledPython, compile_python
@@ -157,6 +160,27 @@ def _load_related(
             row.update(values)
 
 
+def _with_write(values: dict, entity: Entity, event: dict) -> dict:
+    """`values` plus the write that raised the event, for is_new(), previous(f) and
+    changed(f) in conditions and set values: a create, or an update and the old values of
+    the fields it changed (as the event logged them). Other events (a schedule, an
+    approval) were no write: the functions stay null there."""
+    if event["topic"] == "record.created":
+        values["@new"], values["@old"] = True, {}
+    elif event["topic"] == "record.updated":
+        old = dict(values)
+        for name, (before, _) in ((event["payload"] or {}).get("changes") or {}).items():
+            f = entity.fields.get(name)
+            old[name] = before  # owner_id, or a value the field no longer takes
+            if f is not None:
+                with contextlib.suppress(ValidationError):  # JSON -> a decimal, a date
+                    old[name] = f.value_kind.marshmallow_field(f, allow_none=True).deserialize(
+                        before
+                    )
+        values["@new"], values["@old"] = False, old
+    return values
+
+
 def _run(run: HandlerRun) -> None:
     entity, candidates = _candidates(run)
     if entity is not None and candidates:
@@ -171,7 +195,7 @@ def _apply(run: HandlerRun, entity: Entity, candidates: list[Compiled]) -> None:
     except NotFound:
         run.note("the record is gone")
         return
-    values = dict(raw)
+    values = _with_write(dict(raw), entity, run.event)
     _load_related(run, service, entity, candidates, [values])
     ctx: EvalContext = service.eval_ctx
     for item in candidates:
@@ -225,7 +249,7 @@ def _set_many(entity: Entity, group: list[tuple[HandlerRun, list[Compiled]]]) ->
         if run.event["record_id"] not in raws:
             run.note("the record is gone")
     group = [(run, c) for run, c in group if run.event["record_id"] in raws]
-    rows = [dict(raws[run.event["record_id"]]) for run, _ in group]
+    rows = [_with_write(dict(raws[run.event["record_id"]]), entity, run.event) for run, _ in group]
     _load_related(first, service, entity, [c for _, cs in group for c in cs], rows)
     ctx: EvalContext = service.eval_ctx
     items = []

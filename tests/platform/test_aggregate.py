@@ -62,15 +62,15 @@ def test_group_by_measures_and_filter(env):
         {
             "stage": "closed_won",
             "count": 1,
-            "sum_amount": 1000,
-            "avg_amount": 1000,
+            "sum_amount": "1000.00",  # decimals as records hold them: strings
+            "avg_amount": "1000.00",
             "max_close_date": "2026-04-20",
         },
         {
             "stage": "proposal",
             "count": 2,
-            "sum_amount": 400,
-            "avg_amount": 200,
+            "sum_amount": "400.00",
+            "avg_amount": "200.00",
             "max_close_date": "2026-02-03",
         },
     ]
@@ -78,7 +78,7 @@ def test_group_by_measures_and_filter(env):
         "/api/v1/aggregate/opportunity",
         query_string={"measures": "count,sum:amount", "filter": "account.industry = 'retail'"},
     )
-    assert r.json["data"] == [{"count": 2, "sum_amount": 400}]
+    assert r.json["data"] == [{"count": 2, "sum_amount": "400.00"}]
     r = api.get("/api/v1/aggregate/opportunity?group_by=close_date:quarter&measures=count")
     assert r.json["data"] == [
         {"close_date_quarter": "2026-Q1", "count": 2},

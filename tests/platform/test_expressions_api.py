@@ -27,16 +27,16 @@ def test_defaults_and_formulas(rules_env, acct):
     )
     assert deal.status_code == 201, deal.json
     rec = deal.json
-    assert rec["total"] == 13500  # stored formula, computed on write
+    assert rec["total"] == "13500.00"  # stored formula, computed on write
     assert rec["size"] == "large" and rec["industry"] == "retail"  # virtual, computed in SQL
     assert rec["close_date"] == (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)).isoformat()
     assert rec["days_left"] in (29, 30, 31)  # today() follows the tenant timezone
     updated = api.patch(f"/api/v1/records/deal/{rec['id']}", json={"qty": 1}).json
-    assert updated["total"] == 4500 and updated["size"] == "small"  # recomputed on every write
+    assert updated["total"] == "4500.00" and updated["size"] == "small"  # recomputed on every write
     assert (
         api.patch(f"/api/v1/records/deal/{rec['id']}", json={"total": 1}).status_code == 422
     )  # computed field
-    assert api.get(f"/api/v1/records/deal/{rec['id']}").json["total"] == 4500
+    assert api.get(f"/api/v1/records/deal/{rec['id']}").json["total"] == "4500.00"
 
 
 def test_validation_rules_name_the_rule(rules_env, acct):
@@ -93,7 +93,7 @@ def test_rollups(rules_env, acct):
         ],
     )
     account = api.get(f"/api/v1/records/account/{shop}").json
-    assert account["won_total"] == 300 and account["deal_count"] == 3
+    assert account["won_total"] == "300.00" and account["deal_count"] == 3
     rows = api.get("/api/v1/records/account", query_string={"filter": "won_total > 250"}).json[
         "data"
     ]

@@ -5,6 +5,7 @@ filters and `q` as keywords, a 422 as a Problem with its errors."""
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from tests.conftest import env_fixture
@@ -71,6 +72,23 @@ def test_crud_filters_bulk_and_a_422_through_a_generated_client(tmp_path):
         assert [a.name for a in list_account.sync(client=client, name_ne="Bolt", q="co").data] == [
             "Core"
         ]
+
+        # money is a string with format: decimal both ways (a JSON number is still taken)
+        from crm_client.api.opportunities import create_opportunity, list_opportunity
+        from crm_client.models import OpportunityInput
+
+        deal = create_opportunity.sync(
+            client=client,
+            body=OpportunityInput(name="Fit-out", account=bulk.data[0].id, amount="1200.5"),
+        )
+        assert deal.amount == "1200.50" and Decimal(deal.amount) == Decimal("1200.5")
+        counted = create_opportunity.sync(
+            client=client,
+            body=OpportunityInput(name="Spare", account=bulk.data[0].id, amount=99.99),
+        )
+        assert counted.amount == "99.99"
+        big = list_opportunity.sync(client=client, amount_gte=1000)
+        assert [d.name for d in big.data] == ["Fit-out"]
 
         refused = create_account.sync_detailed(client=client, body=AccountInput(name="x" * 1000))
         assert refused.status_code == 422

@@ -13,7 +13,9 @@ def test_openapi_document_is_valid_and_follows_metadata(env):
     schemas = doc["components"]["schemas"]
     opp = schemas["opportunity"]["properties"]
     assert opp["region"]["enum"] == ["north", "south", None]
-    assert opp["amount"]["type"] == ["number", "null"] and opp["amount"]["minimum"] == 0
+    assert opp["amount"]["type"] == ["string", "null"] and opp["amount"]["format"] == "decimal"
+    written = schemas["opportunity_input"]["properties"]["amount"]
+    assert written["type"] == ["string", "number", "null"] and written["minimum"] == 0
     assert opp["code"]["readOnly"] is True
     assert "code" not in schemas["opportunity_input"]["properties"]
     assert set(schemas["opportunity_input"]["required"]) == {"name", "account"}

@@ -128,7 +128,9 @@ def test_hidden_fields_never_appear_nor_can_be_used(env, org):
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "annual_revenue"
     # the rep may read the field but not write it; the admin may do both
     rep = apis["rep1"]
-    assert rep.get(f"/api/v1/records/account/{accounts['rep1']}").json["annual_revenue"] == 5000
+    assert (
+        rep.get(f"/api/v1/records/account/{accounts['rep1']}").json["annual_revenue"] == "5000.00"
+    )
     r = rep.patch(f"/api/v1/records/account/{accounts['rep1']}", json={"annual_revenue": 1})
     assert r.status_code == 422 and r.json["errors"][0]["message"] == "is read-only for your role"
 

@@ -32,7 +32,7 @@ def test_create_get_update_delete(env, account):
     rec = created.json
     assert created.headers["Location"] == f"/api/v1/records/opportunity/{rec['id']}"
     assert rec["stage"] == "prospecting"  # literal default
-    assert rec["amount"] == 1234.57  # quantized to the field's scale
+    assert rec["amount"] == "1234.57"  # quantized to the field's scale, as a string
     assert rec["version"] == 1 and rec["created_by"] == rec["owner_id"]
     assert rec["code"].startswith("OPP-") and rec["code"].endswith("00001")
     assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json == rec
@@ -73,7 +73,7 @@ def test_stale_version_is_a_409(env, account):
     stale = api.patch(f"/api/v1/records/opportunity/{rec['id']}", json={"amount": 2, "version": 1})
     assert stale.status_code == 409 and stale.mimetype == PROBLEM
     assert stale.json["current_version"] == 2
-    assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json["amount"] == 1
+    assert api.get(f"/api/v1/records/opportunity/{rec['id']}").json["amount"] == "1.00"
 
 
 def test_unknown_and_system_fields_are_rejected_and_listed(env, account):
@@ -122,9 +122,12 @@ def test_required_options_and_references(env):
         ("qty", 1.5, "Not a valid integer"),
         ("qty", "3", "Not a valid integer"),
         ("qty", 1001, "less than or equal to 1000"),
-        ("weight", "abc", "Not a valid number"),
+        ("weight", "abc", "not a decimal number"),
+        ("weight", "1e3", "not a decimal number"),  # the documented form only
+        ("weight", " 5", "not a decimal number"),
+        ("weight", "5\n", "not a decimal number"),
         ("weight", 123456, "too large: at most 5 digits"),
-        ("price", "NaN", "Special numeric values"),
+        ("price", "NaN", "not a decimal number"),
         ("active", "yes", "Not a valid boolean"),
         ("launch", "31/01/2026", "Not a valid date"),
         ("seen_at", "yesterday", "Not a valid datetime"),
@@ -202,7 +205,7 @@ def test_every_field_type_round_trips(types_env):
     assert response.status_code == 201, response.json
     rec = api.get(f"/api/v1/records/gadget/{response.json['id']}").json
     assert rec["qty"] == 1 and rec["active"] is True  # defaults
-    assert rec["weight"] == 1.235 and rec["price"] == 19.99 and rec["discount"] == 12.5
+    assert (rec["weight"], rec["price"], rec["discount"]) == ("1.235", "19.99", "12.5000")
     assert rec["seen_at"] == "2026-01-31T02:00:00Z"
     assert rec["launch"] == "2026-01-31"
     assert rec["related"] == sorted(contacts)

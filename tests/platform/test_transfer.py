@@ -122,6 +122,44 @@ def test_export_writes_formula_like_text_as_text_and_import_restores_it(env):
     assert cells[0].quotePrefix and cells[1].quotePrefix
 
 
+def test_decimals_export_as_number_cells_and_import_back_unchanged(env):
+    """The API writes money as a string; a spreadsheet gets a number it can sum, and a
+    number cell (even one a float shows as 1e-05) imports as the same amount."""
+    api = env.api
+    api.post("/api/v1/records/account", json={"name": "Acme", "annual_revenue": "2500.5"})
+    api.post("/api/v1/records/account", json={"name": "Bolt", "annual_revenue": 0.01})
+    x = api.get("/api/v1/export/account", query_string={"format": "xlsx", "sort": "name"})
+    sheet = load_workbook(io.BytesIO(x.data)).active
+    header = [c.value for c in sheet[1]]
+    cells = [row[header.index("annual_revenue")] for row in sheet.iter_rows(min_row=2)]
+    assert [(float(c.value), c.data_type) for c in cells] == [(2500.5, "n"), (0.01, "n")]
+    text = api.get("/api/v1/export/account", query_string={"sort": "name"}).data.decode("utf-8-sig")
+    assert "2500.50" in text and "'" not in text
+    reimported = api.client.post(
+        "/api/v1/import/account",
+        data={"file": (io.BytesIO(x.data), "accounts.xlsx")},
+        query_string={"key": "account_number"},
+        headers={"Authorization": f"Bearer {api.token}"},
+        content_type="multipart/form-data",
+    )
+    assert (reimported.json["updated"], reimported.json["unchanged"]) == (0, 2), reimported.json
+    book = Workbook()
+    book.active.append(["name", "annual_revenue"])
+    book.active.append(["Tiny", 0.00001])
+    book.active.append(["Round", 12.345])
+    out = io.BytesIO()
+    book.save(out)
+    made = api.client.post(
+        "/api/v1/import/account",
+        data={"file": (io.BytesIO(out.getvalue()), "new.xlsx")},
+        headers={"Authorization": f"Bearer {api.token}"},
+        content_type="multipart/form-data",
+    )
+    assert made.json["created"] == 2, made.json
+    rows = api.get("/api/v1/records/account", query_string={"name__in": "Tiny,Round"}).json
+    assert sorted(r["annual_revenue"] for r in rows["data"]) == ["0.00", "12.35"]
+
+
 def test_export_needs_the_export_action_and_hides_fields(env):
     admin = env.api
     from tests.conftest import Api

@@ -29,7 +29,7 @@ def test_updates_many_records_with_different_fields_and_logs_each(env, service, 
     records = service.update_many("opportunity", items)
     assert [r["id"] for r in records] == deals[:3]
     assert records[0]["stage"] == "proposal"
-    assert records[1]["amount"] == 10.5 and records[2]["next_step"] == "call"
+    assert records[1]["amount"] == "10.50" and records[2]["next_step"] == "call"
     assert all(r["version"] == 2 for r in records)
     untouched = service.get("opportunity", deals[3])
     assert untouched["version"] == 1 and untouched["stage"] == "prospecting"

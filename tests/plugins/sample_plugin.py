@@ -117,7 +117,12 @@ def metacrm_automation_actions():
         )
         return f"scored {params['score']}"
 
-    return [PluginAction("sample.score", score)]
+    schema = {
+        "type": "object",
+        "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 10}},
+        "required": ["score"],
+    }
+    return [PluginAction("sample.score", score, params_schema=schema)]
 
 
 def _ticks_table(metadata):

@@ -22,3 +22,73 @@ def test_lists_plugins_hooks_and_contributions(tmp_path):
     assert found["metacrm.default_app"]["packages"] == ["crm"]
     text = CliRunner().invoke(main, ["plugins"], env=env).output
     assert "tests.plugins.sample_plugin\n  hooks: " in text and "functions: vat, py_double" in text
+
+
+def test_validate_checks_plugin_action_names_and_params_with_file_and_line(tmp_path):
+    """A pack's automation that calls a plugin action is checked against the action's
+    params_schema before anything runs: the file, the line and the reason."""
+    from tests.metadata.helpers import write_package
+
+    pack = write_package(
+        tmp_path,
+        "scoring",
+        {
+            "automations/score.yaml": """
+                name: score_leads
+                entity: lead
+                trigger: {on: created}
+                actions:
+                  - plugin: {name: sample.score, params: {score: 12}}
+                  - plugin: {name: sample.scores, params: {}}
+            """
+        },
+        depends_on=("crm",),
+    )
+    env = {"METACRM_PLUGINS": "tests.plugins.sample_plugin", "METACRM_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["metadata", "validate", str(pack)], env=env)
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any(
+        "score.yaml:5" in line
+        and "sample.score params: 12 is greater than the maximum of 10" in line
+        for line in lines
+    ), result.output
+    assert any(
+        "score.yaml:6" in line and "no plugin action 'sample.scores' is installed" in line
+        for line in lines
+    ), result.output
+    assert "2 error(s)" in result.output
+
+
+def test_a_plugin_action_with_a_broken_schema_or_a_taken_name_stops_the_start():
+    """Said once at start, naming the action, rather than at the first automation run."""
+    import pytest
+
+    from metacrm.platform.runtime import plugin_actions
+    from metacrm.plugins.hookspecs import hookimpl
+    from metacrm.plugins.manager import make_plugin_manager
+    from metacrm.workflow_engine.actions import PluginAction
+
+    def plugin(*actions):
+        class Plugin:
+            @hookimpl
+            def metacrm_automation_actions(self):
+                return list(actions)
+
+        return Plugin()
+
+    def noop(target, params):
+        return None
+
+    pm = make_plugin_manager((), default_plugins=())
+    pm.register(plugin(PluginAction("a.b", noop, params_schema={"type": "thing"})))
+    with pytest.raises(ValueError, match="plugin action 'a.b': params_schema is not a JSON Schema"):
+        plugin_actions(pm)
+    pm = make_plugin_manager((), default_plugins=())
+    pm.register(plugin(PluginAction("a.b", noop)))
+    pm.register(plugin(PluginAction("a.b", noop)))
+    with pytest.raises(ValueError, match="two plugins add the automation action 'a.b'"):
+        plugin_actions(pm)
+    pm = make_plugin_manager((), default_plugins=())
+    pm.register(plugin(PluginAction("a.b", noop, params_schema={"type": "object"})))
+    assert plugin_actions(pm) == {"a.b": {"type": "object"}}

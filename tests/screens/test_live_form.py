@@ -48,7 +48,11 @@ def test_conditions_follow_the_typed_values(page, rules_site):
     page.wait_for_url(re.compile(r".*/app/deal/\d+$"))
     deal = env.api.get("/api/v1/records/deal").json["data"][0]
     # the hidden field's value was sent empty, as the platform requires
-    assert (deal["discount_reason"], deal["loss_reason"], deal["discount"]) == (None, "price", 5)
+    assert (deal["discount_reason"], deal["loss_reason"], deal["discount"]) == (
+        None,
+        "price",
+        "5.00",
+    )
     # no script error (the refused save's 422 is logged as a failed load, as it should be)
     assert [e for e in page.console_errors if "Failed to load resource" not in e] == []
 

@@ -41,7 +41,7 @@ def test_quote_discount_approval_end_to_end(env):
     (mia_id, mia), (dan_id, dan), (dora_id, dora) = p["mia"], p["dan"], p["dora"]
     (ann_id, ann), (rob_id, rob), (_, eve) = p["ann"], p["rob"], p["eve"]
     quote = new_quote(rob, 45)
-    assert quote["amount"] == 5500
+    assert quote["amount"] == "5500.00"
     url = f"/api/v1/records/quote/{quote['id']}"
 
     # 1. submit: pending at the manager step, the quote says so and is locked

@@ -211,7 +211,7 @@ def test_default_app_dispatch_expiry_and_overdue(actions_env):
     mgr_titles = {n["title"] for n in mgr.get("/api/v1/notifications").json["data"]}
     assert {"Contract expires in 30 days", "Receivable overdue"} <= mgr_titles
     after = rep.get(f"/api/v1/records/receivable/{receivable['id']}").json
-    assert after["status"] == "overdue" and after["outstanding"] == 400
+    assert after["status"] == "overdue" and after["outstanding"] == "400.00"
 
 
 def test_action_and_trigger_metadata_errors(tmp_path):

@@ -47,7 +47,7 @@ def test_stage_changes_notify_and_set_fields(auto_env):
     assert won.status_code == 200
     after = rep.get(url).json
     assert after["next_step"] == "Hand over to account management"
-    assert after["probability"] == 100
+    assert after["probability"] == "100.00"
     assert [n["source"] for n in rep.get("/api/v1/notifications").json["data"]] == [
         "automation:won_deal_handover"
     ]

@@ -140,6 +140,11 @@ class FieldType:
         """The JSON Schema of a value (null, title and readOnly are added by the caller)."""
         return {}
 
+    def input_json_schema(self, field: Field) -> dict:
+        """What a write accepts, when it is more than the answers hold (a decimal: a
+        string or a JSON number)."""
+        return self.json_schema(field)
+
     def filter_schema(self, field: Field) -> dict:
         """What `?field=value` accepts, as JSON Schema."""
         return {"type": "string", "minLength": 1, "pattern": NO_NUL}

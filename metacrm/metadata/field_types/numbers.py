@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import re
 
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import BigInteger, Boolean, Numeric
@@ -36,15 +37,44 @@ def _range(spec) -> list:
     return [validate.Range(min=low, max=high)]
 
 
-def number(value: decimal.Decimal) -> int | float:
-    """JSON numbers: integral values as int, others as float (15 significant digits are exact)."""
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+DECIMAL_TEXT = re.compile(DECIMAL_PATTERN)
 
 
-def decimal_output(value) -> int | float:
-    return number(value if isinstance(value, decimal.Decimal) else decimal.Decimal(value))
+def decimal_text(value, scale: int) -> str:
+    """A decimal as the API writes it: a string to the field's scale (`"1200.50"`), so no
+    client reads money through a binary float."""
+    number = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+    exponent = decimal.Decimal(1).scaleb(-scale)
+    return format(number.quantize(exponent, rounding=decimal.ROUND_HALF_UP), "f")
+
+
+def decimal_output(scale: int):
+    return lambda value: decimal_text(value, scale)
+
+
+def decimal_schema(scale: int, description: str = "") -> dict:
+    """A decimal in an answer: a string with `scale` places."""
+    return {
+        "type": "string",
+        "format": "decimal",
+        "pattern": DECIMAL_PATTERN,
+        "description": description or f"a decimal number as a string, {scale} places",
+    }
+
+
+class DecimalValue(fields.Decimal):
+    """A JSON number, or a string of digits with an optional point (`"1200.50"`): the one
+    form the API document states, so `1e3` or `" 5"` are refused rather than guessed."""
+
+    default_error_messages = {  # noqa: RUF012 - marshmallow merges class attributes
+        "invalid": "not a decimal number: digits with an optional point, like 1200.50"
+    }
+
+    def _validated(self, value):
+        if isinstance(value, str) and not DECIMAL_TEXT.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._validated(value)
 
 
 def parse_integer(raw: str, low: int = -MAX_ID - 1) -> int:
@@ -136,7 +166,7 @@ class DecimalType(FieldType):
 
     def marshmallow_field(self, field, **kw):
         spec = field.spec
-        return fields.Decimal(
+        return DecimalValue(
             places=spec.scale,
             rounding=decimal.ROUND_HALF_UP,
             allow_nan=False,
@@ -159,22 +189,45 @@ class DecimalType(FieldType):
             )
         return result
 
+    def scale(self, field) -> int:
+        declared = getattr(field.spec, "scale", None)
+        return 2 if declared is None else declared
+
     def output(self, field):
-        return decimal_output
+        return decimal_output(self.scale(field))
 
     def json_schema(self, field):
-        s = _bounds(field, {"type": "number"})
+        return decimal_schema(self.scale(field))
+
+    def input_json_schema(self, field):
+        """A string with up to `scale` places (more are rounded), or a JSON number; the
+        bounds are the column's digits and the field's min/max (which JSON Schema can state
+        for numbers only: a string out of range is a 422 naming the field)."""
         spec = field.spec
+        s = _bounds(field, {"type": ["string", "number"], "format": "decimal"})
         if isinstance(spec, m.DecimalSpec):
-            bound = 10 ** (spec.precision - spec.scale)  # digits before the point
+            before = spec.precision - spec.scale
+            s["pattern"] = f"^-?[0-9]{{1,{before}}}(\\.[0-9]+)?$"  # more places are rounded
+            bound = 10**before
             if "maximum" not in s:
                 s["exclusiveMaximum"] = bound
             if "minimum" not in s:
                 s["exclusiveMinimum"] = -bound
+        s["description"] = 'a decimal number: a string ("12.50") or a JSON number'
         return s
 
     def filter_schema(self, field):
         return {"type": "number"}
+
+    def import_value(self, field, value, options):
+        """A number cell in the plain form writes take (`str(1e-05)` would be `1e-05`)."""
+        if isinstance(value, decimal.Decimal | float | int) and not isinstance(value, bool):
+            return format(decimal.Decimal(str(value)), "f")
+        return value if isinstance(value, str) else str(value)
+
+    def export_value(self, field, value):
+        """The API's decimal string -> a number cell (a spreadsheet sums it)."""
+        return decimal.Decimal(value)
 
     def parse_query(self, field, raw):
         try:

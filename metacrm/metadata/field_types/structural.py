@@ -3,13 +3,20 @@ formula, rollup, attachment, json."""
 
 from __future__ import annotations
 
+import decimal
+
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import BigInteger
 
 from metacrm.expressions import types as T
 from metacrm.metadata import model as m
 from metacrm.metadata.field_types.base import MAX_ID, FieldType, JsonInteger, json_integer
-from metacrm.metadata.field_types.numbers import decimal_output, integer_cell, parse_integer
+from metacrm.metadata.field_types.numbers import (
+    decimal_output,
+    decimal_schema,
+    integer_cell,
+    parse_integer,
+)
 from metacrm.metadata.field_types.text import split_cell
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -115,16 +122,23 @@ class RollupType(FieldType):
             function=data["function"],
             field=data.get("field"),
             filter=data.get("filter"),
+            scale=data.get("scale"),
         )
 
     def is_stored(self, field):
         return False
 
     def output(self, field):
-        return decimal_output
+        """A count is an integer; a sum of integers too; other values are decimal strings."""
+        scale = field.spec.scale
+        return int if not scale else decimal_output(scale)
 
     def json_schema(self, field):
-        return {"type": "number"}
+        scale = field.spec.scale
+        return {"type": "integer"} if not scale else decimal_schema(scale)
+
+    def export_value(self, field, value):
+        return decimal.Decimal(value) if isinstance(value, str) else value
 
     def filter_schema(self, field):
         return {"type": "number"}

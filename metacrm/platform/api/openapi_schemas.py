@@ -27,11 +27,12 @@ SYSTEM_PROPS = {
 }
 
 
-def field_schema(f: Field) -> dict:
+def field_schema(f: Field, s: dict | None = None) -> dict:
     """A field's values as its type documents them, which may be null unless required."""
-    s = f.value_kind.json_schema(f)
-    if s.get("type"):
-        s["type"] = [s["type"], "null"]
+    s = f.value_kind.json_schema(f) if s is None else s
+    kind = s.get("type")
+    if kind:
+        s["type"] = [*kind, "null"] if isinstance(kind, list) else [kind, "null"]
         if "enum" in s:
             s["enum"] = [*s["enum"], None]
     s["title"] = label_text(f.label)
@@ -42,7 +43,8 @@ def field_schema(f: Field) -> dict:
 
 def input_schema(f: Field) -> dict:
     """What a write accepts: a required field may not be null (the server refuses it)."""
-    s = {k: v for k, v in field_schema(f).items() if k != "readOnly"}
+    s = field_schema(f, f.value_kind.input_json_schema(f))
+    s.pop("readOnly", None)
     if f.required and isinstance(s.get("type"), list):
         s["type"] = [t for t in s["type"] if t != "null"]
         if "enum" in s:

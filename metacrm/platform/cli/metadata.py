@@ -29,7 +29,12 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
     """Validate package folders; list every error as file:line path: message."""
     from metacrm.metadata.compiler import load_and_compile
     from metacrm.metadata.errors import MetadataInvalid
-    from metacrm.platform.runtime import expression_registry, field_types, package_paths
+    from metacrm.platform.runtime import (
+        expression_registry,
+        field_types,
+        package_paths,
+        plugin_actions,
+    )
     from metacrm.platform.settings import settings_from_env
     from metacrm.plugins.manager import make_plugin_manager
 
@@ -44,6 +49,7 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
             [*[b for b in base if b not in wanted], *wanted],
             registry=expression_registry(pm),
             field_types=field_types(pm),
+            actions=plugin_actions(pm),
         )
     except MetadataInvalid as exc:
         for error in exc.errors:

@@ -10,7 +10,9 @@ from typing import Any
 
 from sqlalchemy import Integer, String, cast, func, literal, select
 
-from metacrm.metadata.field_types import FieldType, builtin_field_types
+from metacrm.expressions import types as T
+from metacrm.metadata.field_types import DecimalType, FieldType, builtin_field_types
+from metacrm.metadata.field_types.numbers import decimal_output
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.query.lists import build_filters, compile_filter
@@ -60,6 +62,21 @@ def _kind(entity, name: str) -> FieldType | None:
     return f.value_kind if f.stored else None
 
 
+def _measure_output(entity, name: str, func_name: str):
+    """Sums, averages and extremes of decimals as the records hold them: strings (an
+    average to two places at least); of integers, integers (their average a decimal)."""
+    f = entity.fields.get(name)
+    if f is None:  # created_at / updated_at
+        return None
+    kind = f.value_kind
+    if kind.value_type == T.INTEGER:
+        return decimal_output(2) if func_name == "avg" else int
+    if isinstance(kind, DecimalType):
+        scale = kind.scale(f)
+        return decimal_output(max(scale, 2) if func_name == "avg" else scale)
+    return None
+
+
 def groupable(entity) -> tuple[list[str], list[str]]:
     """(fields to group by, date fields that also take a :bucket), as aggregate() accepts."""
     names = ["created_at", "updated_at", "owner_id", *entity.fields]
@@ -86,6 +103,7 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
     single = {k: v[-1] for k, v in params.items()}
     errors: list[dict[str, Any]] = []
     groups = []
+    converters: dict[str, Any] = {}
     for raw in [g for g in (single.get("group_by") or "").split(",") if g.strip()]:
         name, _, bucket = raw.strip().partition(":")
         kind = None if name in hidden else _kind(entity, name)
@@ -107,6 +125,9 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
                 continue
             column = _bucket(dialect, column, bucket)
         groups.append((raw.strip().replace(":", "_"), column))
+        f = entity.fields.get(name)
+        if not bucket and f is not None and f.value_kind.output(f) is not None:
+            converters[name] = f.value_kind.output(f)  # a decimal group: as records hold it
     measures = []
     for raw in [m.strip() for m in (single.get("measures") or "count").split(",") if m.strip()]:
         func_name, _, name = raw.partition(":")
@@ -129,6 +150,9 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
             )
         else:
             measures.append((f"{func_name}_{name}", getattr(func, func_name)(table.c[name])))
+            output = _measure_output(entity, name, func_name)
+            if output is not None:
+                converters[f"{func_name}_{name}"] = output
     if not measures and not errors:  # `measures=,` names none: count, as when it is absent
         measures.append(("count", func.count()))
     filter_params = {k: v for k, v in params.items() if k not in ("group_by", "measures")}
@@ -168,8 +192,10 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
     for row in rows[:MAX_GROUPS]:
         item = {}
         for name, value in zip(names, row, strict=True):
-            if hasattr(value, "as_tuple"):
-                value = int(value) if value == value.to_integral_value() else float(value)
+            if value is not None and name in converters:
+                value = converters[name](value)
+            elif hasattr(value, "as_tuple"):
+                value = int(value)  # a count (PostgreSQL's may come as a Decimal)
             elif hasattr(value, "isoformat"):
                 value = value.isoformat()
             item[name] = value
