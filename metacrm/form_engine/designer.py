@@ -71,6 +71,13 @@ def _refused(exc: ServiceError):
     return render_template("screens/error.html", error=exc), exc.status
 
 
+def new_name_error(name: str, taken, taken_text: str) -> list[str]:
+    """What is wrong with a new API name (`taken_text` when it exists already), or []."""
+    if not API_NAME.match(name):
+        return [_("Use a-z, 0-9 and _, starting with a letter (at most 63).")]
+    return [taken_text] if name in taken else []
+
+
 def _model():
     return g.metacrm_state.model
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from metacrm.form_engine.designer import API_NAME, _entity, _model, apply_change, bp
+from metacrm.form_engine.designer import _entity, _model, apply_change, bp, new_name_error
 from metacrm.form_engine.designer_inputs import label_from
 from metacrm.platform.tenancy import overlay_edits
 
@@ -41,10 +41,9 @@ def new_entity():
     errors: dict[str | None, list[str]] = {}
     if request.method == "POST":
         name = form.get("name", "").strip()
-        if not API_NAME.match(name):
-            errors["name"] = [_("Use a-z, 0-9 and _, starting with a letter (at most 63).")]
-        elif name in _model().entities:
-            errors["name"] = [_("There is already an entity named %(name)s.", name=name)]
+        taken = _("There is already an entity named %(name)s.", name=name)
+        if problems := new_name_error(name, _model().entities, taken):
+            errors["name"] = problems
         for control in ("label", "plural"):
             if not form.get(control, "").strip():
                 errors[control] = [_("Write how people call it.")]

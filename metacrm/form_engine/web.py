@@ -145,6 +145,7 @@ def install(app: Flask) -> None:
         designer_history,
         designer_layouts,
         designer_packages,
+        designer_pipeline_new,
         designer_pipelines,
         designer_pools,
         designer_roles,
