@@ -1,8 +1,9 @@
 """The designer's automation editor: the trigger (created, updated, a field changed, a
 stage reached, an approval decided, a date, a schedule), the condition, and the
-actions as forms (set, create, assign, notify, email, webhook, return to pool; a
-plugin's action is kept as it is), in order; and the automation's recent runs with
-their errors, from the job log. Saved as an overlay `documents.automation` entry."""
+actions as forms in order (set, create, assign, notify, email, webhook, return to pool;
+an installed plugin action with its params as a form from its schema, one not
+installed kept as it is); and the automation's recent runs with their errors, from the
+job log. Saved as an overlay `documents.automation` entry."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
+from metacrm.form_engine import designer_plugin_actions as plugin_actions
 from metacrm.form_engine.designer import (
     API_NAME,
     _entity,
@@ -144,7 +146,10 @@ def _action(form, key: str, errors: dict) -> dict[str, Any] | None:
             spec["pool"] = form[f"pool.{key}"]
         return {"return_to_pool": spec}
     if kind == "plugin":
-        return json.loads(form.get(f"plugin.{key}", "{}")) or None
+        name = form.get(f"plugin_name.{key}", "")
+        if name in plugin_actions.installed():  # drawn as a form: read it back
+            return plugin_actions.posted(form, key, name, errors)
+        return json.loads(form.get(f"plugin.{key}", "{}")) or None  # kept as it is
     return None
 
 
@@ -172,8 +177,11 @@ def _draft(doc: dict, form, is_new: bool) -> tuple[dict, dict[str | None, list[s
         action = _action(form, key, errors)
         if action:
             actions.append(action)
-    if form.get("add_action") in ACTION_KINDS:
-        actions.append(_blank(form["add_action"]))
+    adding = form.get("add_action", "")
+    if adding in ACTION_KINDS:
+        actions.append(_blank(adding))
+    elif adding.removeprefix("plugin:") in plugin_actions.installed():
+        actions.append({"plugin": {"name": adding.removeprefix("plugin:"), "params": {}}})
     draft["actions"] = actions
     if not actions:
         errors.setdefault(None, []).append(_("Add at least one action."))
@@ -282,6 +290,8 @@ def _editor(doc: dict, entity: Entity, is_new: bool):
         origin=origin_text(origin) if origin else None,
         triggers=TRIGGERS,
         action_kinds=ACTION_KINDS,
+        plugin_actions=sorted(plugin_actions.installed()),
+        plugin_controls=plugin_actions.controls,
         stages=[s.name for s in stage_pipeline.stages] if stage_pipeline else [],
         flows=[f for f in model.approvals.values() if f.entity == entity.name],
         pools=[p for p in model.pools.values() if p.entity == entity.name],
