@@ -26,7 +26,7 @@ from metacrm.metadata.packages import (
     PackageSource,
     dependency_closure,
     order_packages,
-    read_package,
+    read_packages,
 )
 from metacrm.metadata.process_checks import PluginActions
 from metacrm.metadata.process_extend import extend_process
@@ -459,18 +459,6 @@ def compile_model(
     if errors:
         raise MetadataInvalid(errors)
     return model
-
-
-def read_packages(
-    paths: list[Path], field_types: FieldTypes | None = None
-) -> tuple[list[PackageSource], list[MetadataError]]:
-    packages, errors = [], []
-    for path in paths:
-        pkg, errs = read_package(Path(path), field_types)
-        errors += errs
-        if pkg is not None:
-            packages.append(pkg)
-    return packages, errors
 
 
 def _about_broken(error: MetadataError, broken: set[str]) -> bool:

@@ -92,6 +92,19 @@ def read_package(
     return pkg, errors
 
 
+def read_packages(
+    paths: list[Path], field_types: FieldTypes | None = None
+) -> tuple[list[PackageSource], list[MetadataError]]:
+    """Every package folder read and schema-checked: the packages, and every error."""
+    packages, errors = [], []
+    for path in paths:
+        pkg, errs = read_package(Path(path), field_types)
+        errors += errs
+        if pkg is not None:
+            packages.append(pkg)
+    return packages, errors
+
+
 def order_packages(
     packages: list[PackageSource],
 ) -> tuple[list[PackageSource], list[MetadataError]]:

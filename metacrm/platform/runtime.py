@@ -16,11 +16,11 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from metacrm.expressions import Registry, builtin_registry
-from metacrm.metadata.compiler import compile_model, read_packages
+from metacrm.metadata.compiler import compile_model
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.field_types import FieldTypes, builtin_field_types
 from metacrm.metadata.model import Model
-from metacrm.metadata.packages import PackageSource
+from metacrm.metadata.packages import PackageSource, read_packages
 from metacrm.platform.db import tables as tbl
 from metacrm.platform.db.migrations import FormulaFiller, SystemSchema
 from metacrm.platform.db.patches import PLATFORM_PATCHES
