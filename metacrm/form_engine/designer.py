@@ -11,10 +11,13 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from metacrm.expressions import ExpressionError, check
 from metacrm.expressions.usage import usage_of
@@ -174,6 +177,31 @@ def apply_change(mutation, about: str | None = None, dry_run: bool = False, plac
     if not dry_run:
         g.metacrm_state = state  # the rest of this request sees the change
     return plan, {}
+
+
+@dataclass
+class Outcome:
+    """What a designer form's submit led to: a preview (plan and diff), errors by control,
+    or a saved change (`done`: the redirect to answer)."""
+
+    plan: Any = None
+    diff: list[str] = field(default_factory=list)
+    errors: dict[str | None, list[str]] = field(default_factory=dict)
+    done: Response | None = None
+
+
+def save_or_preview(mutation, saved: str, then: str, place=None, about: str | None = None):
+    """The editors' submit: with the form's `preview` button, the plan and the overlay
+    diff and nothing applied; else the change applied, `saved` flashed and a redirect
+    to `then`. Refusals come back as errors either way."""
+    preview = "preview" in request.form
+    plan, errors = apply_change(mutation, about, dry_run=preview, place=place)
+    if errors:
+        return Outcome(errors=errors)
+    if preview:
+        return Outcome(plan=plan, diff=overlay_diff(mutation))
+    flash(saved, "success")
+    return Outcome(done=redirect(then))
 
 
 def overlay_diff(mutation) -> list[str]:

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
@@ -20,11 +20,10 @@ from metacrm.form_engine.designer import (
     API_NAME,
     _entity,
     _model,
-    apply_change,
     bp,
     current_document,
     origin_text,
-    overlay_diff,
+    save_or_preview,
 )
 from metacrm.form_engine.designer_inputs import (
     assignments,
@@ -270,15 +269,13 @@ def _editor(doc: dict, entity: Entity, is_new: bool):
         elif not errors:
             keys = [k for k in form.getlist("action") if form.get(f"remove_action.{k}") != "true"]
             mutation = overlay_edits.put_document("automation", draft["name"], draft)
-            preview = "preview" in form
-            plan, errors = apply_change(
-                mutation, dry_run=preview, place=lambda exc: _placed(exc, keys)
+            then = url_for("setup.automation_page", name=draft["name"])
+            outcome = save_or_preview(
+                mutation, _("The automation is saved."), then, place=lambda exc: _placed(exc, keys)
             )
-            if preview and not errors:
-                diff = overlay_diff(mutation)
-            elif not errors:
-                flash(_("The automation is saved."), "success")
-                return redirect(url_for("setup.automation_page", name=draft["name"]))
+            if outcome.done:
+                return outcome.done
+            plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     _doc, origin = current_document("automation", doc.get("name") or "")
     model = _model()
     stage_pipeline = model.pipeline_of(entity.name)

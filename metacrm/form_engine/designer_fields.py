@@ -25,7 +25,7 @@ from metacrm.form_engine.designer import (
     apply_change,
     bp,
     origin_text,
-    overlay_diff,
+    save_or_preview,
 )
 from metacrm.form_engine.designer_field_kinds import (
     LITERAL_DEFAULT_TYPES,
@@ -53,16 +53,13 @@ def new_field(entity_name: str):
     if request.method == "POST":
         name, declaration, errors = _declaration(entity, form)
         if not errors:
-            preview = "preview" in form
             mutation = overlay_edits.add_field(entity.name, name, declaration)
-            plan, errors = apply_change(mutation, name, dry_run=preview)
-            diff = overlay_diff(mutation) if preview and not errors else []
-            if not errors and not preview:
-                flash(
-                    _("Field %(label)s added: it is on the form now.", label=form["label"]),
-                    "success",
-                )
-                return redirect(url_for("setup.entity_page", entity_name=entity.name))
+            saved = _("Field %(label)s added: it is on the form now.", label=form["label"])
+            then = url_for("setup.entity_page", entity_name=entity.name)
+            outcome = save_or_preview(mutation, saved, then, about=name)
+            if outcome.done:
+                return outcome.done
+            plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     return render_template(
         "setup/field_new.html",
         entity=entity,

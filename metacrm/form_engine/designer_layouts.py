@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display
@@ -15,10 +15,9 @@ from metacrm.form_engine.columns import SYSTEM_FIELDS
 from metacrm.form_engine.designer import (
     _entity,
     _model,
-    apply_change,
     bp,
     current_document,
-    overlay_diff,
+    save_or_preview,
 )
 from metacrm.metadata.model import Entity
 from metacrm.platform.tenancy import overlay_edits
@@ -120,13 +119,11 @@ def form_layout(entity_name: str):
                 errors[None] = [_("Put at least one field in a section.")]
             else:
                 mutation = overlay_edits.put_document("view", view_name, data)
-                preview = "preview" in request.form
-                plan, errors = apply_change(mutation, dry_run=preview)
-                if preview and not errors:
-                    diff = overlay_diff(mutation)
-                elif not errors:
-                    flash(_("The form's layout is saved."), "success")
-                    return redirect(url_for("setup.form_layout", entity_name=entity.name))
+                then = url_for("setup.form_layout", entity_name=entity.name)
+                outcome = save_or_preview(mutation, _("The form's layout is saved."), then)
+                if outcome.done:
+                    return outcome.done
+                plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     placed = {f for s in sections for f in s["fields"]}
     shown = (
         _posted_related(entity, request.form)
@@ -231,13 +228,11 @@ def list_layout(entity_name: str):
             if sort:
                 data["sort"] = [sort]
             mutation = overlay_edits.put_document("view", view_name, data)
-            preview = "preview" in form
-            plan, errors = apply_change(mutation, dry_run=preview)
-            if preview and not errors:
-                diff = overlay_diff(mutation)
-            elif not errors:
-                flash(_("The list's columns are saved."), "success")
-                return redirect(url_for("setup.list_layout", entity_name=entity.name))
+            then = url_for("setup.list_layout", entity_name=entity.name)
+            outcome = save_or_preview(mutation, _("The list's columns are saved."), then)
+            if outcome.done:
+                return outcome.done
+            plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     ordered = columns + [c for c in choices if c not in columns]
     return render_template(
         "setup/list_view.html",

@@ -9,17 +9,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine.designer import (
     API_NAME,
     _model,
-    apply_change,
     bp,
     current_document,
     origin_text,
-    overlay_diff,
+    save_or_preview,
 )
 from metacrm.form_engine.designer_fields import _in_use
 from metacrm.metadata.errors import MetadataInvalid
@@ -228,17 +227,16 @@ def pipeline_page(name: str):
                     overlay_edits.modify_field(entity, pipeline.field, {"options": options})
                 )
             mutation = overlay_edits.chain(*edits)
-            preview = "preview" in request.form
-            plan, errors = apply_change(
+            new_stage = request.form.get("new_stage", "").strip()
+            outcome = save_or_preview(
                 mutation,
-                dry_run=preview,
-                place=lambda exc: _placed(exc, stages, request.form.get("new_stage", "").strip()),
+                _("The pipeline is saved."),
+                url_for("setup.pipeline_page", name=name),
+                place=lambda exc: _placed(exc, stages, new_stage),
             )
-            if preview and not errors:
-                diff = overlay_diff(mutation)
-            elif not errors:
-                flash(_("The pipeline is saved."), "success")
-                return redirect(url_for("setup.pipeline_page", name=name))
+            if outcome.done:
+                return outcome.done
+            plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     _origin, origin = current_document("pipeline", name)
     return render_template(
         "setup/pipeline.html",

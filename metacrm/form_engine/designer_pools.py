@@ -8,18 +8,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine.designer import (
     API_NAME,
     _entity,
     _model,
-    apply_change,
     bp,
     current_document,
     origin_text,
-    overlay_diff,
+    save_or_preview,
 )
 from metacrm.form_engine.designer_inputs import label_from, people_choices, person, person_value
 from metacrm.platform.tenancy import overlay_edits
@@ -130,15 +129,13 @@ def pool_page(name: str):
                 and request.form.get(f"recycle_remove.{k}") != "true"
             ]
             mutation = overlay_edits.put_document("pool", name, draft)
-            preview = "preview" in request.form
-            plan, errors = apply_change(
-                mutation, dry_run=preview, place=lambda exc: _placed(exc, keys)
+            then = url_for("setup.pool_page", name=name)
+            outcome = save_or_preview(
+                mutation, _("The pool is saved."), then, place=lambda exc: _placed(exc, keys)
             )
-            if preview and not errors:
-                diff = overlay_diff(mutation)
-            elif not errors:
-                flash(_("The pool is saved."), "success")
-                return redirect(url_for("setup.pool_page", name=name))
+            if outcome.done:
+                return outcome.done
+            plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     return render_template(
         "setup/pool.html",
         doc=draft,

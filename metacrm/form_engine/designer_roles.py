@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display
 from metacrm.form_engine.designer import (
     API_NAME,
     _model,
-    apply_change,
     bp,
     current_document,
     origin_text,
-    overlay_diff,
+    save_or_preview,
 )
 from metacrm.platform.tenancy import overlay_edits
 
@@ -85,13 +84,11 @@ def _editor(doc: dict, is_new: bool):
                 draft["entities"] = entities
         if not errors:
             mutation = overlay_edits.put_document("role", draft["name"], draft)
-            preview = "preview" in form
-            plan, errors = apply_change(mutation, dry_run=preview)
-            if preview and not errors:
-                diff = overlay_diff(mutation)
-            elif not errors:
-                flash(_("The role is saved."), "success")
-                return redirect(url_for("setup.role_page", name=draft["name"]))
+            then = url_for("setup.role_page", name=draft["name"])
+            outcome = save_or_preview(mutation, _("The role is saved."), then)
+            if outcome.done:
+                return outcome.done
+            plan, diff, errors = outcome.plan, outcome.diff, outcome.errors
     _doc, origin = current_document("role", doc.get("name") or "")
     label = draft.get("label") or {}
     return render_template(
