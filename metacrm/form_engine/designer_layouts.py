@@ -11,7 +11,7 @@ from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
 from metacrm.form_engine import display
-from metacrm.form_engine.columns import SYSTEM_FIELDS
+from metacrm.form_engine.columns import SYSTEM_FIELDS, pick_view
 from metacrm.form_engine.designer import (
     _entity,
     _model,
@@ -177,7 +177,7 @@ def _posted_related(entity: Entity, form) -> list[str] | None:
 
 def _list_view(entity: Entity) -> tuple[str, dict]:
     """The entity's default list view document, or a new default one."""
-    view = pick_view_of(entity)
+    view = pick_view(entity)
     if view is not None:
         doc, _origin = current_document("view", view.name)
         if doc is not None:
@@ -191,11 +191,6 @@ def _list_view(entity: Entity) -> tuple[str, dict]:
         "default": True,
         "columns": [entity.title_field or next(iter(entity.fields))],
     }
-
-
-def pick_view_of(entity: Entity):
-    views = [v for v in _model().views.values() if v.entity == entity.name and v.kind == "list"]
-    return next((v for v in views if v.default), views[0] if views else None)
 
 
 def _column_choices(entity: Entity) -> list[tuple[str, Any]]:

@@ -21,6 +21,7 @@ from metacrm.form_engine.designer import (
     save_or_preview,
 )
 from metacrm.form_engine.designer_fields import _in_use
+from metacrm.form_engine.designer_inputs import label_from
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity, Pipeline
 from metacrm.platform.tenancy import overlay_edits
@@ -34,17 +35,6 @@ def _pipeline(name: str) -> tuple[Pipeline, dict, Entity]:
     if pipeline is None or doc is None:
         abort(404)
     return pipeline, doc, _model().entities[pipeline.entity]
-
-
-def _label(form, en_key: str, zh_key: str, old: dict | None = None) -> dict[str, str]:
-    label = dict(old or {})
-    label["en"] = form.get(en_key, "").strip()
-    zh = form.get(zh_key, "").strip()
-    if zh:
-        label["zh-CN"] = zh
-    else:
-        label.pop("zh-CN", None)
-    return label
 
 
 def _new_stage_rule(form, errors: dict) -> dict[str, Any]:
@@ -126,10 +116,12 @@ def _edit(pipeline: Pipeline, doc: dict, entity: Entity, form):
     order += [n for n in old_stages if n not in order]
     removed = [n for n in order if form.get(f"remove.{n}") == "true"]
     stages = [_posted_stage(form, old_stages[n], errors) for n in order if n not in removed]
-    new_labels = {n: _label(form, f"label.{n}", f"label_zh.{n}", labels.get(n)) for n in order}
-    for n, label in new_labels.items():
-        if not label["en"]:
+    new_labels = {}
+    for n in order:
+        label = label_from(form, f"label.{n}", f"label_zh.{n}", labels.get(n))
+        if label is None and n not in removed:
             errors.setdefault(f"label.{n}", []).append(_("Give the stage a label."))
+        new_labels[n] = label or dict(labels.get(n) or {})
     new_name = form.get("new_stage", "").strip()
     if new_name:
         if not API_NAME.match(new_name):
@@ -140,10 +132,10 @@ def _edit(pipeline: Pipeline, doc: dict, entity: Entity, form):
             errors.setdefault("new_stage", []).append(
                 _("%(name)s is already a stage or an option of this field.", name=new_name)
             )
-        label = _label(form, "new_label", "new_label_zh")
-        if not label["en"]:
+        label = label_from(form, "new_label", "new_label_zh")
+        if label is None:
             errors.setdefault("new_label", []).append(_("Give the stage a label."))
-        new_labels[new_name] = label
+        new_labels[new_name] = label or {}
         stage = {"name": new_name, "category": form.get("new_category", "open")}
         if form.get("new_probability", "").strip().isdigit():
             stage["probability"] = min(100, int(form["new_probability"]))

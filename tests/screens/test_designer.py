@@ -76,6 +76,22 @@ def test_bad_input_is_named_beside_its_control_and_changes_nothing(site):
     assert env.api.get("/api/v1/meta/entities").json["content_hash"] == before
 
 
+def test_a_label_typed_before_the_script_loads_still_names_the_field(page, site):
+    """On a slow connection people type before layout.js runs: the API name catches up."""
+    from playwright.sync_api import expect
+
+    env, base = site
+    sign_in(page, base)
+    held = []
+    page.route("**/assets/layout.js", lambda route: held.append(route))  # held until we say
+    page.goto(base + "/setup/entities/account/fields/new", wait_until="commit")
+    page.wait_for_selector("#f-label")
+    page.fill("#f-label", "Deal type")
+    assert held and page.input_value("#f-name") == ""
+    held[0].continue_()
+    expect(page.locator("#f-name")).to_have_value("deal_type")
+
+
 def test_add_a_pick_list_field_and_use_it_at_once(page, site):
     env, base = site
     sign_in(page, base)

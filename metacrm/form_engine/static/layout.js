@@ -30,12 +30,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const source = document.getElementById(name.dataset.nameFrom);
     if (!source) continue;
     let own = name.value !== "";
-    name.addEventListener("input", () => { own = name.value !== ""; });
-    source.addEventListener("input", () => {
+    const follow = () => {
       if (own) return;
       name.value = source.value.toLowerCase().normalize("NFKD")
         .replace(/[^a-z0-9]+/g, "_").replace(/^[^a-z]+|_+$/g, "").slice(0, 63);
-    });
+    };
+    name.addEventListener("input", () => { own = name.value !== ""; });
+    source.addEventListener("input", follow);
+    follow();  // a label typed before this script ran (a slow page load)
   }
 });
 // The automation editor shows only the settings of the trigger chosen.
