@@ -254,7 +254,7 @@ def _changes(entity: Entity, field, form) -> tuple[dict, dict[str | None, list[s
         options, problems = _options(entity, field, form)
         if problems:
             errors["options"] = problems
-        elif options != _declared_options(field):
+        elif options != declared_options(field):
             changes["options"] = options
     return changes, errors
 
@@ -268,7 +268,7 @@ def _own(entity: Entity, field, prop: str) -> bool:
     return prop in modified.get(field.name, {})
 
 
-def _declared_options(field) -> list[dict[str, Any]]:
+def declared_options(field) -> list[dict[str, Any]]:
     """The field's options as `_options` writes them (to tell whether anything changed)."""
     out = []
     for o in field.spec.options:

@@ -21,7 +21,7 @@ from metacrm.form_engine.designer import (
     new_name_error,
 )
 from metacrm.form_engine.designer_inputs import label_from
-from metacrm.form_engine.designer_pipelines import CATEGORIES
+from metacrm.form_engine.designer_pipelines import CATEGORIES, _stage_options
 from metacrm.metadata.model import Entity
 from metacrm.platform.tenancy import overlay_edits
 
@@ -71,7 +71,7 @@ def _posted_stages(form, errors: dict) -> list[dict[str, Any]]:
 def _edits(entity: Entity, form, name: str, label: dict, stages: list[dict], errors: dict):
     """The overlay edits: the pipeline, plus the new stage field or the options the
     chosen field still lacks (a stage is always an option of its field)."""
-    options = [{"value": s["name"], "label": s["label"]} for s in stages]
+    labels = {s["name"]: s["label"] for s in stages}
     choice = form.get("field", NEW_FIELD)
     if choice == NEW_FIELD:
         field = form.get("new_field", "").strip()
@@ -81,19 +81,14 @@ def _edits(entity: Entity, form, name: str, label: dict, stages: list[dict], err
         declaration = {
             "type": "select",
             "label": {"en": "Stage", "zh-CN": "阶段"},
-            "options": options,
+            "options": [{"value": n, "label": lab} for n, lab in labels.items()],
             **({"default": stages[0]["name"]} if stages else {}),
         }
-        field_edit = overlay_edits.add_field(entity.name, field, declaration)
+        edits = [overlay_edits.add_field(entity.name, field, declaration)]
     elif choice in dict(_select_fields(entity)):
         field = choice
-        current = entity.fields[field].spec.options
-        known = {o.value for o in current}
-        merged = [
-            {"value": o.value, "label": dict(o.label), **({"color": o.color} if o.color else {})}
-            for o in current
-        ] + [o for o in options if o["value"] not in known]
-        field_edit = overlay_edits.modify_field(entity, field, {"options": merged})
+        options = _stage_options(entity, field, labels, [])  # None: it has them all
+        edits = [overlay_edits.modify_field(entity, field, {"options": options})] if options else []
     else:
         errors["field"] = [_("Choose the field that holds the stage.")]
         return None
@@ -101,7 +96,7 @@ def _edits(entity: Entity, form, name: str, label: dict, stages: list[dict], err
         del s["label"]  # the label lives on the field's option, as for every stage
     document = {"name": name, "label": label, "entity": entity.name, "field": field}
     document["stages"] = stages
-    return overlay_edits.chain(field_edit, overlay_edits.put_document("pipeline", name, document))
+    return overlay_edits.chain(*edits, overlay_edits.put_document("pipeline", name, document))
 
 
 @bp.route("/entities/<entity_name>/pipelines/new", methods=["GET", "POST"])

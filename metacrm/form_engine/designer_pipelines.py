@@ -20,7 +20,7 @@ from metacrm.form_engine.designer import (
     origin_text,
     save_or_preview,
 )
-from metacrm.form_engine.designer_fields import _in_use
+from metacrm.form_engine.designer_fields import _in_use, declared_options
 from metacrm.form_engine.designer_inputs import label_from
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity, Pipeline
@@ -158,21 +158,15 @@ def _edit(pipeline: Pipeline, doc: dict, entity: Entity, form):
 def _stage_options(entity: Entity, field: str, labels: dict, removed: list[str]):
     """The stage field's options with the stages' labels (new stages added, removed ones
     dropped), or None when nothing about them changed."""
-    current = entity.fields[field].spec.options
-    options: list[dict[str, Any]] = []
-    for o in current:
-        if o.value in removed:
-            continue
-        option: dict[str, Any] = {"value": o.value, "label": labels.get(o.value, dict(o.label))}
-        if o.color:
-            option["color"] = o.color
-        options.append(option)
-    known = {o.value for o in current}
-    options += [{"value": n, "label": lab} for n, lab in labels.items() if n not in known]
-    unchanged = [(o.value, dict(o.label)) for o in current] == [
-        (o["value"], o["label"]) for o in options
+    current = declared_options(entity.fields[field])
+    options = [
+        {**o, "label": labels.get(o["value"], o["label"])}
+        for o in current
+        if o["value"] not in removed
     ]
-    return None if unchanged else options
+    known = {o["value"] for o in current}
+    options += [{"value": n, "label": lab} for n, lab in labels.items() if n not in known]
+    return None if options == current else options
 
 
 STAGE_PATH = re.compile(r"stages\[(\d+)\]\.(\w+)")

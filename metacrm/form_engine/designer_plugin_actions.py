@@ -12,13 +12,14 @@ from typing import Any
 from flask_babel import gettext as _
 
 from metacrm.platform.api.common import runtime
+from metacrm.platform.runtime import params_schemas
 
 SIMPLE = {"string": "text", "integer": "integer", "number": "number", "boolean": "boolean"}
 
 
 def installed() -> dict[str, dict | None]:
     """The plugin actions this app runs: name -> its params schema (None: any)."""
-    return runtime().plugin_actions
+    return params_schemas(runtime().plugin_actions)
 
 
 def controls(name: str, params: dict | None) -> list[dict[str, Any]] | None:

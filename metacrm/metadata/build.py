@@ -9,6 +9,7 @@ import inflection
 
 from metacrm.metadata import model as m
 from metacrm.metadata.field_types import FieldTypes, builtin_field_types
+from metacrm.metadata.field_types.numbers import summary_scale
 from metacrm.metadata.model import humanize, label_of
 
 __all__ = ["build_entity", "build_field", "humanize", "label_of", "plural_of"]
@@ -27,28 +28,17 @@ def plural_of(value: Any, label: m.Label) -> m.Label:
     )
 
 
-def rollup_scale(data: dict, drafts) -> dict:
+def rollup_scale(data: dict, drafts, types: FieldTypes) -> dict:
     """A rollup's declaration with the decimal places of its values (`scale`), from the
-    field it summarises: a sum of amounts has theirs, a sum of integers none, an
-    average two at least. Other fields are returned as they are."""
+    field it summarises (`summary_scale`). Other fields are returned as they are."""
     if data["type"] != "rollup" or data["function"] == "count":
         return data
     child = drafts.entities.get(data["entity"])
     target = child.fields.get(data.get("field") or "") if child is not None else None
     if target is None:
         return data
-    tdata = target.data
-    kind = tdata.get("result_type", tdata["type"])
-    if kind == "integer":
-        scale = 0
-    elif kind in ("decimal", "currency", "percent"):
-        declared = 4 if kind == "percent" and "result_type" not in tdata else 2
-        scale = tdata.get("scale", declared)
-    else:
-        return data
-    if data["function"] == "avg":
-        scale = max(scale, 2)
-    return {**data, "scale": scale}
+    summarised = build_field(data["field"], target.data, target.origin, types)
+    return {**data, "scale": summary_scale(summarised, data["function"])}
 
 
 def build_field(name: str, data: dict, origin: str, types: FieldTypes | None = None) -> m.Field:

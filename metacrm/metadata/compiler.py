@@ -431,7 +431,10 @@ def compile_model(
         name: build.build_entity(
             name,
             d.data,
-            {f: (build.rollup_scale(fd.data, drafts), fd.origin) for f, fd in d.fields.items()},
+            {
+                f: (build.rollup_scale(fd.data, drafts, types), fd.origin)
+                for f, fd in d.fields.items()
+            },
             d.origin,
             types,
         )

@@ -11,6 +11,7 @@ import json
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -43,10 +44,10 @@ def field_types(pm) -> FieldTypes:
     return builtin_field_types().extended(extra) if extra else builtin_field_types()
 
 
-def plugin_actions(pm) -> dict[str, dict | None]:
-    """The automation actions plugins add: name -> the JSON Schema of its params (None:
-    any). Automations that call them are checked against it when metadata compiles."""
-    out: dict[str, dict | None] = {}
+def plugin_actions(pm) -> dict[str, Any]:
+    """The automation actions plugins add (`PluginAction`s), by name, gathered once: the
+    automations run them, and compiling checks their params against `params_schema`."""
+    out: dict[str, Any] = {}
     for action in gathered(pm.hook.metacrm_automation_actions()):
         if action.name in out:
             raise ValueError(f"two plugins add the automation action '{action.name}'")
@@ -59,8 +60,13 @@ def plugin_actions(pm) -> dict[str, dict | None]:
                     f"plugin action '{action.name}': params_schema is not a JSON Schema: "
                     f"{exc.message}"
                 ) from None
-        out[action.name] = schema
+        out[action.name] = action
     return out
+
+
+def params_schemas(actions: dict[str, Any]) -> dict[str, dict | None]:
+    """name -> the JSON Schema of an action's params (None: any), as compile_model takes."""
+    return {name: getattr(a, "params_schema", None) for name, a in actions.items()}
 
 
 def package_paths(pm, settings: Settings) -> list[Path]:
@@ -132,7 +138,7 @@ class Runtime:
                 self._valid_overlay_pieces,
                 self.registry,
                 self.field_types,
-                self.plugin_actions,
+                params_schemas(self.plugin_actions),
             )
             self._compiled[key] = model
         return model

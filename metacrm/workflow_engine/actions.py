@@ -20,7 +20,6 @@ from metacrm.platform.db import locks
 from metacrm.platform.db.audit import to_json
 from metacrm.platform.jobs.handlers import HandlerRun
 from metacrm.platform.records.service import RecordService
-from metacrm.plugins.manager import gathered
 from metacrm.workflow_engine import assignment
 from metacrm.workflow_engine.evaluate import compile_expression
 from metacrm.workflow_engine.notices import notify
@@ -219,11 +218,7 @@ def do_webhook(t: Target, action: Action, compiled) -> str:
 
 
 def do_plugin(t: Target, action: Action, compiled) -> str:
-    registered = t.run.state.cache.get(("plugin_actions",))
-    if registered is None:  # asked of the plugins once per compiled model
-        registered = t.run.state.cache[("plugin_actions",)] = {
-            a.name: a for a in gathered(t.run.runtime.pm.hook.metacrm_automation_actions())
-        }
+    registered = t.run.runtime.plugin_actions  # gathered once, at start
     found = registered.get(action.name)
     if found is None:
         raise LookupError(

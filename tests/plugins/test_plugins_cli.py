@@ -64,7 +64,7 @@ def test_a_plugin_action_with_a_broken_schema_or_a_taken_name_stops_the_start():
     """Said once at start, naming the action, rather than at the first automation run."""
     import pytest
 
-    from metacrm.platform.runtime import plugin_actions
+    from metacrm.platform.runtime import params_schemas, plugin_actions
     from metacrm.plugins.hookspecs import hookimpl
     from metacrm.plugins.manager import make_plugin_manager
     from metacrm.workflow_engine.actions import PluginAction
@@ -91,4 +91,4 @@ def test_a_plugin_action_with_a_broken_schema_or_a_taken_name_stops_the_start():
         plugin_actions(pm)
     pm = make_plugin_manager((), default_plugins=())
     pm.register(plugin(PluginAction("a.b", noop, params_schema={"type": "object"})))
-    assert plugin_actions(pm) == {"a.b": {"type": "object"}}
+    assert params_schemas(plugin_actions(pm)) == {"a.b": {"type": "object"}}

@@ -101,3 +101,33 @@ def test_bad_stage_settings_are_named_beside_the_stage_and_nothing_changes(site)
     assert refused.status_code == 422
     assert "1 records are in this stage" in refused.get_data(as_text=True)
     assert env.api.get("/api/v1/meta/entities").json["content_hash"] == before
+
+
+def test_saving_a_pipeline_keeps_its_stage_options_colors_and_deactivation(site):
+    """Relabelling a stage rewrites the stage field's options: the others keep their
+    color and an option no longer offered stays so."""
+    env, _ = site
+
+    def options():
+        fields = env.api.get("/api/v1/meta/entities/opportunity").json["fields"]
+        stage = next(f for f in fields if f["name"] == "stage")
+        return {o["value"]: o for o in stage["options"]}
+
+    before = options()
+    changed = [
+        {**o, "active": o["value"] != "closed_lost", "color": o["color"] or "#2563eb"}
+        for o in before.values()
+    ]
+    env.runtime.tenants.update_overlay(
+        "default",
+        lambda o: {**o, "extend": {"opportunity": {"modify": {"stage": {"options": changed}}}}},
+    )
+    admin = session(env)
+    form = current_form(admin, PATH)
+    form["csrf_token"] = [csrf(admin, PATH)]
+    form["label.negotiation"] = ["Haggling"]
+    assert admin.post(PATH, data=form).status_code == 302
+    after = options()
+    assert after["negotiation"]["label"]["en"] == "Haggling"
+    assert after["closed_lost"]["active"] is False
+    assert all(o["color"] for o in after.values())

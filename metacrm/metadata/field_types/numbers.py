@@ -53,13 +53,13 @@ def decimal_output(scale: int):
     return lambda value: decimal_text(value, scale)
 
 
-def decimal_schema(scale: int, description: str = "") -> dict:
+def decimal_schema(scale: int) -> dict:
     """A decimal in an answer: a string with `scale` places."""
     return {
         "type": "string",
         "format": "decimal",
         "pattern": DECIMAL_PATTERN,
-        "description": description or f"a decimal number as a string, {scale} places",
+        "description": f"a decimal number as a string, {scale} places",
     }
 
 
@@ -175,13 +175,12 @@ class DecimalType(FieldType):
         )
 
     def coerce(self, field, value):
-        declared = getattr(field.spec, "scale", None)
-        scale = 2 if declared is None else declared
         result = decimal.Decimal(value).quantize(
-            decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP
+            decimal.Decimal(1).scaleb(-self.scale(field)), rounding=decimal.ROUND_HALF_UP
         )
         precision = getattr(field.spec, "precision", 18)
         # the bound of the column (column_type keeps 4 decimals when none is declared)
+        declared = getattr(field.spec, "scale", None)
         digits = precision - (4 if declared is None else declared)
         if abs(result) >= decimal.Decimal(10) ** digits:
             raise CoerceError(
@@ -190,6 +189,7 @@ class DecimalType(FieldType):
         return result
 
     def scale(self, field) -> int:
+        """Places of its values: declared, else 2 (a formula without `scale`)."""
         declared = getattr(field.spec, "scale", None)
         return 2 if declared is None else declared
 
@@ -275,3 +275,17 @@ class BooleanType(FieldType):
         if isinstance(value, bool):
             return value
         return TRUTHY.get(str(value).lower(), value)
+
+
+def summary_scale(field, function: str) -> int | None:
+    """Places of a count/sum/avg/min/max over a number field, as rollups and aggregates
+    answer it: 0 (an integer) for sums and extremes of integers, the field's own for
+    decimals, at least 2 for an average. None: not a number field."""
+    kind = field.value_kind
+    if kind.value_type == T.INTEGER:
+        scale = 0
+    elif kind.value_type == T.DECIMAL:  # a plugin's decimal type: two places
+        scale = kind.scale(field) if isinstance(kind, DecimalType) else 2
+    else:
+        return None
+    return max(scale, 2) if function == "avg" else scale

@@ -33,6 +33,7 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
         expression_registry,
         field_types,
         package_paths,
+        params_schemas,
         plugin_actions,
     )
     from metacrm.platform.settings import settings_from_env
@@ -49,7 +50,7 @@ def validate_cmd(paths: tuple[Path, ...], with_installed: bool) -> None:
             [*[b for b in base if b not in wanted], *wanted],
             registry=expression_registry(pm),
             field_types=field_types(pm),
-            actions=plugin_actions(pm),
+            actions=params_schemas(plugin_actions(pm)),
         )
     except MetadataInvalid as exc:
         for error in exc.errors:

@@ -10,9 +10,8 @@ from typing import Any
 
 from sqlalchemy import Integer, String, cast, func, literal, select
 
-from metacrm.expressions import types as T
-from metacrm.metadata.field_types import DecimalType, FieldType, builtin_field_types
-from metacrm.metadata.field_types.numbers import decimal_output
+from metacrm.metadata.field_types import FieldType, builtin_field_types
+from metacrm.metadata.field_types.numbers import decimal_output, summary_scale
 from metacrm.platform.access.permissions import scope_binds
 from metacrm.platform.errors import BadQuery
 from metacrm.platform.query.lists import build_filters, compile_filter
@@ -63,18 +62,13 @@ def _kind(entity, name: str) -> FieldType | None:
 
 
 def _measure_output(entity, name: str, func_name: str):
-    """Sums, averages and extremes of decimals as the records hold them: strings (an
-    average to two places at least); of integers, integers (their average a decimal)."""
+    """Sums, averages and extremes of numbers as rollups answer them (`summary_scale`):
+    integers, or decimal strings; None for dates (created_at, a date field)."""
     f = entity.fields.get(name)
-    if f is None:  # created_at / updated_at
+    scale = None if f is None else summary_scale(f, func_name)
+    if scale is None:
         return None
-    kind = f.value_kind
-    if kind.value_type == T.INTEGER:
-        return decimal_output(2) if func_name == "avg" else int
-    if isinstance(kind, DecimalType):
-        scale = kind.scale(f)
-        return decimal_output(max(scale, 2) if func_name == "avg" else scale)
-    return None
+    return decimal_output(scale) if scale else int
 
 
 def groupable(entity) -> tuple[list[str], list[str]]:
@@ -126,8 +120,9 @@ def aggregate(service: RecordService, entity_name: str, params: dict[str, list[s
             column = _bucket(dialect, column, bucket)
         groups.append((raw.strip().replace(":", "_"), column))
         f = entity.fields.get(name)
-        if not bucket and f is not None and f.value_kind.output(f) is not None:
-            converters[name] = f.value_kind.output(f)  # a decimal group: as records hold it
+        output = f.value_kind.output(f) if f is not None and not bucket else None
+        if output is not None:
+            converters[name] = output  # a decimal group: as records hold it
     measures = []
     for raw in [m.strip() for m in (single.get("measures") or "count").split(",") if m.strip()]:
         func_name, _, name = raw.partition(":")
