@@ -65,6 +65,8 @@ def test_a_second_pipeline_on_an_existing_pick_list_and_refusals(site):
     admin = session(env)
     make_project(admin)
     path = "/setup/entities/project/pipelines/new"
+    zh = admin.get(path, headers={"Accept": "text/html", "Accept-Language": "zh-CN"})
+    assert ">未结束<" in zh.get_data(as_text=True)  # a stage category, not "打开" (to open)
     form = current_form(admin, path)
     token = csrf(admin, path)
     form.update({"csrf_token": [token], "label": ["Delivery"], "name": ["delivery"]})
