@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from metacrm.expressions import ExpressionError, check
 from metacrm.expressions.usage import usage_of
 from metacrm.form_engine import display
+from metacrm.form_engine.error_links import name_error_links
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
 from metacrm.metadata.scope import EntityScope
@@ -67,6 +68,13 @@ RESULT_TYPES = ("text", "integer", "decimal", "currency", "percent", "boolean", 
 def _administrators_only():
     if not g.metacrm_context.is_admin:
         raise Forbidden(_("Only administrators may change how the CRM is set up."))
+
+
+@bp.after_request
+def _named_error_links(response: Response) -> Response:
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        response.set_data(name_error_links(response.get_data(as_text=True)))
+    return response
 
 
 @bp.errorhandler(ServiceError)
