@@ -16,6 +16,9 @@ def test_openapi_document_is_valid_and_follows_metadata(env):
     assert opp["amount"]["type"] == ["string", "null"] and opp["amount"]["format"] == "decimal"
     written = schemas["opportunity_input"]["properties"]["amount"]
     assert written["type"] == ["string", "number", "null"] and written["minimum"] == 0
+    params = {p["name"]: p for p in doc["paths"]["/records/opportunity"]["get"]["parameters"]}
+    assert params["amount__gte"]["schema"]["format"] == "decimal"  # filters too
+    assert params["amount__gte"]["schema"]["type"] == "string"
     assert opp["code"]["readOnly"] is True
     assert "code" not in schemas["opportunity_input"]["properties"]
     assert set(schemas["opportunity_input"]["required"]) == {"name", "account"}

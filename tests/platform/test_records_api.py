@@ -361,6 +361,8 @@ def test_list_filters_sort_and_fields(env, account):
         ("sort=shoe_size", "sort"),
         ("shoe_size=3", "shoe_size"),
         ("amount=lots", "amount"),
+        ("amount__gte=1e3", "amount__gte"),  # decimals in the documented form only
+        ("amount__lt=%205", "amount__lt"),
         ("amount__near=3", "amount__near"),
         ("limit=0", "limit"),
         ("limit=abc", "limit"),

@@ -17,11 +17,17 @@ def test_lists_plugins_hooks_and_contributions(tmp_path):
     assert "metacrm_expression_functions" in sample["hooks"]
     assert sample["functions"] == ["vat", "py_double"]
     assert sample["automation actions"] == ["sample.score"]
+    assert sample["action params"]["sample.score"]["required"] == ["score"]
+    details = sample["function details"]
+    assert details["py_double"]["sql"] is False and details["vat"]["sql"] is True
+    assert details["vat"]["doc"] == "20% VAT of an amount"
     assert sample["field types"] == ["rating"]
     assert sample["tables"] == ["_sample_ticks"]
     assert found["metacrm.default_app"]["packages"] == ["crm"]
     text = CliRunner().invoke(main, ["plugins"], env=env).output
-    assert "tests.plugins.sample_plugin\n  hooks: " in text and "functions: vat, py_double" in text
+    assert "tests.plugins.sample_plugin\n  hooks: " in text
+    assert "functions: vat, py_double (Python only)" in text  # not usable in list filters
+    assert 'sample.score params {"type": "object"' in text
 
 
 def test_validate_checks_plugin_action_names_and_params_with_file_and_line(tmp_path):

@@ -34,6 +34,12 @@ def describe(pm) -> list[dict]:
             if hook in hooks:
                 items = getattr(plugin, hook)() or []
                 entry[title] = [str(getattr(i, "name", i)) for i in items]
+                if hook == "metacrm_automation_actions":  # what `params:` must look like
+                    entry["action params"] = {a.name: a.params_schema for a in items}
+                if hook == "metacrm_expression_functions":  # where each may be used
+                    entry["function details"] = {
+                        f.name: {"doc": f.doc, "sql": f.sql is not None} for f in items
+                    }
         if "metacrm_system_tables" in hooks:
             entry["tables"] = sorted(
                 t.name for t in (plugin.metacrm_system_tables(metadata=MetaData()) or {}).values()
@@ -58,4 +64,18 @@ def plugins_command(as_json: bool) -> None:
         click.echo(f"  hooks: {', '.join(entry['hooks']) or '-'}")
         for title in (*CONTRIBUTIONS.values(), "tables"):
             if entry.get(title):
-                click.echo(f"  {title}: {', '.join(entry[title])}")
+                click.echo(f"  {title}: {', '.join(_shown(entry, title))}")
+
+
+def _shown(entry: dict, title: str) -> list[str]:
+    """The names of one contribution, with what an integrator must know beside each: a
+    function with no SQL form works in rules and formulas but not in list filters, and an
+    action's params follow its schema."""
+    names = entry[title]
+    if title == "functions":
+        details = entry["function details"]
+        return [n if details[n]["sql"] else f"{n} (Python only)" for n in names]
+    if title == "automation actions":
+        schemas = entry["action params"]
+        return [f"{n} params {json.dumps(schemas[n])}" if schemas[n] else n for n in names]
+    return names
