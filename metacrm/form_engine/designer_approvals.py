@@ -79,12 +79,32 @@ def _posted_step(form, key: str, old: dict, errors: dict) -> dict[str, Any] | No
 
 
 def _posted_outcome(form, key: str, old: dict | None, errors: dict) -> dict | None:
-    """Lines `field = expression` -> {"set": {...}} (a `stage` the outcome had is kept)."""
+    """Lines `field = expression` -> {"set": {...}}, and the stage chosen to move to.
+    Without the stage menu (the entity keeps stages in several fields) a stage the
+    outcome had is kept as it was."""
     values = assignments(form, key, errors)
     outcome = {k: v for k, v in (old or {}).items() if k != "set"}
     if values:
         outcome["set"] = values
+    if f"{key}_stage" in form:
+        outcome.pop("stage", None)
+        if form[f"{key}_stage"]:
+            outcome["stage"] = form[f"{key}_stage"]
     return outcome or None
+
+
+def _outcome_stages(entity: Entity) -> list[tuple[str, Any]]:
+    """The stages an outcome may move a record to (name, label): those of the entity's
+    pipelines when they all keep the stage in one field. With several fields a stage
+    name would not say which, so the outcome sets the field itself."""
+    pipelines = [p for p in _model().pipelines.values() if p.entity == entity.name]
+    if len({p.field for p in pipelines}) != 1:
+        return []
+    seen: dict[str, Any] = {}
+    for pipeline in pipelines:
+        for stage in pipeline.stages:
+            seen.setdefault(stage.name, stage.label)
+    return list(seen.items())
 
 
 def _draft(doc: dict, form, is_new: bool) -> tuple[dict, dict[str | None, list[str]]]:
@@ -213,6 +233,7 @@ def _editor(doc: dict, entity: Entity, is_new: bool):
         choices=people_choices(entity),
         person_value=person_value,
         outcome_text=lambda o: assignments_text((o or {}).get("set")),
+        outcome_stages=_outcome_stages(entity),
         named_fields=_named_fields(draft, entity),
         recent=_recent(entity),
         simulation=simulation,

@@ -5,6 +5,8 @@ stay in the form."""
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.screens.conftest import shot, sign_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -77,7 +79,7 @@ def test_a_refused_file_is_named_and_nothing_is_saved(browser, site):
     )
     page.fill("input[name=end_date]", "2026-01-01")  # before the start: the rule refuses it
     page.click(SAVE)
-    assert page.locator(".error-summary").is_visible()
+    expect(page.locator(".error-summary")).to_be_visible()  # the refused page has loaded
     held = page.locator("ul.files input[type=checkbox]")
     assert held.count() == 1 and held.is_checked()  # stored once; need not be chosen again
     assert "signed.pdf" in page.inner_text("ul.files")

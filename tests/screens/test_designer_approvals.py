@@ -3,6 +3,8 @@ the sales director, simulate it on a quote before saving (which steps run, who w
 approve), save, and a rep's submit then runs it; bad steps are refused beside their
 control with nothing applied; a new flow for another entity."""
 
+import re
+
 from tests.conftest import user
 from tests.screens.conftest import current_form
 from tests.screens.test_designer import csrf, session
@@ -117,20 +119,26 @@ def test_bad_steps_are_refused_beside_their_control(site):
     assert env.api.get("/api/v1/meta/entities").json["content_hash"] == before
 
 
-def test_a_new_flow_for_contracts(site):
-    env, _ = site
-    admin = session(env)
-    path = "/setup/entities/ticket/approvals/new"
+def new_flow_form(admin, path: str, name: str, label: str, step: str, approver: str) -> dict:
+    """The new-flow page's form, filled with a name and one step, as a browser posts it."""
     form = current_form(admin, path)
     form["csrf_token"] = [csrf(admin, path)]
     form.update(
         {
-            "name": ["refund"],
-            "label": ["Refund approval"],
-            "step_name._new": ["finance"],
-            "approver._new": ["role:finance"],
+            "name": [name],
+            "label": [label],
+            "step_name._new": [step],
+            "approver._new": [approver],
         }
     )
+    return form
+
+
+def test_a_new_flow_for_contracts(site):
+    env, _ = site
+    admin = session(env)
+    path = "/setup/entities/ticket/approvals/new"
+    form = new_flow_form(admin, path, "refund", "Refund approval", "finance", "role:finance")
     saved = admin.post(path, data=form)
     assert saved.status_code == 302, saved.get_data(as_text=True)
     assert saved.location.endswith("/setup/approvals/refund")
@@ -138,3 +146,52 @@ def test_a_new_flow_for_contracts(site):
     assert flow.entity == "ticket" and flow.steps[0].approvers[0].value == "finance"
     again = admin.post(path, data=form)
     assert again.status_code == 422 and "already taken" in again.get_data(as_text=True)
+
+
+def test_an_outcome_moves_the_record_to_the_stage_chosen(site):
+    """'When approved, move it to Negotiation': a menu of the pipeline's stages beside each
+    outcome; the approval then moves the deal, and choosing nothing clears the move."""
+    env, _ = site
+    _, max_ = user(env, "max", ["sales_manager"])  # the approver (not the submitter)
+    admin = session(env)
+    path = "/setup/entities/opportunity/approvals/new"
+    page = admin.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert re.search(r'<option value="negotiation"\s*>Negotiation</option>', page)
+    form = new_flow_form(admin, path, "deal_review", "Deal review", "manager", "user:max")
+    form.update({"on_approve_stage": ["negotiation"], "on_reject_stage": ["closed_lost"]})
+    saved = admin.post(path, data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    flow = env.state().model.approvals["deal_review"]
+    assert flow.on_approve.stage == "negotiation" and flow.on_reject.stage == "closed_lost"
+
+    account = env.api.post("/api/v1/records/account", json={"name": "Acme"}).json["id"]
+    contact = env.api.post(
+        "/api/v1/records/contact", json={"last_name": "Li", "account": account}
+    ).json["id"]
+    deal = env.api.post(  # what Negotiation requires, so the move can happen
+        "/api/v1/records/opportunity",
+        json={
+            "name": "Big",
+            "account": account,
+            "amount": 50000,
+            "close_date": "2026-12-31",
+            "primary_contact": contact,
+        },
+    ).json["id"]
+    submitted = env.api.post(
+        f"/api/v1/records/opportunity/{deal}/approvals", json={"flow": "deal_review"}
+    )
+    assert submitted.status_code == 201, submitted.json
+    approved = max_.post(f"/api/v1/approvals/{submitted.json['id']}/approve", json={})
+    assert approved.status_code in (200, 204), approved.json
+    env.run_outbox()
+    assert env.api.get(f"/api/v1/records/opportunity/{deal}").json["stage"] == "negotiation"
+
+    edit = "/setup/approvals/deal_review"
+    form = current_form(admin, edit)
+    assert form["on_approve_stage"] == ["negotiation"]  # shown as saved
+    form["csrf_token"] = [csrf(admin, edit)]
+    form["on_approve_stage"] = [""]
+    assert admin.post(edit, data=form).status_code == 302
+    assert env.state().model.approvals["deal_review"].on_approve.stage is None
+    assert env.state().model.approvals["deal_review"].on_reject.stage == "closed_lost"

@@ -36,7 +36,7 @@ def test_give_a_new_entity_a_pipeline_and_use_its_board(page, site):
     page.select_option("select[name='stage_category.5']", "won")
     shot(page, "designer-new-pipeline")
     page.click("button:has-text('Create')")
-    assert page.url.endswith("/setup/pipelines/delivery")
+    page.wait_for_url("**/setup/pipelines/delivery")
     assert page.locator("[data-stage]").evaluate_all("els => els.map(e => e.dataset.stage)") == [
         "new",
         "in_progress",

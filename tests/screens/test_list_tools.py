@@ -189,7 +189,7 @@ def test_profile_language_is_kept_for_the_next_sign_in_and_password_changes(brow
     page.click(".nav-profile a")
     page.select_option("#profile-lang", "zh_CN")
     page.click("form[action$='/profile'] button")
-    assert page.inner_text("h1") == "个人资料"
+    expect(page.locator("h1")).to_have_text("个人资料")  # the page after saving
     page.click("form[action='/logout'] button")
     sign_in(page, base, "rita", "rita-password")  # the browser still says en-US
     assert page.locator("nav a").first.inner_text() == "工作台"
@@ -207,7 +207,7 @@ def test_profile_language_is_kept_for_the_next_sign_in_and_password_changes(brow
     page.fill("#pw-new", "a new secret")
     page.fill("#pw-again", "a new secret")
     page.click("#password-form button")
-    assert page.locator(".flash").count() == 1
+    expect(page.locator(".flash")).to_have_count(1)
     page.click("form[action='/logout'] button")
     sign_in(page, base, "rita", "a new secret")
     assert urlparse(page.url).path == "/app"

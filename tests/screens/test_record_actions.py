@@ -2,6 +2,8 @@
 another team see it (and stop seeing it); merging a duplicate account keeps the picked
 values and moves the duplicate's contacts over."""
 
+from playwright.sync_api import expect
+
 from tests.conftest import user
 from tests.screens.conftest import shot, sign_in
 
@@ -25,7 +27,7 @@ def test_share_a_record_with_a_rep_and_stop_sharing(page, site):
         404,
     )  # read only
     page.click(f"[data-share='user:{rita_id}'] button")
-    assert page.inner_text(".flash") == "No longer shared."
+    expect(page.locator(".flash")).to_have_text("No longer shared.")  # not the last page's
     assert rita.get(f"/api/v1/records/account/{acme}").status_code == 404
     assert page.console_errors == []
 
