@@ -54,6 +54,12 @@ class SignatureError(ValueError):
     pass
 
 
+def N_(text: str) -> str:  # noqa: N802 - gettext's name for "mark, translate later"
+    """Marks a function's doc for the screens' translation catalog: the designer shows it
+    translated (expressions know nothing of languages, so nothing is translated here)."""
+    return text
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -288,7 +294,7 @@ def _abs_sig(types_):
 BUILTINS: tuple[Function, ...] = (
     Function(
         "today",
-        "today's date in the tenant's timezone",
+        N_("today's date in the tenant's timezone"),
         fixed("today", [], T.DATE),
         lambda ctx: ctx.today,
         lambda d, ctx: literal(ctx.today, Date),
@@ -296,7 +302,7 @@ BUILTINS: tuple[Function, ...] = (
     ),
     Function(
         "now",
-        "the current date and time",
+        N_("the current date and time"),
         fixed("now", [], T.DATETIME),
         lambda ctx: ctx.now,
         None,
@@ -304,114 +310,116 @@ BUILTINS: tuple[Function, ...] = (
     ),
     Function(
         "days_between",
-        "days from the first date to the second (negative when earlier)",
+        N_("days from the first date to the second (negative when earlier)"),
         fixed("days_between", [DATEISH, DATEISH], T.INTEGER),
         lambda a, b: (_as_date(b) - _as_date(a)).days,
         _sql_days_between,
     ),
     Function(
         "add_days",
-        "the date N days later (earlier when negative)",
+        N_("the date N days later (earlier when negative)"),
         fixed("add_days", [DATEISH, {T.INTEGER}], T.DATE),
         _add_days,
         _sql_add_days,
     ),
     Function(
         "add_months",
-        "the date N months later; the day is clamped to the month's end",
+        N_("the date N months later; the day is clamped to the month's end"),
         fixed("add_months", [DATEISH, {T.INTEGER}], T.DATE),
         _add_months,
         _sql_add_months,
     ),
     Function(
         "year",
-        "the year of a date",
+        N_("the year of a date"),
         fixed("year", [DATEISH], T.INTEGER),
         lambda a: _as_date(a).year,
         _sql_part("year", "%Y"),
     ),
     Function(
         "month",
-        "the month (1-12) of a date",
+        N_("the month (1-12) of a date"),
         fixed("month", [DATEISH], T.INTEGER),
         lambda a: _as_date(a).month,
         _sql_part("month", "%m"),
     ),
     Function(
         "day",
-        "the day of the month of a date",
+        N_("the day of the month of a date"),
         fixed("day", [DATEISH], T.INTEGER),
         lambda a: _as_date(a).day,
         _sql_part("day", "%d"),
     ),
     Function(
         "lower",
-        "lower case (ASCII letters on SQLite)",
+        N_("lower case (ASCII letters on SQLite)"),
         fixed("lower", [T.TEXT], T.TEXT),
         str.lower,
         lambda d, ctx, a: func.lower(a),
     ),
     Function(
         "upper",
-        "upper case (ASCII letters on SQLite)",
+        N_("upper case (ASCII letters on SQLite)"),
         fixed("upper", [T.TEXT], T.TEXT),
         str.upper,
         lambda d, ctx, a: func.upper(a),
     ),
     Function(
         "trim",
-        "without leading and trailing spaces",
+        N_("without leading and trailing spaces"),
         fixed("trim", [T.TEXT], T.TEXT),
         lambda a: a.strip(" "),
         lambda d, ctx, a: func.trim(a),
     ),
-    Function("len", "the number of characters", fixed("len", [T.TEXT], T.INTEGER), len, _sql_len),
+    Function(
+        "len", N_("the number of characters"), fixed("len", [T.TEXT], T.INTEGER), len, _sql_len
+    ),
     Function(
         "contains",
-        "whether the text contains the other (case-sensitive)",
+        N_("whether the text contains the other (case-sensitive)"),
         fixed("contains", [T.TEXT, T.TEXT], T.BOOLEAN),
         lambda a, b: b in a,
         _sql_contains,
     ),
     Function(
         "starts_with",
-        "whether the text starts with the other",
+        N_("whether the text starts with the other"),
         fixed("starts_with", [T.TEXT, T.TEXT], T.BOOLEAN),
         lambda a, b: a.startswith(b),
         _sql_starts_with,
     ),
     Function(
         "ends_with",
-        "whether the text ends with the other",
+        N_("whether the text ends with the other"),
         fixed("ends_with", [T.TEXT, T.TEXT], T.BOOLEAN),
         lambda a, b: a.endswith(b),
         _sql_ends_with,
     ),
     Function(
         "round",
-        "rounded half away from zero to N decimals (default 0)",
+        N_("rounded half away from zero to N decimals (default 0)"),
         _round_sig,
         _round,
         _sql_round,
     ),
     Function(
         "floor",
-        "the largest integer not above the number",
+        N_("the largest integer not above the number"),
         fixed("floor", [T.NUMERIC], T.INTEGER),
         _floor,
         _sql_floor,
     ),
     Function(
         "ceil",
-        "the smallest integer not below the number",
+        N_("the smallest integer not below the number"),
         fixed("ceil", [T.NUMERIC], T.INTEGER),
         _ceil,
         _sql_ceil,
     ),
-    Function("abs", "the absolute value", _abs_sig, abs, lambda d, ctx, a: func.abs(a)),
+    Function("abs", N_("the absolute value"), _abs_sig, abs, lambda d, ctx, a: func.abs(a)),
     Function(
         "coalesce",
-        "the first argument that is not null",
+        N_("the first argument that is not null"),
         _variadic_same("coalesce", 2),
         lambda *a: next((v for v in a if v is not None), None),
         lambda d, ctx, *a: func.coalesce(*a),
@@ -419,7 +427,7 @@ BUILTINS: tuple[Function, ...] = (
     ),
     Function(
         "min",
-        "the smallest argument, ignoring nulls",
+        N_("the smallest argument, ignoring nulls"),
         _variadic_same("min", 2),
         _least,
         _sql_fold("min"),
@@ -427,7 +435,7 @@ BUILTINS: tuple[Function, ...] = (
     ),
     Function(
         "max",
-        "the largest argument, ignoring nulls",
+        N_("the largest argument, ignoring nulls"),
         _variadic_same("max", 2),
         _greatest,
         _sql_fold("max"),
@@ -435,7 +443,7 @@ BUILTINS: tuple[Function, ...] = (
     ),
     Function(
         "concat",
-        "the arguments joined as text; null counts as empty",
+        N_("the arguments joined as text; null counts as empty"),
         _concat_sig,
         lambda *a: "".join("" if v is None else str(v) for v in a),
         _sql_concat,
@@ -443,7 +451,7 @@ BUILTINS: tuple[Function, ...] = (
     ),
     Function(
         "is_blank",
-        "whether the text is null or only spaces",
+        N_("whether the text is null or only spaces"),
         fixed("is_blank", [T.TEXT], T.BOOLEAN),
         lambda a: a is None or a.strip(" ") == "",
         lambda d, ctx, a: or_(a.is_(None), func.trim(a) == ""),

@@ -256,7 +256,8 @@ def expression_paths(entity: Entity) -> list[str]:
 def function_list() -> list[tuple[str, str]]:
     """(how it is called, what it does) for every expression function, plugins' too."""
     functions = runtime().registry
-    listed = [(usage_of(functions[n]), functions[n].doc) for n in sorted(functions)]
+    # a built-in's doc is in the catalog (marked N_); a plugin's reads as it wrote it
+    listed = [(usage_of(functions[n]), _(functions[n].doc)) for n in sorted(functions)]
     return listed + [
         ("is_new() -> boolean", _("in a rule: true while the record is being created")),
         ("previous(field) -> its type", _("in a rule: the value before this change")),

@@ -8,7 +8,7 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).parents[2]
 ENGINE = ROOT / "metacrm" / "form_engine"
-KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2), "N_": None}
 SOURCES = {  # as babel.cfg: every engine's screens
     ENGINE: [("**.py", "python"), ("templates/**.html", "jinja2")],
     ROOT / "metacrm" / "workflow_engine": [
@@ -16,6 +16,7 @@ SOURCES = {  # as babel.cfg: every engine's screens
         ("*_panel.py", "python"),
         ("templates/**.html", "jinja2"),
     ],
+    ROOT / "metacrm" / "expressions": [("functions.py", "python")],  # the designer's list
 }
 
 
