@@ -25,7 +25,7 @@ from metacrm.form_engine import display
 from metacrm.form_engine.error_links import name_error_links
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
-from metacrm.metadata.scope import EntityScope
+from metacrm.metadata.scope import EntityScope, field_expression_type
 from metacrm.platform.api.common import runtime
 from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
 from metacrm.platform.errors import Forbidden, NotFound, ServiceError
@@ -333,4 +333,69 @@ def check_expression(entity_name: str):
         )
     return render_template(
         "setup/expression_check.html", source=source, error=None, result=checked.type
+    )
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """What the check template shows: where (line, column) and what."""
+
+    line: int
+    column: int
+    message: str
+
+
+UNSETTABLE = ("formula", "rollup", "auto_number", "many_to_many")
+
+
+def assignment_problem(source: str, entity: Entity, target: Entity) -> LineProblem | None:
+    """The first problem of `field = expression` lines that set fields of `target` from a
+    record of `entity` (approval outcomes, set and create actions), as the compiler would
+    find it on save: a line that is not an assignment, a field that cannot be set, an
+    expression that does not give the field's type."""
+    scope = EntityScope(_model(), entity.name)
+    for number, text in enumerate(source.splitlines(), start=1):
+        if not text.strip():
+            continue
+        name, sep, expression = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not expression.strip():
+            return LineProblem(number, 1, _("write field = expression"))
+        field_ = target.fields.get(name)
+        if field_ is None:
+            message = _("%(entity)s has no field %(field)s", entity=target.name, field=name)
+            return LineProblem(number, text.index(name) + 1, message)
+        expected = field_expression_type(field_)
+        if field_.type in UNSETTABLE or expected is None or expected == "list":
+            message = _("%(field)s cannot be set by an expression", field=name)
+            return LineProblem(number, text.index(name) + 1, message)
+        try:
+            check(expression, scope, runtime().registry, expected)
+        except ExpressionError as exc:
+            start = len(text) - len(expression.lstrip())  # where it starts in the line
+            return LineProblem(number, start + (exc.column or 1), exc.message)
+    return None
+
+
+@bp.post("/entities/<entity_name>/assignments-check")
+def check_assignments(entity_name: str):
+    """The live check of a `field = expression` box; `target_input` names the control
+    that holds the entity a create action writes to (default: this entity)."""
+    entity = _entity(entity_name)
+    source = request.form.get(request.args.get("input", "values"), "")
+    target_name = request.form.get(request.args.get("target_input", ""), "")
+    target = _model().entities.get(target_name) or entity
+    if not source.strip():
+        return render_template(
+            "setup/expression_check.html", source=source, error=None, result=None
+        )
+    problem = assignment_problem(source, entity, target)
+    lines = source.splitlines()
+    return render_template(
+        "setup/expression_check.html",
+        source=source,
+        error=problem,
+        line=lines[problem.line - 1] if problem else None,
+        result=None,
+        fine=None if problem else _("Fine: every line sets a field of its type."),
     )

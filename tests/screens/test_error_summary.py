@@ -5,7 +5,6 @@ and each link lands on a control that is on the page."""
 import re
 
 from metacrm.form_engine.error_links import name_error_links
-from metacrm.testing import env_with
 from tests.screens.conftest import current_form
 from tests.screens.test_designer import csrf, session
 
@@ -79,17 +78,3 @@ def test_a_key_with_no_control_stays_and_names_are_escaped():
     named = name_error_links(page)
     assert '<a href="#f-gone" data-control>gone</a>' in named  # nothing dropped
     assert '<a href="#f-deal-size" data-control>Size &lt;b&gt; ·</a>' in named  # no star
-
-
-def test_the_function_list_reads_in_the_admins_language(tmp_path):
-    """The expression editor's function list: built-ins in Chinese for a Chinese admin, a
-    plugin's function as its author wrote it."""
-    with env_with(tmp_path, "sqlite", plugins=("tests.plugins.sample_plugin",)) as env:
-        admin = session(env)
-        path = "/setup/entities/opportunity/fields/stage"
-        en = admin.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
-        zh = admin.get(path, headers={"Accept": "text/html", "Accept-Language": "zh-CN"})
-        zh = zh.get_data(as_text=True)
-    assert "<dd>the number of characters</dd>" in en
-    assert "<dd>字符数</dd>" in zh and "the number of characters" not in zh
-    assert "<dd>20% VAT of an amount</dd>" in zh  # not in the catalog: as written
