@@ -16,26 +16,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
-    Integer,
-    Numeric,
-    String,
     and_,
-    case,
-    cast,
-    extract,
     func,
     literal,
     null,
     or_,
-    type_coerce,
 )
 
 from metacrm.expressions import types as T
+from metacrm.expressions.function_sql import (
+    sql_add_days,
+    sql_add_months,
+    sql_ceil,
+    sql_concat,
+    sql_contains,
+    sql_days_between,
+    sql_ends_with,
+    sql_floor,
+    sql_fold,
+    sql_len,
+    sql_part,
+    sql_round,
+    sql_starts_with,
+)
+from metacrm.expressions.translatable import N_
 
 
 @dataclass(frozen=True)
@@ -52,12 +60,6 @@ class EvalContext:
 
 class SignatureError(ValueError):
     pass
-
-
-def N_(text: str) -> str:  # noqa: N802 - gettext's name for "mark, translate later"
-    """Marks a function's doc for the screens' translation catalog: the designer shows it
-    translated (expressions know nothing of languages, so nothing is translated here)."""
-    return text
 
 
 @dataclass(frozen=True)
@@ -146,109 +148,6 @@ def _greatest(*values):
     return max(present) if present else None
 
 
-# --- SQL bodies ----------------------------------------------------------------------
-def _sql_date(dialect: str, value):
-    return func.date(value) if dialect == "sqlite" else cast(value, Date)
-
-
-def _sql_days_between(dialect, ctx, a, b):
-    if dialect == "sqlite":
-        return cast(func.julianday(func.date(b)) - func.julianday(func.date(a)), Integer)
-    return cast(cast(b, Date) - cast(a, Date), Integer)
-
-
-def _sql_add_days(dialect, ctx, a, n):
-    if dialect == "sqlite":
-        return type_coerce(func.date(a, func.printf("%+d days", n)), Date)
-    return cast(cast(a, Date) + cast(n, Integer), Date)
-
-
-def _sql_add_months(dialect, ctx, a, n):
-    if dialect == "sqlite":
-        day = cast(func.strftime("%d", a), Integer)
-        shifted = func.date(
-            a, "start of month", func.printf("%+d months", n), func.printf("%+d days", day - 1)
-        )
-        month_end = func.date(a, "start of month", func.printf("%+d months", n + 1), "-1 day")
-        return type_coerce(func.min(shifted, month_end), Date)
-    return cast(cast(a, Date) + func.make_interval(0, cast(n, Integer)), Date)
-
-
-def _sql_part(part: str, sqlite_fmt: str):
-    def build(dialect, ctx, a):
-        if dialect == "sqlite":
-            return cast(func.strftime(sqlite_fmt, a), Integer)
-        return cast(extract(part, a), Integer)
-
-    return build
-
-
-def _sql_len(dialect, ctx, a):
-    return func.length(a) if dialect == "sqlite" else func.char_length(a)
-
-
-def _sql_contains(dialect, ctx, a, b):
-    return (func.instr(a, b) if dialect == "sqlite" else func.strpos(a, b)) > 0
-
-
-def _sql_starts_with(dialect, ctx, a, b):
-    length = func.length(b) if dialect == "sqlite" else func.char_length(b)
-    return func.substr(a, 1, length) == b
-
-
-def _sql_ends_with(dialect, ctx, a, b):
-    if dialect == "sqlite":
-        # substr(a, -0) is the whole text, so '' needs its own case (null stays null)
-        return case((func.length(b) == 0, a == a), else_=func.substr(a, -func.length(b)) == b)
-    return func.right(a, func.char_length(b)) == b
-
-
-def _sql_round(dialect, ctx, a, places=None):
-    places = places if places is not None else literal(0)
-    if dialect == "sqlite":
-        return type_coerce(func.round(a, places), Numeric(asdecimal=True))
-    return func.round(cast(a, Numeric), places)
-
-
-def _sql_floor(dialect, ctx, a):
-    if dialect == "sqlite":
-        truncated = cast(a, Integer)
-        return truncated - case((a < truncated, 1), else_=0)
-    return cast(func.floor(a), Integer)
-
-
-def _sql_ceil(dialect, ctx, a):
-    if dialect == "sqlite":
-        truncated = cast(a, Integer)
-        return truncated + case((a > truncated, 1), else_=0)
-    return cast(func.ceil(a), Integer)
-
-
-def _sql_fold(pick: str):
-    def build(dialect, ctx, *args):
-        if dialect != "sqlite":
-            if isinstance(args[0].type, String):  # code-point order, as in Python
-                args = tuple(a.collate("C") for a in args)
-            return (func.least if pick == "min" else func.greatest)(*args)
-        result = args[0]
-        for arg in args[1:]:  # SQLite's min()/max() return NULL if any argument is NULL
-            f = func.min if pick == "min" else func.max
-            result = f(func.coalesce(result, arg), func.coalesce(arg, result))
-        return result
-
-    return build
-
-
-def _sql_concat(dialect, ctx, *args):
-    parts = [
-        func.coalesce(cast(a, String) if not isinstance(a.type, String) else a, "") for a in args
-    ]
-    out: Any = parts[0]
-    for part in parts[1:]:
-        out = out.op("||")(part)
-    return type_coerce(out, String)
-
-
 def _numeric_result(types_: list[str]) -> str:
     return T.INTEGER if all(t == T.INTEGER for t in types_ if t != T.NULL) else T.DECIMAL
 
@@ -313,42 +212,42 @@ BUILTINS: tuple[Function, ...] = (
         N_("days from the first date to the second (negative when earlier)"),
         fixed("days_between", [DATEISH, DATEISH], T.INTEGER),
         lambda a, b: (_as_date(b) - _as_date(a)).days,
-        _sql_days_between,
+        sql_days_between,
     ),
     Function(
         "add_days",
         N_("the date N days later (earlier when negative)"),
         fixed("add_days", [DATEISH, {T.INTEGER}], T.DATE),
         _add_days,
-        _sql_add_days,
+        sql_add_days,
     ),
     Function(
         "add_months",
         N_("the date N months later; the day is clamped to the month's end"),
         fixed("add_months", [DATEISH, {T.INTEGER}], T.DATE),
         _add_months,
-        _sql_add_months,
+        sql_add_months,
     ),
     Function(
         "year",
         N_("the year of a date"),
         fixed("year", [DATEISH], T.INTEGER),
         lambda a: _as_date(a).year,
-        _sql_part("year", "%Y"),
+        sql_part("year", "%Y"),
     ),
     Function(
         "month",
         N_("the month (1-12) of a date"),
         fixed("month", [DATEISH], T.INTEGER),
         lambda a: _as_date(a).month,
-        _sql_part("month", "%m"),
+        sql_part("month", "%m"),
     ),
     Function(
         "day",
         N_("the day of the month of a date"),
         fixed("day", [DATEISH], T.INTEGER),
         lambda a: _as_date(a).day,
-        _sql_part("day", "%d"),
+        sql_part("day", "%d"),
     ),
     Function(
         "lower",
@@ -372,49 +271,49 @@ BUILTINS: tuple[Function, ...] = (
         lambda d, ctx, a: func.trim(a),
     ),
     Function(
-        "len", N_("the number of characters"), fixed("len", [T.TEXT], T.INTEGER), len, _sql_len
+        "len", N_("the number of characters"), fixed("len", [T.TEXT], T.INTEGER), len, sql_len
     ),
     Function(
         "contains",
         N_("whether the text contains the other (case-sensitive)"),
         fixed("contains", [T.TEXT, T.TEXT], T.BOOLEAN),
         lambda a, b: b in a,
-        _sql_contains,
+        sql_contains,
     ),
     Function(
         "starts_with",
         N_("whether the text starts with the other"),
         fixed("starts_with", [T.TEXT, T.TEXT], T.BOOLEAN),
         lambda a, b: a.startswith(b),
-        _sql_starts_with,
+        sql_starts_with,
     ),
     Function(
         "ends_with",
         N_("whether the text ends with the other"),
         fixed("ends_with", [T.TEXT, T.TEXT], T.BOOLEAN),
         lambda a, b: a.endswith(b),
-        _sql_ends_with,
+        sql_ends_with,
     ),
     Function(
         "round",
         N_("rounded half away from zero to N decimals (default 0)"),
         _round_sig,
         _round,
-        _sql_round,
+        sql_round,
     ),
     Function(
         "floor",
         N_("the largest integer not above the number"),
         fixed("floor", [T.NUMERIC], T.INTEGER),
         _floor,
-        _sql_floor,
+        sql_floor,
     ),
     Function(
         "ceil",
         N_("the smallest integer not below the number"),
         fixed("ceil", [T.NUMERIC], T.INTEGER),
         _ceil,
-        _sql_ceil,
+        sql_ceil,
     ),
     Function("abs", N_("the absolute value"), _abs_sig, abs, lambda d, ctx, a: func.abs(a)),
     Function(
@@ -430,7 +329,7 @@ BUILTINS: tuple[Function, ...] = (
         N_("the smallest argument, ignoring nulls"),
         _variadic_same("min", 2),
         _least,
-        _sql_fold("min"),
+        sql_fold("min"),
         null_in_null_out=False,
     ),
     Function(
@@ -438,7 +337,7 @@ BUILTINS: tuple[Function, ...] = (
         N_("the largest argument, ignoring nulls"),
         _variadic_same("max", 2),
         _greatest,
-        _sql_fold("max"),
+        sql_fold("max"),
         null_in_null_out=False,
     ),
     Function(
@@ -446,7 +345,7 @@ BUILTINS: tuple[Function, ...] = (
         N_("the arguments joined as text; null counts as empty"),
         _concat_sig,
         lambda *a: "".join("" if v is None else str(v) for v in a),
-        _sql_concat,
+        sql_concat,
         null_in_null_out=False,
     ),
     Function(

@@ -1,4 +1,5 @@
-"""Layering and compilation: packages in dependency order, then the tenant overlay.
+"""Compilation: packages in dependency order, then the tenant overlay (`overlay`), each
+layered the same way (`layering`).
 
 One pipeline, as Frappe's `Meta.process()`: base declarations, extensions
 (`extend:` in packages that depend on the base), then the tenant overlay, then
@@ -16,12 +17,14 @@ from types import MappingProxyType
 
 from metacrm.expressions import Registry, builtin_registry
 from metacrm.metadata import build
-from metacrm.metadata.drafts import Drafts, EntityDraft, FieldDraft
+from metacrm.metadata.drafts import Drafts
 from metacrm.metadata.errors import MetadataError, MetadataInvalid
 from metacrm.metadata.expression_checks import check_expressions
 from metacrm.metadata.field_types import FieldTypes, builtin_field_types
+from metacrm.metadata.layering import define_entity, extend_entity
 from metacrm.metadata.loader import SourceDoc
 from metacrm.metadata.model import Model, NavSection, label_of, label_text
+from metacrm.metadata.overlay import add_overlay
 from metacrm.metadata.packages import (
     PackageSource,
     dependency_closure,
@@ -30,164 +33,16 @@ from metacrm.metadata.packages import (
 )
 from metacrm.metadata.process_checks import PluginActions
 from metacrm.metadata.process_extend import extend_process
-from metacrm.metadata.schema_check import check_document, check_fragment
 from metacrm.metadata.semantics import check_semantics
-
-OVERLAY_FILE = "tenant overlay"
-MODIFIABLE_NARROWING = {"max_length", "precision"}
-
-
-def _define_entity(
-    drafts: Drafts,
-    data: dict,
-    doc: SourceDoc,
-    path: tuple,
-    origin: str,
-    package: str | None,
-    errors,
-):
-    name = data["name"]
-    if name in drafts.entities:
-        other = drafts.entities[name]
-        errors.append(
-            doc.error(
-                path + ("name",),
-                f"entity '{name}' is already defined by {other.origin} ({other.doc.file}); use `extend: {name}` to add to it",
-            )
-        )
-        return
-    entity_data = {k: copy.deepcopy(v) for k, v in data.items() if k != "fields"}
-    draft = EntityDraft(name, entity_data, doc, path, origin, package)
-    for fname, fdata in data.get("fields", {}).items():
-        draft.fields[fname] = FieldDraft(
-            copy.deepcopy(fdata), doc, path + ("fields", fname), origin
-        )
-    drafts.entities[name] = draft
-
-
-def _extend_entity(
-    drafts: Drafts,
-    data: dict,
-    doc: SourceDoc,
-    path: tuple,
-    origin: str,
-    allowed: set[str] | None,
-    errors,
-):
-    target = data["extend"]
-    draft = drafts.entities.get(target)
-    if draft is None or (allowed is not None and draft.package not in allowed):
-        hint = (
-            ""
-            if draft is None
-            else f" (it is defined by {draft.origin}, which is not in depends_on)"
-        )
-        errors.append(doc.error(path + ("extend",), f"extends unknown entity '{target}'{hint}"))
-        return
-    for key in ("label", "plural", "search_fields", "icon"):
-        if key in data:
-            draft.data[key] = copy.deepcopy(data[key])
-    for key in ("indexes", "validation_rules", "duplicate_rules"):
-        for i, item in enumerate(data.get(key, ())):
-            existing = {x.get("name") for x in draft.data.get(key, ()) if x.get("name")}
-            if item.get("name") and item["name"] in existing:
-                errors.append(
-                    doc.error(
-                        path + (key, i, "name"),
-                        f"'{item['name']}' already exists on entity '{target}'",
-                    )
-                )
-                continue
-            draft.data.setdefault(key, []).append(copy.deepcopy(item))
-    for fname, fdata in data.get("fields", {}).items():
-        if fname in draft.fields:
-            declared = draft.fields[fname]
-            conflict = (
-                " (conflict: the base package now declares this field; rename or remove yours)"
-                if origin == "overlay"
-                else ""
-            )
-            errors.append(
-                doc.error(
-                    path + ("fields", fname),
-                    f"field '{fname}' already exists on '{target}' ({declared.origin}, type {declared.data['type']}); "
-                    f"use `modify:` to adjust it{conflict}",
-                )
-            )
-            continue
-        draft.fields[fname] = FieldDraft(
-            copy.deepcopy(fdata), doc, path + ("fields", fname), origin
-        )
-    for fname, changes in data.get("modify", {}).items():
-        mpath = path + ("modify", fname)
-        base = draft.fields.get(fname)
-        if base is None:
-            errors.append(
-                doc.error(mpath, f"cannot modify '{fname}': entity '{target}' has no such field")
-            )
-            continue
-        _apply_modification(base, changes, doc, mpath, draft, errors)
-
-
-def _apply_modification(
-    base: FieldDraft, changes: dict, doc: SourceDoc, mpath: tuple, draft: EntityDraft, errors
-):
-    ftype = base.data["type"]
-    for key, value in changes.items():
-        if key == "options":
-            if ftype not in ("select", "multi_select"):
-                errors.append(
-                    doc.error(
-                        mpath + (key,), f"field '{base.path[-1]}' is {ftype}, it has no options"
-                    )
-                )
-                continue
-            old = [o if isinstance(o, str) else o["value"] for o in base.data.get("options", [])]
-            new = [o if isinstance(o, str) else o["value"] for o in value]
-            missing = [v for v in old if v not in new]
-            if missing:
-                errors.append(
-                    doc.error(
-                        mpath + (key,),
-                        f"an extension may add or relabel options but not remove them: missing {missing}",
-                    )
-                )
-                continue
-        elif key in MODIFIABLE_NARROWING:
-            applies = (
-                ("text", "long_text") if key == "max_length" else ("decimal", "currency", "percent")
-            )
-            if ftype not in applies:
-                errors.append(
-                    doc.error(mpath + (key,), f"'{key}' does not apply to a {ftype} field")
-                )
-                continue
-            current = base.data.get(key, 255 if key == "max_length" else 18)
-            if value < current:
-                errors.append(
-                    doc.error(
-                        mpath + (key,),
-                        f"{key} can only grow ({current} -> {value} would narrow it)",
-                    )
-                )
-                continue
-        elif key == "order":
-            names = list(draft.fields)
-            fname = base.path[-1]
-            names.remove(fname)
-            names.insert(max(0, min(len(names), value - 1)), fname)
-            draft.fields = {n: draft.fields[n] for n in names}
-            continue
-        base.data[key] = copy.deepcopy(value)
 
 
 def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageSource], errors):
     allowed = dependency_closure(pkg, by_name)
     for doc in pkg.docs.get("entity", []):
         if "extend" in doc.data:
-            _extend_entity(drafts, doc.data, doc, (), pkg.key, allowed, errors)
+            extend_entity(drafts, doc.data, doc, (), pkg.key, allowed, errors)
         else:
-            _define_entity(drafts, doc.data, doc, (), pkg.key, pkg.name, errors)
+            define_entity(drafts, doc.data, doc, (), pkg.key, pkg.name, errors)
     for kind, target in (
         ("pipeline", drafts.pipelines),
         ("view", drafts.views),
@@ -212,123 +67,6 @@ def _add_package(drafts: Drafts, pkg: PackageSource, by_name: dict[str, PackageS
             drafts.process_package[(kind, name)] = pkg.name
         for doc in extensions:
             errors += extend_process(drafts, kind, target, doc, allowed)
-
-
-# overlay `documents` kinds -> the Drafts attribute they land in
-OVERLAY_DOCUMENTS = {
-    "pipeline": "pipelines",
-    "view": "views",
-    "role": "roles",
-    "automation": "automations",
-    "approval": "approvals",
-    "pool": "pools",
-}
-
-
-def overlay_document(overlay: dict | None) -> SourceDoc:
-    """The stored overlay as a SourceDoc: positions are JSON paths (it has no lines)."""
-    return SourceDoc(OVERLAY_FILE, overlay or {}, {})
-
-
-def _check_overlay(
-    checked: dict, doc: SourceDoc, known_valid: set[str] | None, types: FieldTypes
-) -> list[MetadataError]:
-    """Schema-check the overlay piece by piece, skipping pieces already known valid.
-
-    Editing one field re-checks only the entity it touches, so the time of an
-    add-field does not grow with the size of the tenant's overlay.
-    """
-    sections_ok = isinstance(checked, dict) and not set(checked) - {
-        "entities",
-        "extend",
-        "documents",
-    }
-    sections_ok = sections_ok and all(
-        isinstance(checked.get(k, {}), dict) for k in ("entities", "extend", "documents")
-    )
-    documents = checked.get("documents", {}) if sections_ok else {}
-    sections_ok = sections_ok and all(
-        kind in OVERLAY_DOCUMENTS and isinstance(docs, dict) for kind, docs in documents.items()
-    )
-    if known_valid is None or not sections_ok:
-        return check_document(doc, "overlay", types)
-    errors: list[MetadataError] = []
-    for section in ("entities", "extend"):
-        for name, data in checked.get(section, {}).items():
-            fields = data.get("fields") if isinstance(data, dict) else None
-            if isinstance(fields, dict) and fields:
-                # fields one by one, so the unchanged ones are skipped
-                for fname, fdata in fields.items():
-                    key = json.dumps(["field", fname, fdata], sort_keys=True, default=str)
-                    if key in known_valid:
-                        continue
-                    prefix = (section, name, "fields", fname)
-                    field_errors = check_fragment(doc, fname, "common.json#/$defs/name", prefix)
-                    field_errors += check_fragment(
-                        doc, fdata, "entity.json#/$defs/field", prefix, types
-                    )
-                    errors += field_errors
-                    if not field_errors:
-                        known_valid.add(key)
-                data = {**data, "fields": {}}
-            key = json.dumps([section, name, data], sort_keys=True, default=str)
-            if key in known_valid:
-                continue
-            piece = SourceDoc(OVERLAY_FILE, {section: {name: data}}, {})
-            piece_errors = check_document(piece, "overlay", types)
-            errors += piece_errors
-            if not piece_errors:
-                known_valid.add(key)
-    for kind, docs in checked.get("documents", {}).items():  # one document at a time
-        for name, data in docs.items():
-            key = json.dumps(["document", kind, name, data], sort_keys=True, default=str)
-            if key in known_valid:
-                continue
-            piece = SourceDoc(OVERLAY_FILE, {"documents": {kind: {name: data}}}, {})
-            piece_errors = check_document(piece, "overlay", types)
-            errors += piece_errors
-            if not piece_errors:
-                known_valid.add(key)
-    return errors
-
-
-def _add_overlay(
-    drafts: Drafts,
-    overlay: dict,
-    errors,
-    types: FieldTypes,
-    known_valid: set[str] | None = None,
-):
-    checked = copy.deepcopy(overlay)
-    for name, data in (checked.get("extend") or {}).items() if isinstance(checked, dict) else ():
-        if isinstance(data, dict):
-            data.setdefault("extend", name)
-    doc = overlay_document(checked)
-    errors += _check_overlay(checked, doc, known_valid, types)
-    if errors:
-        return
-    for name, data in overlay.get("entities", {}).items():
-        _define_entity(drafts, data, doc, ("entities", name), "overlay", None, errors)
-    for name, data in checked.get("extend", {}).items():
-        if data["extend"] != name:
-            errors.append(
-                doc.error(
-                    ("extend", name, "extend"), f"names '{data['extend']}' under the key '{name}'"
-                )
-            )
-            continue
-        _extend_entity(drafts, data, doc, ("extend", name), "overlay", None, errors)
-    for kind, docs in checked.get("documents", {}).items():
-        target = getattr(drafts, OVERLAY_DOCUMENTS[kind])
-        for name, data in docs.items():
-            if data.get("name") != name:
-                errors.append(
-                    doc.error(("documents", kind, name, "name"), f"must be '{name}', its key")
-                )
-                continue
-            # a package's document of that name is replaced whole; a new name adds one;
-            # its later errors name it (paths inside it are relative to it)
-            target[name] = (copy.deepcopy(data), SourceDoc(f"{OVERLAY_FILE} {kind} '{name}'", data))
 
 
 def _navigation(
@@ -418,7 +156,7 @@ def compile_model(
     for pkg in ordered:
         _add_package(drafts, pkg, by_name, errors)
     if overlay:
-        _add_overlay(drafts, overlay, errors, types, known_valid)
+        add_overlay(drafts, overlay, errors, types, known_valid)
     errors += check_semantics(drafts, types, actions)
     navigation = _navigation(ordered, drafts, errors)
     if errors:
