@@ -20,11 +20,14 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from metacrm.expressions import ExpressionError, check
+from metacrm.expressions import types as T
 from metacrm.expressions.usage import usage_of
 from metacrm.form_engine import display
+from metacrm.form_engine.designer_inputs import assignment_lines
 from metacrm.form_engine.error_links import name_error_links
 from metacrm.metadata.errors import MetadataInvalid
 from metacrm.metadata.model import Entity
+from metacrm.metadata.process_checks import COMPUTED_TYPES
 from metacrm.metadata.scope import EntityScope, field_expression_type
 from metacrm.platform.api.common import runtime
 from metacrm.platform.db.migrations import MigrationFailed, MigrationRefused
@@ -338,42 +341,37 @@ def check_expression(entity_name: str):
 
 @dataclass(frozen=True)
 class LineProblem:
-    """What the check template shows: where (line, column) and what."""
+    """What the check template shows: where (line number, column, the line) and what."""
 
     line: int
     column: int
+    text: str
     message: str
-
-
-UNSETTABLE = ("formula", "rollup", "auto_number", "many_to_many")
 
 
 def assignment_problem(source: str, entity: Entity, target: Entity) -> LineProblem | None:
     """The first problem of `field = expression` lines that set fields of `target` from a
     record of `entity` (approval outcomes, set and create actions), as the compiler would
-    find it on save: a line that is not an assignment, a field that cannot be set, an
-    expression that does not give the field's type."""
+    find it on save: a line that is not an assignment, a field that cannot be set
+    (computed, many-to-many, a list), an expression that does not give the field's type."""
     scope = EntityScope(_model(), entity.name)
-    for number, text in enumerate(source.splitlines(), start=1):
-        if not text.strip():
-            continue
-        name, sep, expression = text.partition("=")
-        name = name.strip()
-        if not sep or not name or not expression.strip():
-            return LineProblem(number, 1, _("write field = expression"))
+    for number, text, name, expression in assignment_lines(source):
+        if name is None:
+            return LineProblem(number, 1, text, _("write field = expression"))
         field_ = target.fields.get(name)
+        expected = field_expression_type(field_) if field_ is not None else None
         if field_ is None:
             message = _("%(entity)s has no field %(field)s", entity=target.name, field=name)
-            return LineProblem(number, text.index(name) + 1, message)
-        expected = field_expression_type(field_)
-        if field_.type in UNSETTABLE or expected is None or expected == "list":
+        elif field_.type in (*COMPUTED_TYPES, "many_to_many") or expected in (None, T.LIST):
             message = _("%(field)s cannot be set by an expression", field=name)
-            return LineProblem(number, text.index(name) + 1, message)
-        try:
-            check(expression, scope, runtime().registry, expected)
-        except ExpressionError as exc:
-            start = len(text) - len(expression.lstrip())  # where it starts in the line
-            return LineProblem(number, start + (exc.column or 1), exc.message)
+        else:
+            try:
+                check(expression, scope, runtime().registry, expected)
+                continue
+            except ExpressionError as exc:
+                start = len(text) - len(expression.lstrip())  # where it starts in the line
+                return LineProblem(number, start + (exc.column or 1), text, exc.message)
+        return LineProblem(number, text.index(name) + 1, text, message)
     return None
 
 
@@ -385,17 +383,12 @@ def check_assignments(entity_name: str):
     source = request.form.get(request.args.get("input", "values"), "")
     target_name = request.form.get(request.args.get("target_input", ""), "")
     target = _model().entities.get(target_name) or entity
-    if not source.strip():
-        return render_template(
-            "setup/expression_check.html", source=source, error=None, result=None
-        )
-    problem = assignment_problem(source, entity, target)
-    lines = source.splitlines()
+    problem = assignment_problem(source, entity, target) if source.strip() else None
     return render_template(
         "setup/expression_check.html",
         source=source,
         error=problem,
-        line=lines[problem.line - 1] if problem else None,
+        line=problem.text if problem else None,
         result=None,
-        fine=None if problem else _("Fine: every line sets a field of its type."),
+        fine=_("Fine: every line sets a field of its type.") if source.strip() else None,
     )

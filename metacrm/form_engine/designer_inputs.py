@@ -4,6 +4,7 @@ way: a label in en/zh-CN, a person spec (`role:sales_manager`, `user:ann`,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from flask_babel import gettext as _
@@ -79,17 +80,27 @@ def people_choices(entity: Entity | None, managers: bool = True) -> list[tuple[s
     return groups
 
 
+def assignment_lines(text: str) -> Iterator[tuple[int, str, str | None, str]]:
+    """Each non-blank line of a `field = expression` box: (its number, the line, the
+    field, the expression as written); the field is None where the line is not one."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        field, sep, expression = line.partition("=")
+        if not sep or not field.strip() or not expression.strip():
+            yield number, line, None, ""
+        else:
+            yield number, line, field.strip(), expression
+
+
 def assignments(form, key: str, errors: dict) -> dict[str, str]:
     """Lines `field = expression` of the control `key` (a line that is not, an error)."""
     values: dict[str, str] = {}
-    for number, line in enumerate(form.get(key, "").splitlines(), start=1):
-        if not line.strip():
-            continue
-        field, sep, expression = (part.strip() for part in line.partition("="))
-        if not sep or not field or not expression:
+    for number, _line, field, expression in assignment_lines(form.get(key, "")):
+        if field is None:
             errors.setdefault(key, []).append(_("Line %(n)s: write field = expression.", n=number))
             continue
-        values[field] = expression
+        values[field] = expression.strip()
     return values
 
 

@@ -25,7 +25,7 @@ class _ControlNames(HTMLParser):
     name of its own), or the `<label for>` that points at it."""
 
     # elements whose text can name another (a label, or a heading a group points at)
-    _TEXT_TAGS = frozenset({"label", "span", "legend", "h2", "h3", "strong"})
+    _TEXT_TAGS = frozenset({"label", "span", "legend"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
